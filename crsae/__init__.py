@@ -1,0 +1,1 @@
+"""crsae: CRsAE convolutional dictionary learning, exportable to ONNX."""

@@ -1,0 +1,379 @@
+"""The ``crsae`` command line: thin typer commands over the Python API.
+
+Every command parses its options, calls one public function, and prints a short result. ``main`` turns any
+CrsaeError into ``error: <message>`` on stderr and exit code 1 (typer keeps 2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from typer.core import TyperGroup
+
+from .errors import CrsaeError
+
+class _Group(TyperGroup):
+    """Turns a CrsaeError from any command into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CrsaeError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=1) from None
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="CRsAE convolutional dictionary learning: train, export to ONNX, infer anywhere.")
+
+
+class Kind(str, Enum):
+    d1 = "1d"
+    d2 = "2d"
+
+
+class Mode(str, Enum):
+    em = "em"
+    bias = "bias"
+    fixed = "fixed"
+
+
+class Outputs(str, Enum):
+    codes = "codes"
+    reconstruction = "reconstruction"
+    both = "both"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class DType(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+
+
+def _echo(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.console import Console
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[status]}"), console=Console(stderr=True), transient=False)
+
+
+# --- train --------------------------------------------------------------------------------------------------
+@app.command()
+def train(
+    data: Annotated[Optional[str], typer.Option(help="Image folder (2-D), .npy array (n, channels, length[, w]) or "
+                                                     "a `crsae simulate` .npz. Default: simulated 1-D data.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (after every epoch).")]
+    = Path("runs/crsae.pt"),
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint exactly; "
+                                                        "other model and data options are ignored.")] = None,
+    num_filters: Annotated[Optional[int], typer.Option(help="C, number of filters (default 4 for 1-D, 64 for images).")] = None,
+    kernel_size: Annotated[Optional[int], typer.Option(help="K, filter taps (default 20 for 1-D, 7 for images).")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="2-D code stride s (default 5 for images).")] = None,
+    num_layers: Annotated[Optional[int], typer.Option(help="T, unrolled FISTA steps (default 50 for 1-D, 30 for images).")] = None,
+    L: Annotated[Optional[float], typer.Option("--L", help="Step constant L >= ||H||^2; default: power iteration "
+                                                            "(1-D) or 10 (images, as the paper).")] = None,
+    sigma: Annotated[Optional[float], typer.Option(help="Noise std the thresholds refer to (default: the data's "
+                                                        "known noise, else 0.078 as the paper).")] = None,
+    threshold_mode: Annotated[Mode, typer.Option(help="em: EM-inspired lambda; bias: free bias by backprop; "
+                                                      "fixed: lambda not learned.")] = Mode.em,
+    lam_init: Annotated[Optional[float], typer.Option(help="Initial lambda, also the Gamma prior mean (default "
+                                                           "sqrt(2 log M)/sigma for 1-D, 20 for images).")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="Gamma prior rate (default 0.01 for 1-D, 100 for images).")] = None,
+    one_sided: Annotated[bool, typer.Option(help="One-sided ReLU: non-negative codes (spikes).")] = False,
+    untied: Annotated[bool, typer.Option(help="Learn separate analysis (We) and synthesis (Wd) filters.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 15 for 1-D, 10 for images).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 32 for 1-D, 1 for images).")] = None,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of the dictionary.")] = 1e-2,
+    lam_lr: Annotated[float, typer.Option(help="Adam learning rate of lambda (em mode).")] = 0.1,
+    lr_decay: Annotated[float, typer.Option(help="LR factor applied every --lr-step epochs.")] = 0.7,
+    lr_step: Annotated[int, typer.Option(help="Epochs between LR decays.")] = 10,
+    supervised: Annotated[Optional[bool], typer.Option("--supervised/--unsupervised",
+                                                       help="Target the clean signal (denoising) or the input itself "
+                                                            "(default: supervised when clean targets exist).")] = None,
+    noise_sigma: Annotated[float, typer.Option(help="Std of the noise added to images / arrays on the [0, 1] scale "
+                                                    "(25/255 = 0.098).")] = 25 / 255,
+    crop_size: Annotated[int, typer.Option(help="Random crop side for images.")] = 128,
+    crops_per_epoch: Annotated[int, typer.Option(help="Random crops drawn per epoch.")] = 400,
+    max_images: Annotated[Optional[int], typer.Option(help="Use only the first N images of --data.")] = None,
+    channels: Annotated[int, typer.Option(help="Image channels: 1 (grayscale) or 3 (RGB).")] = 1,
+    num_signals: Annotated[int, typer.Option(help="Simulation: number of windows.")] = 512,
+    length: Annotated[int, typer.Option(help="Simulation: samples per window.")] = 500,
+    events_per_filter: Annotated[int, typer.Option(help="Simulation: events per filter per window.")] = 3,
+    snr: Annotated[float, typer.Option(help="Simulation: SNR in dB.")] = 16.0,
+    init_dictionary: Annotated[Optional[Path], typer.Option(help=".npy filters (C, channels, K[, K]) to start from "
+                                                                  "(default: truth perturbed to err in [0.4, 0.5] for "
+                                                                  "simulations, random otherwise).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of data, initialisation and order: runs repeat exactly.")] = 0,
+    device: Annotated[str, typer.Option(help="torch device: cpu or cuda.")] = "cpu",
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+):
+    """Train a CRsAE (two-stage M-step) and write a checkpoint; with no options, learn a simulated 1-D dictionary
+    from a perturbed start and print the recovery error before and after."""
+    from .training_run import resume_run, start_run
+    _check_device(device)
+    reporter = _TrainReporter(quiet)
+    if resume is not None:
+        run = resume_run(resume, output, device=device, epochs=epochs)
+    else:
+        run = start_run(
+            data=data, output=output, device=device, seed=seed,
+            model=dict(num_filters=num_filters, kernel_size=kernel_size, stride=stride, num_layers=num_layers, L=L,
+                       sigma=sigma, threshold_mode=threshold_mode.value, lam_init=lam_init, delta=delta,
+                       two_sided=not one_sided, tied=not untied),
+            train=dict(epochs=epochs, batch_size=batch_size, lr=lr, lam_lr=lam_lr, lr_decay=lr_decay,
+                       lr_step=lr_step, supervised=supervised),
+            source=dict(noise_sigma=noise_sigma, crop_size=crop_size, crops_per_epoch=crops_per_epoch,
+                        max_images=max_images, channels=channels, num_signals=num_signals, length=length,
+                        events_per_filter=events_per_filter, snr=snr),
+            init_dictionary=init_dictionary)
+    if run.initial_error is not None:
+        _echo(f"recovery error before: max {run.initial_error.max():.4f}  per filter {np.round(run.initial_error, 4).tolist()}")
+    with reporter:
+        history = run.fit(on_batch=reporter.batch, on_epoch_done=reporter.epoch)
+    last = history[-1] if history else None
+    if run.final_error is not None:
+        _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {np.round(run.final_error, 4).tolist()}")
+    typer.echo(f"wrote {output}" + (f" (epoch {last.epoch}, loss {last.loss:.4g})" if last else ""))
+
+
+class _TrainReporter:
+    def __init__(self, quiet: bool):
+        self.quiet, self.progress, self.task = quiet, None, None
+
+    def __enter__(self):
+        if not self.quiet:
+            self.progress = _progress().__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def batch(self, epoch, i, n, loss):
+        if self.progress is None:
+            return
+        if self.task is None or i == 1:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task(f"epoch {epoch}", total=n, status="")
+        self.progress.update(self.task, completed=i, status=f"loss {loss:.4g}")
+
+    def epoch(self, record):
+        extra = "".join(f"  {k} {v:.4g}" for k, v in record.extra.items() if isinstance(v, float))
+        line = f"epoch {record.epoch}: loss {record.loss:.4g}" + \
+            (f"  lambda loss {record.lam_loss:.4g}" if record.lam_loss is not None else "") + extra
+        if self.progress is not None:
+            self.progress.console.print(line)
+        elif not self.quiet:
+            _echo(line)
+
+
+def _check_device(device: str) -> None:
+    import torch
+    from .errors import ConfigError
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: torch sees no CUDA GPU here (CPU build or no driver); use --device cpu")
+
+
+# --- build a model from an existing dictionary --------------------------------------------------------------
+@app.command()
+def build(
+    dictionary: Annotated[Path, typer.Argument(help=".npy filters (C, channels, K) or (C, channels, K, K) from any tool.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write.")],
+    num_layers: Annotated[int, typer.Option(help="T, unrolled FISTA steps.")] = 50,
+    lam: Annotated[Optional[float], typer.Option(help="lambda for every filter (b = lam sigma^2 / L).")] = None,
+    bias: Annotated[Optional[float], typer.Option(help="A fixed threshold b for every filter instead of lambda.")] = None,
+    sigma: Annotated[float, typer.Option(help="Noise std the thresholds refer to.")] = 1.0,
+    L: Annotated[Optional[float], typer.Option("--L", help="Step constant; default: power iteration.")] = None,
+    stride: Annotated[int, typer.Option(help="2-D code stride.")] = 1,
+    one_sided: Annotated[bool, typer.Option(help="Non-negative codes.")] = False,
+    image: Annotated[bool, typer.Option(help="Images on [0, 1] (input_scaling unit_interval).")] = False,
+):
+    """Make a model (checkpoint) from a dictionary learned elsewhere, without training."""
+    from .checkpoint import save_checkpoint
+    from .config import ModelConfig
+    from .data import load_array
+    from .errors import ConfigError
+    from .model import CRsAE
+    filters = load_array(dictionary)
+    if filters.ndim not in (3, 4):
+        raise ConfigError(f"{dictionary} has shape {filters.shape}; filters are (C, channels, K) or (C, channels, K, K)")
+    if filters.ndim == 4 and filters.shape[2] != filters.shape[3]:
+        raise ConfigError(f"{dictionary} has {filters.shape[2]}x{filters.shape[3]} filters; only square ones are supported")
+    if (lam is None) == (bias is None):
+        raise ConfigError("pass exactly one of --lam or --bias")
+    config = ModelConfig(kind="1d" if filters.ndim == 3 else "2d", channels=filters.shape[1],
+                         num_filters=filters.shape[0], kernel_size=filters.shape[-1], stride=stride,
+                         num_layers=num_layers, L=L, sigma=sigma,
+                         threshold_mode="fixed" if lam is not None else "bias",
+                         lam_init=lam if lam is not None else 1.0, two_sided=not one_sided,
+                         input_scaling="unit_interval" if image else "none")
+    model = CRsAE(config, filters, bias=bias)
+    save_checkpoint(output, model)
+    typer.echo(f"wrote {output} ({config.kind}, {config.num_filters} filters, K={config.kernel_size}, "
+               f"T={config.num_layers}, L={model.config.L:.4g})")
+
+
+# --- simulate -----------------------------------------------------------------------------------------------
+@app.command()
+def simulate(
+    output: Annotated[Path, typer.Option("--output", "-o", help=".npz to write (signals, clean, dictionary, codes, events).")],
+    num_signals: Annotated[int, typer.Option()] = 512,
+    length: Annotated[int, typer.Option()] = 500,
+    num_filters: Annotated[int, typer.Option()] = 4,
+    kernel_size: Annotated[int, typer.Option()] = 20,
+    events_per_filter: Annotated[int, typer.Option()] = 3,
+    min_spacing: Annotated[int, typer.Option()] = 20,
+    snr: Annotated[float, typer.Option(help="SNR in dB.")] = 16.0,
+    nonnegative: Annotated[bool, typer.Option(help="Positive amplitudes only.")] = False,
+    seed: Annotated[int, typer.Option()] = 0,
+):
+    """Write a simulated 1-D data set with its ground truth."""
+    from .simulate import SimulationConfig, save_simulation
+    from .simulate import simulate as draw
+    sim = draw(SimulationConfig(num_signals=num_signals, length=length, num_filters=num_filters,
+                                kernel_size=kernel_size, events_per_filter=events_per_filter,
+                                min_spacing=min_spacing, snr_db=snr, nonnegative=nonnegative, seed=seed))
+    save_simulation(sim, output)
+    typer.echo(f"wrote {output} ({num_signals} x {length} samples, sigma {sim.sigma:.4g})")
+
+
+# --- export -------------------------------------------------------------------------------------------------
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint written by crsae train or crsae build.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx to write (sidecar model.json beside it).")],
+    outputs: Annotated[Outputs, typer.Option(help="codes (the encoder), reconstruction (the autoencoder), or both.")]
+    = Outputs.codes,
+    dtype: Annotated[DType, typer.Option(help="float32, or float16 (for GPUs; looser tolerance).")] = DType.float32,
+):
+    """Export the unrolled encoder to ONNX, validate it against torch under onnxruntime, then write it."""
+    from .onnx_export import export_checkpoint
+    records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value)
+    for r in records:
+        typer.echo(f"parity {r.output:<14} {str(tuple(r.shape)):<22} max |diff| {r.max_abs_diff:.2e}  atol {r.atol:.2e}")
+    typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
+
+
+# --- infer --------------------------------------------------------------------------------------------------
+@app.command()
+def infer(
+    model: Annotated[Path, typer.Argument(help="model.onnx written by crsae export.")],
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help=".npy/.npz arrays, an image or folder of images, "
+                                                                 "or a raw recording (.bin/.raw/.dat).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=".npy (one output), .npz (all), or a folder "
+                                                                "(denoised images, for image input).")],
+    outputs: Annotated[Outputs, typer.Option("--output-kind", help="Which outputs to write.")] = Outputs.codes,
+    events: Annotated[Optional[Path], typer.Option(help="1-D: also write events (sample, filter, amplitude) as CSV.")] = None,
+    event_threshold: Annotated[float, typer.Option(help="Minimum |code| of an event.")] = 0.0,
+    sampling_rate: Annotated[Optional[float], typer.Option(help="Hz, adds event times in seconds.")] = None,
+    raw_dtype: Annotated[Optional[str], typer.Option(help="Raw recordings: int16 or float32.")] = None,
+    raw_channels: Annotated[Optional[int], typer.Option(help="Raw recordings: interleaved channels (default: the model's).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Signals per onnxruntime call.")] = 64,
+    chunk: Annotated[int, typer.Option(help="1-D signals longer than this run in chunks of this many outputs.")] = 32768,
+    device: Annotated[Device, typer.Option(help="auto: CUDA if it really works, else CPU (says which); "
+                                                "cuda: strict; cpu.")] = Device.auto,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for onnxruntime.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+):
+    """Run an exported model with onnxruntime (no torch needed) and write codes, reconstructions or events."""
+    from .infer import infer as run_infer
+    progress, task = (None, None) if quiet else (_progress(), None)
+
+    def report(done, total):
+        nonlocal task
+        if progress is None:
+            return
+        if task is None:
+            task = progress.add_task("infer", total=total, status="")
+        progress.update(task, completed=done, total=total)
+
+    start = time.perf_counter()
+    if progress is not None:
+        progress.start()
+    try:
+        summary = run_infer(model, source, output, outputs=outputs.value, events=events,
+                            event_threshold=event_threshold, sampling_rate=sampling_rate, device=device.value,
+                            batch_size=batch_size, chunk=chunk, threads=threads, raw_dtype=raw_dtype,
+                            raw_channels=raw_channels, progress=report)
+    finally:
+        if progress is not None:
+            progress.stop()
+    note = f" ({summary.fallback_reason})" if summary.fallback_reason else ""
+    _echo(f"provider: {summary.provider}{note}")
+    typer.echo(f"wrote {', '.join(summary.written)}" + (f" ({summary.events} events)" if events else "")
+               + f" in {time.perf_counter() - start:.2f}s")
+
+
+# --- evaluate -----------------------------------------------------------------------------------------------
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="2-D checkpoint.")],
+    data: Annotated[Path, typer.Option(help="Folder of test images (e.g. ../shared/data/BSD68).")],
+    noise_sigma: Annotated[float, typer.Option(help="Test noise std on the [0, 1] scale (25/255 = 0.098).")] = 25 / 255,
+    crop: Annotated[Optional[int], typer.Option(help="Centre crop side (faster).")] = None,
+    max_images: Annotated[Optional[int], typer.Option(help="First N images only.")] = None,
+    seed: Annotated[int, typer.Option(help="Test-noise seed.")] = 0,
+):
+    """Denoising PSNR (peak 255 on 8-bit images) of noisy vs denoised test images."""
+    from .checkpoint import load_model
+    from .data import load_images
+    from .evaluate import denoise_score
+    model = load_model(checkpoint)
+    images = load_images(data, model.config.channels, max_images)
+    score = denoise_score(model, images, noise_sigma, seed=seed, crop=crop)
+    typer.echo(json.dumps({"images": score.count, "noise_sigma": noise_sigma, "noisy_psnr": round(score.noisy_psnr, 3),
+                           "denoised_psnr": round(score.denoised_psnr, 3)}))
+
+
+# --- info ---------------------------------------------------------------------------------------------------
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an exported model (.onnx).")]):
+    """Print the config of a checkpoint or the metadata of an exported model, as JSON."""
+    if path.suffix == ".onnx":
+        from .runtime import Encoder
+        typer.echo(json.dumps(Encoder(path, device="cpu").metadata, indent=2))
+        return
+    from .checkpoint import read_checkpoint
+    state = read_checkpoint(path)
+    typer.echo(json.dumps({k: state.get(k) for k in ("crsae_version", "model_config", "train_config", "data",
+                                                     "epoch", "history")}, indent=2))
+
+
+# --- demo ---------------------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the checkpoint, model and outputs go.")] = Path("runs/demo"),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
+):
+    """The main job on built-in data: train a small 1-D model on simulated signals, export it to ONNX, run it
+    under onnxruntime and report the dictionary recovery and the ORT-vs-torch parity."""
+    from .demo import run_demo
+    for line in run_demo(workdir, epochs=epochs, log=_echo):
+        typer.echo(line)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The ONNX contract as data (``export/contract.json``, explained in ``export/CONTRACT.md``).
+
+The exporter, the validator, the golden-vector generator and the runtime all read it from here.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+CONTRACT_PATH = Path(__file__).with_name("contract.json")
+
+
+@lru_cache(maxsize=1)
+def contract() -> dict:
+    return json.loads(CONTRACT_PATH.read_text())
+
+
+def axes(name: str, kind: str) -> list[str]:
+    """Axis names of input or output ``name`` for a "1d" or "2d" model."""
+    spec = contract()["inputs"].get(name) or contract()["outputs"][name]
+    return spec["axes_1d" if kind == "1d" else "axes_2d"]
+
+
+def atol(reference: np.ndarray, num_layers: int, *, dtype: str = "float32") -> float:
+    """The contract's tolerance for one output: floor + per_layer * T * max(1, max |reference|)."""
+    tol = contract()["tolerance"]
+    per_layer = tol["atol_per_layer"] if dtype == "float32" else tol["float16_atol_per_layer"]
+    scale = max(1.0, float(np.max(np.abs(reference)))) if reference.size else 1.0
+    return tol["atol_floor"] + per_layer * num_layers * scale

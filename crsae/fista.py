@@ -1,0 +1,140 @@
+"""The E-step of CRsAE: sparse coding by T unrolled FISTA steps (Tolooshams, Dey & Ba, arXiv:1904.08827).
+
+Symbols, as on the math page (``shared/crsae-math.md``):
+
+- ``y``  signal, (B, channels, N) in 1-D or (B, channels, Hh, Ww) in 2-D
+- ``H``  dictionary, (C, channels, K) or (C, channels, K, K); ``We`` the analysis filters (= H when tied)
+- ``x``, ``z``  codes, (B, C, N - K + 1) or (B, C, (Hh - K) // s + 1, (Ww - K) // s + 1)
+- ``t``  FISTA momentum scalar; ``L`` >= ||H||_2^2 the step constant; ``b`` (C,) per-filter thresholds
+- ``T``  number of unrolled steps
+
+Analysis ``H^T y`` is a (strided) correlation, synthesis ``H x`` the matching transposed convolution.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def analysis(y: torch.Tensor, W: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """H^T y: (B, channels, *size) -> (B, C, *code_size), "valid" correlation with stride."""
+    conv = F.conv1d if W.dim() == 3 else F.conv2d
+    return conv(y, W, stride=stride)
+
+
+def synthesis(x: torch.Tensor, W: torch.Tensor, size, stride: int = 1) -> torch.Tensor:
+    """H x: (B, C, *code_size) -> (B, channels, *size), "full" synthesis.
+
+    With stride s the transposed convolution covers ``(code - 1) s + K`` samples; the up to ``s - 1`` trailing
+    samples that no code reaches are zero, which keeps ``synthesis`` the exact adjoint of ``analysis``.
+    """
+    if W.dim() == 3:
+        return F.conv_transpose1d(x, W)                                    # (B, channels, N)
+    out = F.conv_transpose2d(x, W, stride=stride)                          # (B, channels, <=Hh, <=Ww)
+    if stride == 1:
+        return out
+    return F.pad(out, (0, size[1] - out.shape[-1], 0, size[0] - out.shape[-2]))  # (B, channels, Hh, Ww)
+
+
+def soft_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Two-sided ReLU S_b(u) = relu(u - b) - relu(-u - b); b (C,) broadcasts over (B, C, ...)."""
+    b = b.reshape(1, -1, *([1] * (u.dim() - 2)))
+    return F.relu(u - b) - F.relu(-u - b)
+
+
+def one_sided_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """One-sided ReLU relu(u - b): non-negative codes (spikes)."""
+    b = b.reshape(1, -1, *([1] * (u.dim() - 2)))
+    return F.relu(u - b)
+
+
+def momentum_schedule(num_layers: int) -> list[float]:
+    """FISTA's momentum factors (t_k - 1) / t_{k+1} for k = 1..T, with t_1 = 1.
+
+    They depend on T only, so the exported graph holds them as constants.
+    """
+    factors, t = [], 1.0
+    for _ in range(num_layers):
+        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        factors.append((t - 1.0) / t_next)
+        t = t_next
+    return factors
+
+
+def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.Tensor, L: float | torch.Tensor,
+                   num_layers: int, *, stride: int = 1, two_sided: bool = True) -> torch.Tensor:
+    """T FISTA steps on ``argmin_x 1/2 ||y - H x||^2 + sum_c lam_c sigma^2 ||x_c||_1`` (b_c = lam_c sigma^2 / L).
+
+    ::
+
+        x_0 = 0, z_1 = 0, t_1 = 1
+        x_k     = S_b(z_k + (1/L) We^T (y - H z_k))
+        t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
+        z_{k+1} = x_k + ((t_k - 1) / t_{k+1}) (x_k - x_{k-1})
+
+    computed in the residual form ``z - (1/L) We^T H z + (1/L) We^T y``: ``(1/L) We^T y`` is formed once, and
+    1/L is folded into the analysis filters. With ``We = H`` this is the tied CRsAE encoder.
+
+    Parameters
+    ----------
+    y : Tensor of shape (B, channels, N) or (B, channels, Hh, Ww)
+    H, We : Tensor of shape (C, channels, K) or (C, channels, K, K)
+    b : Tensor of shape (C,), non-negative thresholds
+    L : step constant, L >= ||H||_2^2
+    num_layers : T >= 1
+
+    Returns
+    -------
+    x_T : Tensor of shape (B, C, N - K + 1) or (B, C, (Hh - K) // s + 1, (Ww - K) // s + 1)
+    """
+    threshold = soft_threshold if two_sided else one_sided_threshold
+    We_L = We / L                                                          # 1/L folded into the analysis filters
+    size = y.shape[2:]
+    c = analysis(y, We_L, stride)                                          # (1/L) We^T y, (B, C, *code)
+    x_prev = torch.zeros_like(c)                                           # x_0
+    z = x_prev                                                             # z_1 = 0
+    for k, m in enumerate(momentum_schedule(num_layers)):
+        if k == 0:
+            u = c                                                          # z_1 = 0: the residual branch is zero
+        else:
+            u = z - analysis(synthesis(z, H, size, stride), We_L, stride) + c
+        x = threshold(u, b)                                                # x_k, (B, C, *code)
+        z = x + m * (x - x_prev)                                           # z_{k+1}
+        x_prev = x
+    return x_prev
+
+
+def estimate_L(H: torch.Tensor, size, *, stride: int = 1, margin: float = 1.05, max_iter: int = 2000,
+               tol: float = 1e-9, seed: int = 0) -> float:
+    """Largest eigenvalue of H^T H on the given geometry, by power iteration, times ``margin``.
+
+    Parameters
+    ----------
+    H : Tensor of shape (C, channels, K) or (C, channels, K, K)
+    size : signal length (1-D) or (height, width) (2-D) of the geometry the encoder will run on
+    stride : 2-D code stride
+    margin : safety factor >= 1 (the Rayleigh quotient approaches ||H||_2^2 from below)
+
+    Returns
+    -------
+    L : float, ``margin * ||H||_2^2``
+    """
+    size = tuple(size) if isinstance(size, (tuple, list)) else (int(size),)
+    Hd = H.detach().to(torch.float64, copy=True)
+    generator = torch.Generator().manual_seed(seed)
+    code_size = [(n - Hd.shape[-1]) // stride + 1 for n in size]
+    u = torch.randn(1, Hd.shape[0], *code_size, generator=generator, dtype=torch.float64)
+    u /= u.norm()
+    eig = 0.0
+    for _ in range(max_iter):
+        v = analysis(synthesis(u, Hd, size, stride), Hd, stride)           # H^T H u
+        new_eig = float((u * v).sum())                                     # Rayleigh quotient, ||u|| = 1
+        u = v / v.norm()
+        if abs(new_eig - eig) <= tol * abs(new_eig):
+            eig = new_eig
+            break
+        eig = new_eig
+    return margin * eig

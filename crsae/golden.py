@@ -1,0 +1,88 @@
+"""Golden vectors: inputs and torch float32 reference outputs that every runtime must reproduce.
+
+``python -m crsae.golden`` re-exports every shipped checkpoint ``export/models/NAME.pt`` to ``NAME.onnx`` (+ sidecar)
+with both outputs, writes seeded inputs and the torch reference outputs as .npy under ``export/golden/``, and the
+index ``export/golden/index.json`` (format in export/CONTRACT.md). For each 1-D model it adds a chunked case: a
+long signal whose reference is the whole-signal result, to be run with the contract's chunking rule.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import contract
+from .checkpoint import file_sha256, load_model
+from .data import load_image
+from .files import atomic_path
+from .model import CRsAE
+from .onnx_export import to_onnx, validate_onnx, write_export
+
+EXPORT_DIR = Path(__file__).resolve().parent.parent / "export"
+
+
+def golden_inputs(model: CRsAE, name: str) -> list[tuple[str, np.ndarray, int | None]]:
+    """(case name, input, chunk_length) for a model: seeded, small, odd sizes; a long chunked 1-D case."""
+    cfg = model.config
+    rng = np.random.default_rng(1234)
+    if cfg.kind == "1d":
+        from .simulate import SimulationConfig, simulate
+        K = cfg.kernel_size
+        sim = simulate(SimulationConfig(num_signals=3, length=40 * K + 7, num_filters=cfg.num_filters, kernel_size=K,
+                                        events_per_filter=5, min_spacing=K, nonnegative=not cfg.two_sided,
+                                        snr_db=12.0, seed=1234), dictionary=model.H.detach().numpy())
+        long = simulate(SimulationConfig(num_signals=1, length=3 * cfg.chunk_halo + 1001, num_filters=cfg.num_filters,
+                                         kernel_size=K, events_per_filter=20, min_spacing=K,
+                                         nonnegative=not cfg.two_sided, snr_db=12.0, seed=99),
+                        dictionary=model.H.detach().numpy())
+        return [(name, sim.signals, None), (f"{name}_chunked", long.signals, 700)]
+    sample = Path(__file__).resolve().parent.parent / "runtimes" / "web" / "sample.png"
+    side = 61
+    image = rng.uniform(0, 1, (cfg.channels, side, side + 6)).astype(np.float32)
+    if sample.is_file():
+        image = load_image(sample, cfg.channels)[:, :side, :side + 6]
+    noisy = image + 25 / 255 * rng.standard_normal(image.shape).astype(np.float32)
+    return [(name, np.stack([noisy, noisy[:, ::-1].copy()]).astype(np.float32), None)]
+
+
+def reference_outputs(model: CRsAE, signal: np.ndarray) -> dict[str, np.ndarray]:
+    """Torch float32 reference: codes of the signal as given, and the model's reconstruction."""
+    from .onnx_export import ExportGraph
+    with torch.no_grad():
+        codes, recon = ExportGraph(model, ("codes", "reconstruction"))(torch.from_numpy(signal))
+    return {"codes": codes.numpy(), "reconstruction": recon.numpy()}
+
+
+def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
+    models_dir, golden_dir = export_dir / "models", export_dir / "golden"
+    golden_dir.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for checkpoint in sorted(models_dir.glob("*.pt")):
+        name = checkpoint.stem
+        model = load_model(checkpoint)
+        proto = to_onnx(model, outputs="both", checkpoint_sha256=file_sha256(checkpoint))
+        validate_onnx(proto, model)
+        write_export(proto, models_dir / f"{name}.onnx")
+        np.save(models_dir / f"{name}.filters.npy", model.H.detach().numpy())
+        for case, signal, chunk in golden_inputs(model, name):
+            entry = {"name": case, "model": f"models/{name}.onnx", "sidecar": f"models/{name}.json",
+                     "input": f"golden/{case}.signal.npy", "outputs": {}, "atol": {}, "chunk_length": chunk}
+            np.save(golden_dir / f"{case}.signal.npy", signal)
+            for out, value in reference_outputs(model, signal).items():
+                np.save(golden_dir / f"{case}.{out}.npy", value)
+                entry["outputs"][out] = f"golden/{case}.{out}.npy"
+                entry["atol"][out] = contract.atol(value, model.config.num_layers)
+            cases.append(entry)
+    index = {"contract_version": contract.contract()["contract_version"], "cases": cases}
+    with atomic_path(golden_dir / "index.json") as tmp:
+        tmp.write_text(json.dumps(index, indent=2) + "\n")
+    return index
+
+
+if __name__ == "__main__":
+    result = write_golden(Path(sys.argv[1]) if len(sys.argv) > 1 else EXPORT_DIR)
+    print(f"wrote {len(result['cases'])} golden cases")

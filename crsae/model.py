@@ -1,0 +1,249 @@
+"""CRsAE: the constrained recurrent sparse autoencoder of Tolooshams, Dey & Ba (IEEE TNNLS 2021, arXiv:1904.08827).
+
+Encoder: T unrolled FISTA steps (``crsae.fista``), a residual network whose T layers share H.
+Decoder: ``y_hat = H x_T``, tied to the encoder's dictionary (``Wd x_T`` for the untied variant).
+Thresholds ``b_c`` are ``lam_c sigma^2 / L`` (modes ``em``, ``fixed``) or a free bias (mode ``bias``).
+2-D models with stride s > 1 reconstruct with the shift-and-average trick: the image is reflect-padded at all s^2
+offsets, each copy is encoded and decoded, cropped back and the s^2 reconstructions are averaged.
+
+Shapes: ``y`` (B, channels, N) or (B, channels, Hh, Ww); ``H`` (C, channels, K) or (C, channels, K, K);
+codes (B, C, N - K + 1) or (B, C, (Hh - K) // s + 1, (Ww - K) // s + 1).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .errors import ConfigError, ShapeError
+from .fista import estimate_L, synthesis, unrolled_fista
+
+
+def default_L_geometry(config: ModelConfig):
+    """Signal size on which L is estimated when none is given: long enough for ||H||_2^2 to settle."""
+    if config.kind == "1d":
+        return max(256, 16 * config.kernel_size)
+    side = max(64, 8 * config.kernel_size)
+    return (side, side)
+
+
+def stride_pads(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
+    """(before, after) padding of the stride trick: before = s; after rounds (size + s + after - K) up to a
+    multiple of s, plus s."""
+    return stride, (-(size + stride - kernel_size)) % stride + stride
+
+
+class CRsAE(nn.Module):
+    """Convolutional dictionary learning autoencoder with an unrolled-FISTA encoder.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    dictionary : array or Tensor of shape (C, channels, K) or (C, channels, K, K), optional
+        Initial filters (renormalised to unit norm); random Gaussian filters when omitted.
+    lam : float or array of shape (C,), optional
+        Initial lambda_c (default ``config.lam_init``); ignored in ``bias`` mode unless ``bias`` is omitted.
+    bias : float or array of shape (C,), optional
+        Initial thresholds b_c for ``bias`` mode (default ``lam_init sigma^2 / L``).
+    L_geometry : int or (int, int), optional
+        Signal size for the power-iteration estimate of L when ``config.L`` is None.
+    seed : int
+        Seed of the random dictionary and of the power iteration.
+
+    After construction ``config.L`` holds the L in use (estimated if it was None).
+    """
+
+    def __init__(self, config: ModelConfig, dictionary=None, *, lam=None, bias=None, L_geometry=None,
+                 seed: int = 0):
+        super().__init__()
+        C, ch, K = config.num_filters, config.channels, config.kernel_size
+        shape = (C, ch) + (K,) * config.ndim
+        if dictionary is None:
+            H = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+        else:
+            H = torch.as_tensor(np.asarray(dictionary, dtype=np.float32))
+            if tuple(H.shape) != shape:
+                raise ShapeError(f"dictionary has shape {tuple(H.shape)} but the config needs {shape} "
+                                 "(num_filters, channels, kernel_size...)")
+            if not torch.isfinite(H).all():
+                raise ShapeError("dictionary holds NaN or Inf; pass finite filters")
+        H = H / H.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (H.dim() - 1)))
+        self.H = nn.Parameter(H.float().contiguous())
+        if not config.tied:
+            self.We = nn.Parameter(self.H.detach().clone())                  # analysis filters
+            self.Wd = nn.Parameter(self.H.detach().clone())                  # synthesis filters
+        if config.L is None:
+            geometry = L_geometry if L_geometry is not None else default_L_geometry(config)
+            config = config.replace(L=estimate_L(self.H, geometry, stride=config.stride,
+                                                 margin=config.L_margin, seed=seed))
+        self.config = config
+        self.register_buffer("L", torch.tensor(float(config.L)))
+        lam = self._per_filter("lam", config.lam_init if lam is None else lam)
+        if config.threshold_mode == "bias":
+            b = lam * config.sigma ** 2 / config.L if bias is None else self._per_filter("bias", bias)
+            self.bias = nn.Parameter(b)
+        else:
+            self.lam = nn.Parameter(lam, requires_grad=config.threshold_mode == "em")
+
+    def _per_filter(self, name, value) -> torch.Tensor:
+        C = self.config.num_filters if hasattr(self, "config") else self.H.shape[0]
+        arr = np.broadcast_to(np.asarray(value, dtype=np.float32), (C,)) if np.ndim(value) == 0 \
+            else np.asarray(value, dtype=np.float32)
+        if arr.shape != (C,):
+            raise ShapeError(f"{name} has shape {arr.shape} but there are {C} filters; pass one value per filter")
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0) or (name == "lam" and np.any(arr <= 0)):
+            raise ConfigError(f"{name} must be finite and {'positive' if name == 'lam' else 'non-negative'}, "
+                              f"got {arr.tolist()}")
+        return torch.tensor(arr.copy())
+
+    @classmethod
+    def from_dictionary(cls, path_or_array, config: ModelConfig, **kwargs) -> "CRsAE":
+        """Build a model from filters learned by any tool (a .npy file or an array), without training."""
+        from .data import load_array
+        array = load_array(path_or_array) if isinstance(path_or_array, (str, Path)) else path_or_array
+        return cls(config, np.asarray(array), **kwargs)
+
+    # --- weights ------------------------------------------------------------------------------------------
+    @property
+    def analysis_filters(self) -> torch.Tensor:
+        """We: (C, channels, K[, K]), equal to H when tied."""
+        return self.H if self.config.tied else self.We
+
+    @property
+    def synthesis_filters(self) -> torch.Tensor:
+        """Wd: (C, channels, K[, K]), equal to H when tied."""
+        return self.H if self.config.tied else self.Wd
+
+    def thresholds(self) -> torch.Tensor:
+        """b: (C,), the per-filter thresholds the encoder applies."""
+        if self.config.threshold_mode == "bias":
+            return self.bias
+        return self.lam * self.config.sigma ** 2 / self.L
+
+    @torch.no_grad()
+    def renormalize(self) -> None:
+        """Rescale every filter of H (and We, Wd) to unit l2 norm."""
+        for W in (self.H,) + (() if self.config.tied else (self.We, self.Wd)):
+            W /= W.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (W.dim() - 1)))
+
+    @torch.no_grad()
+    def clamp_thresholds(self, minimum: float = 1e-6) -> None:
+        """Keep lam_c > 0 (EM mode) and b_c >= 0 (bias mode) after an optimiser step."""
+        if self.config.threshold_mode == "bias":
+            self.bias.clamp_(min=0.0)
+        else:
+            self.lam.clamp_(min=minimum)
+
+    # --- input checks (the public entry points) ----------------------------------------------------------
+    def check_signal(self, y: torch.Tensor) -> None:
+        """Raise ShapeError unless y is (B, channels, N) / (B, channels, Hh, Ww), large enough and finite."""
+        cfg = self.config
+        if not isinstance(y, torch.Tensor):
+            raise ShapeError(f"signal must be a torch.Tensor, got {type(y).__name__}")
+        if y.dim() != cfg.ndim + 2:
+            axes = "(batch, channels, length)" if cfg.ndim == 1 else "(batch, channels, height, width)"
+            raise ShapeError(f"signal has {y.dim()} dimensions {tuple(y.shape)}; a {cfg.kind} model takes {axes}")
+        if y.shape[1] != cfg.channels:
+            raise ShapeError(f"signal has {y.shape[1]} channels but the model has {cfg.channels}; "
+                             "pass data with the model's channel count")
+        smallest = cfg.kernel_size
+        if cfg.kind == "2d" and cfg.stride > 1:
+            smallest = max(smallest, 3 * cfg.stride - 1)                   # reflect padding needs it
+        if min(y.shape[2:]) < smallest:
+            raise ShapeError(f"signal size {tuple(y.shape[2:])} is smaller than {smallest} "
+                             f"(kernel_size {cfg.kernel_size}); pass longer signals or larger images")
+        if not torch.isfinite(y).all():
+            raise ShapeError("signal holds NaN or Inf; clean or interpolate those samples first")
+
+    # --- the autoencoder ---------------------------------------------------------------------------------
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        """Sparse codes x_T of y: (B, channels, *size) -> (B, C, *code_size). See ``crsae.fista.unrolled_fista``."""
+        self.check_signal(y)
+        return self._encode(y)
+
+    def decode(self, x: torch.Tensor, size=None) -> torch.Tensor:
+        """Reconstruction H x (Wd x if untied): (B, C, *code_size) -> (B, channels, *size).
+
+        ``size`` (2-D with stride > 1) is the image size to synthesise; by default the smallest that fits.
+        """
+        cfg = self.config
+        if x.dim() != cfg.ndim + 2 or x.shape[1] != cfg.num_filters:
+            raise ShapeError(f"codes have shape {tuple(x.shape)}; expected (batch, {cfg.num_filters}, ...)")
+        if size is None:
+            size = tuple((n - 1) * cfg.stride + cfg.kernel_size for n in x.shape[2:])
+        return self._decode(x, tuple(size))
+
+    def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Autoencoder pass.
+
+        Returns
+        -------
+        y_hat : Tensor of shape (B, channels, *size), the reconstruction (shift-averaged for 2-D stride > 1)
+        x : codes used to build it, (B, C, *code_size); for 2-D stride s > 1, the codes of the s^2 padded copies,
+            (s^2 B, C, *padded_code_size), copy-major
+        """
+        self.check_signal(y)
+        return self._forward(y)
+
+    def _encode(self, y: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        return unrolled_fista(y, self.H, self.analysis_filters, self.thresholds(), self.L, cfg.num_layers,
+                              stride=cfg.stride, two_sided=cfg.two_sided)
+
+    def _decode(self, x: torch.Tensor, size) -> torch.Tensor:
+        return synthesis(x, self.synthesis_filters, size, self.config.stride)
+
+    def _forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.kind == "2d" and self.config.stride > 1:
+            return self._shift_and_average(y)
+        x = self._encode(y)
+        return self._decode(x, y.shape[2:]), x
+
+    def _shift_and_average(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stride trick (math page, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes."""
+        s, K = self.config.stride, self.config.kernel_size
+        B, _, Hh, Ww = y.shape
+        top, bottom = stride_pads(Hh, K, s)
+        left, right = stride_pads(Ww, K, s)
+        shifts = [(r, c) for r in range(s) for c in range(s)]
+        padded = torch.cat([F.pad(y, (left - c, right + c, top - r, bottom + r), mode="reflect")
+                            for r, c in shifts])                           # (s^2 B, ch, Hh + top + bottom, ...)
+        x = self._encode(padded)                                           # (s^2 B, C, Hc, Wc)
+        y_hat = self._decode(x, padded.shape[2:])                          # (s^2 B, ch, Hh + top + bottom, ...)
+        crops = [y_hat[i * B:(i + 1) * B, :, top - r:top - r + Hh, left - c:left - c + Ww]
+                 for i, (r, c) in enumerate(shifts)]                       # s^2 x (B, ch, Hh, Ww)
+        return torch.stack(crops).mean(dim=0), x
+
+    # --- M-step, stage 2 ---------------------------------------------------------------------------------
+    def lambda_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """EM-inspired lambda loss, per example, averaged over the batch (codes are held fixed)::
+
+            sum_c [ lam_c ||x_c||_1 + delta lam_c - (Ne + r - 1) log lam_c ],   r = delta * lam_init
+
+        x : Tensor of shape (B, C, *code_size); Ne = prod(code_size) entries per filter.
+        Its minimiser is ``closed_form_lambda(x)``.
+        """
+        cfg = self.config
+        Ne = math.prod(x.shape[2:])
+        l1 = x.detach().abs().flatten(2).sum(dim=2).mean(dim=0)            # (C,) mean over the batch
+        lam = self.lam
+        return (lam * l1 + cfg.delta * lam - (Ne + cfg.prior_shape - 1) * torch.log(lam)).sum()
+
+    def closed_form_lambda(self, x: torch.Tensor) -> torch.Tensor:
+        """The M-step's lam_c = (Ne + r - 1) / (||x_c||_1 + delta), batch-averaged l1: (C,)."""
+        cfg = self.config
+        Ne = math.prod(x.shape[2:])
+        l1 = x.detach().abs().flatten(2).sum(dim=2).mean(dim=0)
+        return (Ne + cfg.prior_shape - 1) / (l1 + cfg.delta)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"kind={c.kind}, channels={c.channels}, filters={c.num_filters}, K={c.kernel_size}, "
+                f"stride={c.stride}, T={c.num_layers}, L={c.L:.4g}, mode={c.threshold_mode}, "
+                f"two_sided={c.two_sided}, tied={c.tied}")

@@ -1,0 +1,265 @@
+"""Export a CRsAE to ONNX in three separate steps, as the contract (``export/CONTRACT.md``) describes:
+
+1. ``to_onnx``: trace the fixed-depth unrolled encoder (and optionally the decoder) with torch's dynamo exporter
+   into an in-memory ``onnx.ModelProto``: dynamic batch and length / height, width axes named as in the contract,
+   the pinned opset (checked), no per-node metadata (it holds absolute source paths), the model metadata.
+2. ``validate_onnx``: ``onnx.checker``, names and axes against the contract, then onnxruntime (CPU) against torch on
+   several shapes other than the example, within the contract's tolerance; one error lists every failing output.
+3. ``write_export``: the .onnx file and its sidecar .json, each written to a temporary name and renamed.
+
+``export_checkpoint`` runs all three; nothing is written unless validation passed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from . import contract as contract_mod
+from .checkpoint import file_sha256, load_model, package_version
+from .errors import ConfigError, ExportValidationError, OutputMismatchError, ToleranceError
+from .files import atomic_path
+from .model import CRsAE
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_CHOICES = {"codes": ("codes",), "reconstruction": ("reconstruction",),
+                  "both": ("codes", "reconstruction")}
+
+
+class ExportGraph(nn.Module):
+    """signal -> the requested outputs. Codes are x_T of the signal as given; the reconstruction is H x_T, or the
+    shift-and-average denoiser for 2-D stride > 1 (which runs its own encoder passes on the padded copies)."""
+
+    def __init__(self, model: CRsAE, outputs: tuple[str, ...]):
+        super().__init__()
+        self.model, self.outputs = model, outputs
+        self.trick = model.config.kind == "2d" and model.config.stride > 1
+
+    def forward(self, signal: torch.Tensor):
+        result = {}
+        if "codes" in self.outputs or not self.trick:
+            result["codes"] = self.model._encode(signal)
+        if "reconstruction" in self.outputs:
+            result["reconstruction"] = (self.model._shift_and_average(signal)[0] if self.trick
+                                        else self.model._decode(result["codes"], signal.shape[2:]))
+        return tuple(result[name] for name in self.outputs)
+
+
+def example_signal(model: CRsAE, batch: int = 2) -> torch.Tensor:
+    """A random signal of a size every geometry accepts: (batch, channels, 4K + 3[, 4K + 1])."""
+    cfg = model.config
+    size = (4 * cfg.kernel_size + 3,) if cfg.kind == "1d" else \
+        (max(4 * cfg.kernel_size, 3 * cfg.stride + 8) + 3, max(4 * cfg.kernel_size, 3 * cfg.stride + 8) + 1)
+    return torch.randn(batch, cfg.channels, *size, generator=torch.Generator().manual_seed(0))
+
+
+def validation_shapes(model: CRsAE) -> list[tuple[int, ...]]:
+    """Shapes other than the example's: the smallest allowed, odd sizes, batch 1 and odd batches."""
+    cfg = model.config
+    K, ch = cfg.kernel_size, cfg.channels
+    if cfg.kind == "1d":
+        return [(1, ch, K), (3, ch, 5 * K + 2), (2, ch, 11 * K + 7)]
+    m = max(K, 3 * cfg.stride - 1)
+    return [(1, ch, m, m + 1), (3, ch, 2 * m + 5, m + 4), (2, ch, 3 * m + 2, 2 * m + 9)]
+
+
+def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
+             checkpoint_sha256: str = "") -> dict:
+    """The contract's metadata dict (typed values), as written to the sidecar."""
+    cfg, tol = model.config, contract_mod.contract()["tolerance"]
+    return {
+        "format": contract_mod.contract()["format"],
+        "contract_version": contract_mod.contract()["contract_version"],
+        "kind": cfg.kind, "channels": cfg.channels, "num_filters": cfg.num_filters,
+        "kernel_size": cfg.kernel_size, "stride": cfg.stride, "num_layers": cfg.num_layers,
+        "L": float(model.L), "sigma": cfg.sigma, "threshold_mode": cfg.threshold_mode,
+        "two_sided": cfg.two_sided, "tied": cfg.tied,
+        "lam": None if cfg.threshold_mode == "bias" else [float(v) for v in model.lam.detach()],
+        "thresholds": [float(v) for v in model.thresholds().detach()],
+        "input_scaling": cfg.input_scaling, "outputs": list(outputs), "chunk_halo": cfg.chunk_halo,
+        "dtype": dtype, "opset": contract_mod.contract()["opset"],
+        "atol_floor": tol["atol_floor"],
+        "atol_per_layer": tol["atol_per_layer"] if dtype == "float32" else tol["float16_atol_per_layer"],
+        "crsae_version": package_version(), "torch_version": torch.__version__,
+        "onnx_version": onnx.__version__, "checkpoint_sha256": checkpoint_sha256,
+    }
+
+
+def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32",
+            checkpoint_sha256: str = "") -> onnx.ModelProto:
+    """Trace ``model`` into an ONNX model per the contract (step 1). Nothing is written to disk."""
+    if outputs not in OUTPUT_CHOICES:
+        raise ConfigError(f"outputs must be one of {', '.join(OUTPUT_CHOICES)}, got {outputs!r}")
+    if dtype not in ("float32", "float16"):
+        raise ConfigError(f"dtype must be float32 or float16, got {dtype!r}")
+    names = OUTPUT_CHOICES[outputs]
+    cfg, opset = model.config, contract_mod.contract()["opset"]
+    graph = ExportGraph(model.eval(), names)
+    example = example_signal(model)
+    if dtype == "float16":
+        graph, example = _half_copy(graph), example.half()
+    dims = {0: torch.export.Dim("batch")}
+    smallest = cfg.kernel_size if cfg.kind == "1d" else max(cfg.kernel_size, 3 * cfg.stride - 1)
+    for axis, name in enumerate(contract_mod.axes("signal", cfg.kind)[2:], start=2):
+        dims[axis] = torch.export.Dim(name, min=smallest)
+    with warnings.catch_warnings(), _quiet_exporter():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(graph, (example,), None, input_names=["signal"], output_names=list(names),
+                                    opset_version=opset, dynamic_shapes={"signal": dims}, dynamo=True,
+                                    external_data=False, verbose=False, optimize=True)
+    proto = program.model_proto
+    _strip_node_metadata(proto.graph)
+    _name_output_axes(proto, cfg.kind)
+    found = {op.domain: op.version for op in proto.opset_import}
+    if found.get("", None) != opset:
+        raise ExportValidationError(f"exporter produced opset {found.get('')} instead of {opset}; "
+                                    "use the torch version pinned in pyproject.toml")
+    proto.producer_name, proto.producer_version = "crsae", package_version()
+    proto.doc_string = "CRsAE unrolled FISTA encoder (Tolooshams, Dey & Ba, arXiv:1904.08827); see export/CONTRACT.md"
+    meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256)
+    del proto.metadata_props[:]
+    for key in contract_mod.contract()["metadata_keys"]:
+        proto.metadata_props.add(key=key, value=json.dumps(meta[key]))
+    return proto
+
+
+class _quiet_exporter:
+    """Silence the exporter's logging (e.g. 'torchvision is not installed') during export."""
+
+    def __enter__(self):
+        self.previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+
+    def __exit__(self, *exc):
+        logging.disable(self.previous)
+
+
+def _half_copy(graph: ExportGraph) -> ExportGraph:
+    import copy
+    half = copy.deepcopy(graph).half()
+    half.model.L = half.model.L.float()                       # keep 1/L exact; cast at use
+    return half
+
+
+def _strip_node_metadata(graph: onnx.GraphProto) -> None:
+    """Drop per-node metadata and doc strings (the exporter stores absolute source paths there)."""
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                _strip_node_metadata(attr.g)
+    for value in list(graph.value_info) + list(graph.input) + list(graph.output):
+        del value.metadata_props[:]
+        value.doc_string = ""
+
+
+def _name_output_axes(proto: onnx.ModelProto, kind: str) -> None:
+    """Give each output's dynamic axes the contract's names (the exporter writes expressions like 'length - 19')."""
+    for output in proto.graph.output:
+        for dim, name in zip(output.type.tensor_type.shape.dim, contract_mod.axes(output.name, kind)):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = name
+
+
+def read_metadata(proto: onnx.ModelProto) -> dict:
+    """The model's metadata as typed values (each property is JSON-encoded)."""
+    return {p.key: json.loads(p.value) for p in proto.metadata_props}
+
+
+@dataclass
+class ParityRecord:
+    output: str
+    shape: tuple
+    max_abs_diff: float
+    atol: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.atol
+
+
+def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None) -> list[ParityRecord]:
+    """Check ``proto`` against the contract and against ``model`` under onnxruntime CPU (step 2).
+
+    Raises OutputMismatchError for wrong names or axes, ToleranceError listing every output and shape beyond
+    tolerance. Returns the parity records (one per output and shape).
+    """
+    import onnxruntime as ort
+    onnx.checker.check_model(proto)
+    meta = read_metadata(proto)
+    cfg, names = model.config, tuple(meta["outputs"])
+    if [i.name for i in proto.graph.input] != ["signal"] or [o.name for o in proto.graph.output] != list(names):
+        raise OutputMismatchError(f"graph inputs/outputs {[i.name for i in proto.graph.input]} -> "
+                                  f"{[o.name for o in proto.graph.output]} differ from the contract's "
+                                  f"['signal'] -> {list(names)}")
+    declared = set(contract_mod.contract()["dynamic_axes"])
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        expected = contract_mod.axes(value.name, cfg.kind)
+        for dim, name in zip(value.type.tensor_type.shape.dim, expected):
+            if dim.HasField("dim_param") and (dim.dim_param not in declared or dim.dim_param != name):
+                raise OutputMismatchError(f"{value.name} axis {dim.dim_param!r} is not the contract's {name!r}")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    half = meta["dtype"] == "float16"
+    graph = ExportGraph(model.eval(), names)
+    records = []
+    generator = torch.Generator().manual_seed(1)
+    for shape in shapes or validation_shapes(model):
+        signal = torch.randn(*shape, generator=generator)
+        with torch.no_grad():
+            reference = [r.numpy() for r in graph(signal)]
+        feed = signal.numpy().astype(np.float16 if half else np.float32)
+        got = session.run(list(names), {"signal": feed})
+        for name, ref, out in zip(names, reference, got):
+            if out.shape != ref.shape:
+                raise OutputMismatchError(f"{name} has shape {out.shape} under onnxruntime but {ref.shape} in torch "
+                                          f"for input {shape}")
+            diff = float(np.max(np.abs(out.astype(np.float64) - ref))) if ref.size else 0.0
+            records.append(ParityRecord(name, shape, diff,
+                                        contract_mod.atol(ref, cfg.num_layers, dtype=meta["dtype"])))
+    failures = [(r.output, r.shape, r.max_abs_diff, r.atol) for r in records if not r.ok]
+    if failures:
+        raise ToleranceError(failures)
+    return records
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """``model.onnx`` -> ``model.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def write_export(proto: onnx.ModelProto, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write the model and its sidecar, each atomically (step 3)."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ConfigError(f"output {path} must end in .onnx; the sidecar is written beside it as .json")
+    buffer = io.BytesIO()
+    onnx.save_model(proto, buffer)
+    side = sidecar_path(path)
+    with atomic_path(path) as tmp_model, atomic_path(side) as tmp_side:
+        tmp_model.write_bytes(buffer.getvalue())
+        tmp_side.write_text(json.dumps(read_metadata(proto), indent=2) + "\n")
+    return path, side
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, outputs: str = "codes",
+                      dtype: str = "float32") -> list[ParityRecord]:
+    """Load a checkpoint, export it, validate it, and only then write ``output`` and its sidecar."""
+    model = load_model(checkpoint)
+    proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint))
+    records = validate_onnx(proto, model)
+    write_export(proto, output)
+    return records

@@ -1,0 +1,70 @@
+"""Dictionary recovery on simulated data: the error metric of the math page and the perturbed starting point.
+
+err(h, h_hat) = sqrt(1 - max_shift <h, h_hat>^2) for unit-norm filters, after the best permutation of the
+learned filters (sign-invariant). Filters are arrays of shape (C, channels, K) or (C, channels, K, K).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def _unit(filters: np.ndarray) -> np.ndarray:
+    f = np.asarray(filters, dtype=np.float64)
+    return f / np.maximum(np.linalg.norm(f.reshape(len(f), -1), axis=1), 1e-12).reshape(-1, *([1] * (f.ndim - 1)))
+
+
+def _max_abs_correlation(a: np.ndarray, b: np.ndarray, shift: bool) -> float:
+    """max over shifts of |<a, b shifted>| for (channels, K) 1-D filters; 0 shift only for 2-D or shift=False."""
+    if not shift or a.ndim != 2:
+        return abs(float(np.sum(a * b)))
+    full = sum(np.correlate(a[j], b[j], mode="full") for j in range(a.shape[0]))
+    return float(np.max(np.abs(full)))
+
+
+def filter_errors(true: np.ndarray, learned: np.ndarray, *, shift: bool = True) -> np.ndarray:
+    """Per-filter recovery error after the best (sign-invariant) permutation.
+
+    Parameters
+    ----------
+    true, learned : arrays of shape (C, channels, K[, K])
+    shift : also maximise over relative shifts (1-D filters)
+
+    Returns
+    -------
+    err : array of shape (C,), err[c] for true filter c, each in [0, 1]
+    """
+    a, b = _unit(true), _unit(learned)
+    if a.shape != b.shape:
+        raise ValueError(f"filter shapes differ: {a.shape} vs {b.shape}")
+    corr = np.array([[_max_abs_correlation(a[i], b[j], shift) for j in range(len(b))] for i in range(len(a))])
+    err = np.sqrt(np.clip(1 - np.minimum(corr, 1.0) ** 2, 0, 1))
+    rows, cols = linear_sum_assignment(err)
+    out = np.empty(len(a))
+    out[rows] = err[rows, cols]
+    return out
+
+
+def perturb_dictionary(true: np.ndarray, *, low: float = 0.4, high: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Unit-norm filters whose recovery error to ``true`` (shift-invariant) lies in [low, high] per filter.
+
+    Each filter gets noise orthogonal to it, scaled so that err = a / sqrt(1 + a^2) hits a target drawn
+    uniformly from [low, high]; draws whose shifted correlation falls outside the range are redrawn.
+    """
+    rng = np.random.default_rng(seed)
+    h = _unit(true)
+    out = np.empty_like(h)
+    for c in range(len(h)):
+        for _ in range(1000):
+            target = rng.uniform(low, high)
+            n = rng.standard_normal(h[c].shape)
+            n -= np.sum(n * h[c]) * h[c]
+            n /= np.linalg.norm(n)
+            g = h[c] + target / np.sqrt(1 - target ** 2) * n
+            g /= np.linalg.norm(g)
+            e = np.sqrt(max(0.0, 1 - min(_max_abs_correlation(h[c], g, True), 1.0) ** 2))
+            if low <= e <= high:
+                break
+        out[c] = g
+    return out.astype(np.float32)

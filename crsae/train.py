@@ -1,0 +1,144 @@
+"""The M-step by two-stage back-propagation (math page, "M-step"), as a resumable training loop.
+
+Per batch:
+1. dictionary: minimise the reconstruction loss ``1/2 ||y_target - H x_T||^2`` through all T unrolled layers with
+   Adam (lr, eps), then renormalise every filter to unit norm. The loss is averaged over elements, as the
+   original code's MSELoss, which fixes the gradient scale that Adam's eps = 1e-3 is set for. In ``bias`` mode the
+   thresholds are learned here too.
+2. lambda (``em`` mode only): minimise the EM lambda loss with its own Adam (lam_lr) on the codes x_T of stage 1
+   (held fixed: the E-step's output), then keep lam_c > 0.
+
+The dictionary learning rate is multiplied by ``lr_decay`` every ``lr_step`` epochs. Everything random is drawn
+from generators seeded by (seed, epoch), and a checkpoint after every epoch stores the optimiser states, so a
+run resumed from any epoch's checkpoint continues exactly as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from .checkpoint import model_from_state, read_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .errors import CheckpointError
+from .model import CRsAE
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int                      # 1-based
+    loss: float                     # mean reconstruction loss over the epoch's batches
+    lam_loss: Optional[float]       # mean EM lambda loss (em mode), else None
+    lr: float                       # dictionary learning rate used in the epoch
+    extra: dict = field(default_factory=dict)   # metrics added by an on_epoch callback (e.g. recovery error)
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "loss": self.loss, "lam_loss": self.lam_loss, "lr": self.lr, **self.extra}
+
+
+class Trainer:
+    """Holds a model, its two optimisers and the LR schedule; ``fit`` runs epochs and writes checkpoints.
+
+    Parameters
+    ----------
+    model : CRsAE
+    config : TrainConfig
+    device : torch device string ("cpu", "cuda")
+    data_spec : plain dict describing how the data was made, stored in checkpoints for ``--resume``
+    """
+
+    def __init__(self, model: CRsAE, config: TrainConfig, *, device: str = "cpu", data_spec: dict | None = None):
+        self.model, self.config, self.device, self.data_spec = model.to(device), config, device, data_spec
+        dictionary = [p for name, p in model.named_parameters() if name in ("H", "We", "Wd", "bias")]
+        self.opt_dict = torch.optim.Adam(dictionary, lr=config.lr, eps=config.adam_eps)
+        self.schedule = torch.optim.lr_scheduler.StepLR(self.opt_dict, step_size=config.lr_step,
+                                                        gamma=config.lr_decay)
+        self.em = model.config.threshold_mode == "em"
+        self.opt_lam = torch.optim.Adam([model.lam], lr=config.lam_lr) if self.em else None
+        self.epoch = 0
+        self.history: list[EpochRecord] = []
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, *, device: str = "cpu") -> "Trainer":
+        """Continue from a checkpoint written by ``fit``: model, optimisers, schedule, epoch and history."""
+        state = read_checkpoint(path)
+        if state.get("train_config") is None or state.get("optimizers") is None:
+            raise CheckpointError(f"{path} holds a model without training state; it cannot be resumed")
+        trainer = cls(model_from_state(state).train(), TrainConfig.from_dict(state["train_config"]),
+                      device=device, data_spec=state.get("data"))
+        opts = state["optimizers"]
+        trainer.opt_dict.load_state_dict(opts["dictionary"])
+        trainer.schedule.load_state_dict(opts["schedule"])
+        if trainer.em:
+            trainer.opt_lam.load_state_dict(opts["lambda"])
+        trainer.epoch = int(state["epoch"])
+        trainer.history = [EpochRecord(r["epoch"], r["loss"], r["lam_loss"], r["lr"],
+                                       {k: v for k, v in r.items() if k not in ("epoch", "loss", "lam_loss", "lr")})
+                           for r in state.get("history", [])]
+        return trainer
+
+    def step(self, y: torch.Tensor, target: torch.Tensor) -> tuple[float, Optional[float]]:
+        """One two-stage update on a batch; returns (reconstruction loss, lambda loss or None)."""
+        model = self.model
+        y, target = y.to(self.device), target.to(self.device)
+        y_hat, x = model._forward(y)
+        loss = 0.5 * torch.mean((target - y_hat) ** 2)
+        self.opt_dict.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_dict.step()
+        if self.config.renormalize:
+            model.renormalize()
+        lam_loss = None
+        if self.em:
+            self.opt_lam.zero_grad(set_to_none=True)
+            loss_lam = model.lambda_loss(x.detach())
+            loss_lam.backward()
+            self.opt_lam.step()
+            lam_loss = float(loss_lam.detach())
+        model.clamp_thresholds()
+        return float(loss.detach()), lam_loss
+
+    def fit(self, data, *, checkpoint: str | os.PathLike | None = None,
+            on_batch: Callable[[int, int, int, float], None] | None = None,
+            on_epoch: Callable[[EpochRecord], dict | None] | None = None) -> list[EpochRecord]:
+        """Train until ``config.epochs``; after each epoch, call ``on_epoch`` (its dict is added to the record)
+        and write ``checkpoint``. ``on_batch(epoch, batch, n_batches, loss)`` reports progress."""
+        cfg = self.config
+        self.model.train()
+        n_batches = -(-len(data) // cfg.batch_size)
+        while self.epoch < cfg.epochs:
+            epoch = self.epoch + 1
+            lr = self.opt_dict.param_groups[0]["lr"]
+            losses, lam_losses = [], []
+            for i, (y, target) in enumerate(data.batches(epoch, cfg.batch_size, cfg.seed)):
+                loss, lam_loss = self.step(y, target)
+                losses.append(loss)
+                if lam_loss is not None:
+                    lam_losses.append(lam_loss)
+                if on_batch is not None:
+                    on_batch(epoch, i + 1, n_batches, loss)
+            self.schedule.step()
+            record = EpochRecord(epoch, sum(losses) / len(losses),
+                                 sum(lam_losses) / len(lam_losses) if lam_losses else None, lr)
+            if on_epoch is not None:
+                record.extra.update(on_epoch(record) or {})
+            self.history.append(record)
+            self.epoch = epoch
+            logger.info("epoch %d loss %.6g", epoch, record.loss)
+            if checkpoint is not None:
+                self.save(checkpoint)
+        self.model.eval()
+        return self.history
+
+    def save(self, path: str | os.PathLike) -> None:
+        optimizers = {"dictionary": self.opt_dict.state_dict(), "schedule": self.schedule.state_dict()}
+        if self.em:
+            optimizers["lambda"] = self.opt_lam.state_dict()
+        save_checkpoint(path, self.model, train_config=self.config.to_dict(), data=self.data_spec,
+                        epoch=self.epoch, optimizers=optimizers, history=[r.to_dict() for r in self.history])

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from crsae.config import ModelConfig
+from crsae.fista import estimate_L, momentum_schedule, one_sided_threshold, soft_threshold
+from crsae.model import CRsAE
+from reference import dense_operator, fista
+
+CASES = {
+    "1d": (ModelConfig(kind="1d", num_filters=3, kernel_size=5, num_layers=25, lam_init=0.5), (37,)),
+    "1d-multichannel-one-sided": (ModelConfig(kind="1d", channels=3, num_filters=2, kernel_size=4, num_layers=15,
+                                              lam_init=0.5, two_sided=False), (23,)),
+    "2d": (ModelConfig(kind="2d", num_filters=3, kernel_size=3, num_layers=12, lam_init=0.5), (9, 11)),
+    "2d-strided": (ModelConfig(kind="2d", num_filters=3, kernel_size=4, stride=2, num_layers=15, lam_init=0.5),
+                   (13, 14)),
+    "2d-strided-rgb-untied": (ModelConfig(kind="2d", channels=3, num_filters=2, kernel_size=5, stride=3,
+                                          num_layers=10, lam_init=0.5, tied=False), (14, 12)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_encoder_matches_float64_fista(case, rng):
+    config, size = CASES[case]
+    model = CRsAE(config, seed=3)
+    if not config.tied:
+        with torch.no_grad():
+            model.We.add_(0.1 * torch.randn_like(model.We))
+    y = rng.standard_normal((2, config.channels) + size).astype(np.float32)
+    codes = model.encode(torch.from_numpy(y)).detach().numpy()
+    H = model.H.detach().double().numpy()
+    We = model.analysis_filters.detach().double().numpy()
+    b = model.thresholds().detach().double().numpy()
+    for i in range(2):
+        ref = fista(y[i].astype(np.float64), H, b, float(model.L), config.num_layers, config.stride,
+                    config.two_sided, We=We)
+        assert codes[i].shape == ref.shape
+        np.testing.assert_allclose(codes[i], ref, rtol=0, atol=2e-5 * max(1.0, np.abs(ref).max()))
+        assert np.count_nonzero(ref) > 0
+
+
+def test_fista_objective_decreases_with_T(rng):
+    H = torch.from_numpy(rng.standard_normal((3, 1, 6)).astype(np.float32))
+    y = torch.from_numpy(rng.standard_normal((1, 1, 80)).astype(np.float32))
+    lam, sigma = 2.0, 0.5
+    objective = []
+    for T in (1, 3, 10, 30, 100, 300):
+        model = CRsAE(ModelConfig(kind="1d", num_filters=3, kernel_size=6, num_layers=T, lam_init=lam, sigma=sigma), H)
+        with torch.no_grad():
+            y_hat, x = model(y)
+        objective.append(float(0.5 * ((y - y_hat) ** 2).sum() + lam * sigma ** 2 * x.abs().sum()))
+    assert all(b <= a + 1e-4 for a, b in zip(objective, objective[1:])), objective
+    assert objective[-1] < 0.9 * objective[0]
+
+
+@pytest.mark.parametrize("shape,size,stride", [((3, 1, 5), (30,), 1), ((2, 2, 4), (17,), 1),
+                                               ((3, 1, 3, 3), (8, 9), 1), ((2, 1, 4, 4), (12, 11), 2)])
+def test_power_iteration_L_bounds_true_norm(shape, size, stride, rng):
+    H = torch.from_numpy(rng.standard_normal(shape))
+    true = np.linalg.norm(dense_operator(H.numpy(), size, stride), 2) ** 2
+    L = estimate_L(H, size, stride=stride, margin=1.02)
+    assert true <= L <= 1.03 * true
+
+
+def test_soft_threshold_values():
+    u = torch.tensor([[[-3.0, -1.0, 0.0, 0.5, 2.0]]])
+    b = torch.tensor([1.0])
+    assert soft_threshold(u, b).tolist() == [[[-2.0, 0.0, 0.0, 0.0, 1.0]]]
+    assert one_sided_threshold(u, b).tolist() == [[[0.0, 0.0, 0.0, 0.0, 1.0]]]
+
+
+def test_momentum_schedule_starts_at_zero_and_grows():
+    m = momentum_schedule(50)
+    assert m[0] == 0.0
+    assert m[1] == pytest.approx((1.618033988749895 - 1) / ((1 + np.sqrt(1 + 4 * 1.618033988749895 ** 2)) / 2))
+    assert all(b > a for a, b in zip(m[1:], m[2:])) and m[-1] < 1
