@@ -107,8 +107,8 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     return x_prev
 
 
-def estimate_L(H: torch.Tensor, size, *, stride: int = 1, margin: float = 1.05, max_iter: int = 2000,
-               tol: float = 1e-9, seed: int = 0) -> float:
+def estimate_L(H: torch.Tensor, size, *, stride: int = 1, margin: float = 1.05, max_iter: int = 500,
+               tol: float = 1e-7, seed: int = 0) -> float:
     """Largest eigenvalue of H^T H on the given geometry, by power iteration, times ``margin``.
 
     Parameters

@@ -17,7 +17,6 @@ import torch
 
 from . import contract
 from .checkpoint import file_sha256, load_model
-from .data import load_image
 from .files import atomic_path
 from .model import CRsAE
 from .onnx_export import to_onnx, validate_onnx, write_export
@@ -40,13 +39,18 @@ def golden_inputs(model: CRsAE, name: str) -> list[tuple[str, np.ndarray, int | 
                                          nonnegative=not cfg.two_sided, snr_db=12.0, seed=99),
                         dictionary=model.H.detach().numpy())
         return [(name, sim.signals, None), (f"{name}_chunked", long.signals, 700)]
-    sample = Path(__file__).resolve().parent.parent / "runtimes" / "web" / "sample.png"
-    side = 61
-    image = rng.uniform(0, 1, (cfg.channels, side, side + 6)).astype(np.float32)
-    if sample.is_file():
-        image = load_image(sample, cfg.channels)[:, :side, :side + 6]
+    image = synthetic_image(61, 67)[None].repeat(cfg.channels, axis=0)
     noisy = image + 25 / 255 * rng.standard_normal(image.shape).astype(np.float32)
     return [(name, np.stack([noisy, noisy[:, ::-1].copy()]).astype(np.float32), None)]
+
+
+def synthetic_image(height: int, width: int) -> np.ndarray:
+    """A deterministic test picture in [0, 1]: rings, a ramp and a bright square, (height, width) float32."""
+    r, c = np.mgrid[0:height, 0:width].astype(np.float64)
+    rings = 0.5 + 0.25 * np.sin(np.hypot(r - height / 2, c - width / 3) / 2.5)
+    image = 0.6 * rings + 0.3 * c / width
+    image[height // 4:height // 2, width // 2:3 * width // 4] = 0.95
+    return np.clip(image, 0, 1).astype(np.float32)
 
 
 def reference_outputs(model: CRsAE, signal: np.ndarray) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import ModelConfig, TrainConfig
 from .data import load_array
-from .errors import ConfigError
+from .errors import ConfigError, ShapeError
 from .model import CRsAE
 from .recovery import filter_errors, perturb_dictionary
 from .sources import Source, build_source, spec_for_path
@@ -86,6 +86,7 @@ def start_run(*, data: str | None, output: os.PathLike, device: str, seed: int, 
                          L=pick("L"), sigma=sigma, threshold_mode=model["threshold_mode"], lam_init=lam_init,
                          delta=pick("delta"), two_sided=model["two_sided"], tied=model["tied"],
                          input_scaling="unit_interval" if spec["source"] == "images" else "none")
+    _check_size(src, config)
     initial, initial_error = None, None
     if init_dictionary is not None:
         initial = load_array(init_dictionary)
@@ -120,6 +121,14 @@ def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epo
     if epochs is not None:
         trainer.config = trainer.config.replace(epochs=epochs)
     return Run(trainer, src, Path(output), None)
+
+
+def _check_size(src: Source, config: ModelConfig) -> None:
+    size = getattr(src.data, "crop_size", None) or min(src.data.clean.shape[2:])
+    smallest = config.kernel_size if config.stride == 1 else max(config.kernel_size, 3 * config.stride - 1)
+    if size < smallest:
+        raise ShapeError(f"training signals of size {size} are smaller than {smallest} "
+                         f"(kernel_size {config.kernel_size}); pass longer signals or a smaller --kernel-size")
 
 
 class _unsupervised:

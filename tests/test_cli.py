@@ -1,0 +1,148 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from crsae.cli import app
+from crsae.checkpoint import save_checkpoint
+from crsae.config import ModelConfig
+from crsae.model import CRsAE
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """1-D and 2-D checkpoints exported with both outputs."""
+    folder = tmp_path_factory.mktemp("cli")
+    models = {}
+    for name, config in {"m1": ModelConfig(kind="1d", num_filters=2, kernel_size=6, num_layers=8, lam_init=0.5),
+                         "m2": ModelConfig(kind="2d", num_filters=3, kernel_size=5, stride=2, num_layers=4,
+                                           lam_init=0.5, input_scaling="unit_interval")}.items():
+        save_checkpoint(folder / f"{name}.pt", CRsAE(config, seed=1))
+        result = invoke("export", folder / f"{name}.pt", "-o", folder / f"{name}.onnx", "--outputs", "both")
+        assert result.exit_code == 0, result.output
+        assert "parity codes" in result.output and "wrote" in result.output
+        models[name] = folder / f"{name}.onnx"
+    return folder, models
+
+
+def test_infer_npy_and_events(exported, tmp_path, rng):
+    _, models = exported
+    y = rng.standard_normal((3, 1, 200)).astype(np.float32)
+    np.save(tmp_path / "y.npy", y)
+    result = invoke("infer", models["m1"], tmp_path / "y.npy", "-o", tmp_path / "codes.npy", "--events",
+                    tmp_path / "ev.csv", "--sampling-rate", 1000, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "provider: CPUExecutionProvider" in result.output
+    assert np.load(tmp_path / "codes.npy").shape == (3, 2, 195)
+    rows = list(csv.DictReader(open(tmp_path / "ev.csv")))
+    assert rows and set(rows[0]) == {"signal", "sample", "time_s", "filter", "amplitude"}
+    assert float(rows[0]["time_s"]) == pytest.approx(int(rows[0]["sample"]) / 1000)
+
+
+def test_infer_npz_both_outputs(exported, tmp_path, rng):
+    _, models = exported
+    np.savez(tmp_path / "in.npz", a=rng.standard_normal((2, 1, 50)).astype(np.float32),
+             b=rng.standard_normal((80,)).astype(np.float32))
+    result = invoke("infer", models["m1"], tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--output-kind", "both",
+                    "--quiet")
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "out.npz") as z:
+        assert z["a.codes"].shape == (2, 2, 45) and z["b.reconstruction"].shape == (1, 1, 80)
+
+
+def test_infer_raw_recording_in_chunks_equals_whole(exported, tmp_path, rng):
+    _, models = exported
+    data = (rng.standard_normal((5000, 1)) * 1000).astype(np.int16)
+    data.tofile(tmp_path / "rec.bin")
+    result = invoke("infer", models["m1"], tmp_path / "rec.bin", "-o", tmp_path / "codes.npy", "--raw-dtype",
+                    "int16", "--chunk", 700, "--quiet")
+    assert result.exit_code == 0, result.output
+    from crsae.runtime import Encoder
+    whole = Encoder(models["m1"], device="cpu").encode(data.T[None].astype(np.float32))[0]
+    got = np.load(tmp_path / "codes.npy")
+    assert got.shape == whole.shape and np.abs(got - whole).max() <= 1e-5 * max(1, np.abs(whole).max())
+
+
+def test_infer_image_folder_writes_denoised_images(exported, tmp_path, rng):
+    from PIL import Image
+    _, models = exported
+    (tmp_path / "imgs").mkdir()
+    for i in range(2):
+        Image.fromarray((rng.random((20 + i, 23)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"im{i}.png")
+    result = invoke("infer", models["m2"], tmp_path / "imgs", "-o", tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0.png", "im1.png"]
+    assert Image.open(tmp_path / "out" / "im1.png").size == (23, 21)
+
+
+@pytest.mark.parametrize("setup,args,match", [
+    (None, ["missing.npy", "-o", "o.npy"], "does not exist"),
+    ("x.txt", ["x.txt", "-o", "o.npy"], "unknown file type"),
+    ("short.npy", ["short.npy", "-o", "o.npy"], "smaller than"),
+    ("nan.npy", ["nan.npy", "-o", "o.npy"], "NaN or Inf"),
+    ("twoch.npy", ["twoch.npy", "-o", "o.npy"], "channels"),
+    ("ok.npy", ["ok.npy", "-o", "nowhere/o.npy"], "does not exist"),
+    ("ok.npy", ["ok.npy", "-o", "o.npy", "--device", "cuda"], "onnxruntime-gpu"),
+])
+def test_infer_bad_input_is_one_line_error_without_output(exported, tmp_path, setup, args, match):
+    _, models = exported
+    arrays = {"short.npy": np.zeros((1, 1, 3)), "nan.npy": np.full((1, 1, 30), np.nan),
+              "twoch.npy": np.zeros((1, 2, 30)), "ok.npy": np.zeros((1, 1, 30))}
+    if setup == "x.txt":
+        (tmp_path / "x.txt").write_text("hi")
+    elif setup:
+        np.save(tmp_path / setup, arrays[setup].astype(np.float32))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        before = set(os.listdir(tmp_path))
+        result = invoke("infer", models["m1"], *args)
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and match in lines[0], result.output
+    assert set(os.listdir(tmp_path)) == before
+
+
+def test_infer_refuses_non_crsae_model(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"\x00garbage")
+    np.save(tmp_path / "y.npy", np.zeros((1, 1, 30), np.float32))
+    result = invoke("infer", tmp_path / "m.onnx", tmp_path / "y.npy", "-o", tmp_path / "o.npy")
+    assert result.exit_code == 1 and "error:" in result.output and not (tmp_path / "o.npy").exists()
+
+
+def test_export_refuses_bad_checkpoint(tmp_path):
+    (tmp_path / "c.pt").write_bytes(b"junk")
+    result = invoke("export", tmp_path / "c.pt", "-o", tmp_path / "m.onnx")
+    assert result.exit_code == 1 and "not a readable crsae checkpoint" in result.output
+    assert sorted(os.listdir(tmp_path)) == ["c.pt"]
+
+
+def test_build_from_dictionary_then_info(tmp_path, rng):
+    np.save(tmp_path / "d.npy", rng.standard_normal((5, 1, 11)).astype(np.float32))
+    result = invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m.pt", "--lam", 2.0, "--sigma", 0.1,
+                    "--num-layers", 20)
+    assert result.exit_code == 0, result.output
+    info = json.loads(invoke("info", tmp_path / "m.pt").output)
+    assert info["model_config"]["num_filters"] == 5 and info["model_config"]["threshold_mode"] == "fixed"
+    bad = invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m2.pt", "--num-layers", 0, "--lam", 1.0)
+    assert bad.exit_code == 1 and "num_layers must be a positive integer" in bad.output
+    assert not (tmp_path / "m2.pt").exists()
+
+
+def test_simulate_writes_ground_truth(tmp_path):
+    result = invoke("simulate", "-o", tmp_path / "s.npz", "--num-signals", 4, "--length", 100)
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "s.npz") as z:
+        assert z["signals"].shape == (4, 1, 100) and z["dictionary"].shape == (4, 1, 20)
+        assert z["events"].shape == (4 * 4 * 3, 4)

@@ -1,0 +1,51 @@
+"""The committed default models and golden vectors must match what the current code produces."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crsae import contract
+from crsae.checkpoint import file_sha256, load_model
+from crsae.golden import reference_outputs
+from crsae.runtime import Encoder
+
+EXPORT = Path(__file__).resolve().parent.parent / "export"
+INDEX = json.loads((EXPORT / "golden" / "index.json").read_text())
+CASES = {case["name"]: case for case in INDEX["cases"]}
+
+
+def test_index_covers_every_model_and_output():
+    models = {p.stem for p in (EXPORT / "models").glob("*.pt")}
+    assert {"spikes1d", "image2d"} <= models
+    assert {Path(c["model"]).stem for c in CASES.values()} == models
+    for case in CASES.values():
+        assert set(case["outputs"]) == set(contract.contract()["outputs"]) == set(case["atol"])
+    assert any(c["chunk_length"] for c in CASES.values())
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_committed_vectors_match_current_torch_code(name):
+    case = CASES[name]
+    model = load_model(EXPORT / "models" / (Path(case["model"]).stem + ".pt"))
+    signal = np.load(EXPORT / case["input"])
+    for out, ref in reference_outputs(model, signal).items():
+        expected = np.load(EXPORT / case["outputs"][out])
+        assert np.abs(ref - expected).max() <= case["atol"][out], out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_committed_onnx_models_reproduce_golden_vectors(name):
+    case = CASES[name]
+    encoder = Encoder(EXPORT / case["model"], device="cpu")
+    signal = np.load(EXPORT / case["input"])
+    assert encoder.metadata["checkpoint_sha256"] == file_sha256(EXPORT / "models" / (Path(case["model"]).stem + ".pt"))
+    for out, path in case["outputs"].items():
+        expected = np.load(EXPORT / path)
+        if case["chunk_length"]:
+            got = np.stack([encoder.run_long(s, out, chunk=case["chunk_length"]) for s in signal])
+        else:
+            got = encoder.run(signal, [out])[out]
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= case["atol"][out], out

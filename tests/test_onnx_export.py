@@ -1,0 +1,131 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from crsae import contract
+from crsae.checkpoint import save_checkpoint
+from crsae.config import ModelConfig
+from crsae.errors import ToleranceError
+from crsae.model import CRsAE
+from crsae.onnx_export import ExportGraph, export_checkpoint, read_metadata, to_onnx, validate_onnx, write_export
+from crsae.runtime import Encoder
+
+# The parity grid: every axis of the issue's grid appears (1-D/2-D, T in {1, 5, 30, 100}, stride 1 and > 1,
+# 1 and several channels, one- and two-sided, tied and untied), each model validated on several shapes
+# (batch 1 and odd batches, odd lengths) and checked again on extra shapes below.
+GRID = {
+    "1d-T1": ModelConfig(kind="1d", num_filters=3, kernel_size=7, num_layers=1, lam_init=0.5),
+    "1d-T5-2ch-one-sided": ModelConfig(kind="1d", channels=2, num_filters=3, kernel_size=6, num_layers=5,
+                                       lam_init=0.5, two_sided=False),
+    "1d-T30-untied": ModelConfig(kind="1d", num_filters=4, kernel_size=9, num_layers=30, lam_init=0.5, tied=False),
+    "1d-T100-one-sided": ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=100, lam_init=0.3,
+                                     two_sided=False),
+    "2d-T5-stride1-3ch": ModelConfig(kind="2d", channels=3, num_filters=4, kernel_size=3, num_layers=5, lam_init=0.5),
+    "2d-T30-stride3-untied": ModelConfig(kind="2d", num_filters=4, kernel_size=5, stride=3, num_layers=30,
+                                         lam_init=0.5, tied=False),
+    "2d-T1-stride2-2ch-one-sided": ModelConfig(kind="2d", channels=2, num_filters=3, kernel_size=4, stride=2,
+                                               num_layers=1, lam_init=0.5, two_sided=False),
+}
+
+
+def _perturbed(config):
+    model = CRsAE(config, seed=7)
+    if not config.tied:
+        with torch.no_grad():
+            model.We.add_(0.05 * torch.randn_like(model.We))
+            model.Wd.add_(0.05 * torch.randn_like(model.Wd))
+    return model
+
+
+@pytest.mark.parametrize("name", GRID)
+def test_onnxruntime_matches_torch_over_grid(name, tmp_path):
+    config = GRID[name]
+    model = _perturbed(config)
+    proto = to_onnx(model, outputs="both")
+    records = validate_onnx(proto, model)
+    assert {r.output for r in records} == {"codes", "reconstruction"} and all(r.ok for r in records)
+    write_export(proto, tmp_path / "m.onnx")
+    encoder = Encoder(tmp_path / "m.onnx", device="cpu")
+    K, ch = config.kernel_size, config.channels
+    shapes = [(1, ch, 3 * K + 4), (5, ch, 7 * K + 1)] if config.kind == "1d" else \
+        [(1, ch, 2 * K + 9, 3 * K + 2), (3, ch, 3 * K + 5, 2 * K + 10)]
+    rng = np.random.default_rng(0)
+    for shape in shapes:
+        y = rng.standard_normal(shape).astype(np.float32)
+        got = encoder.run(y)
+        with torch.no_grad():
+            ref = ExportGraph(model, ("codes", "reconstruction"))(torch.from_numpy(y))
+        for out, r in zip(("codes", "reconstruction"), ref):
+            r = r.numpy()
+            assert got[out].shape == r.shape
+            assert np.abs(got[out] - r).max() <= contract.atol(r, config.num_layers)
+
+
+def test_export_against_float64_reference_at_large_T(rng):
+    """At T = 100 the float32 encoders (torch and ORT) stay within the contract's tolerance of float64."""
+    from reference import fista
+    config = GRID["1d-T100-one-sided"]
+    model = _perturbed(config)
+    proto = to_onnx(model, outputs="codes")
+    import onnxruntime as ort
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    y = rng.standard_normal((1, 1, 60)).astype(np.float32)
+    got = session.run(None, {"signal": y})[0][0]
+    ref = fista(y[0].astype(np.float64), model.H.detach().double().numpy(), model.thresholds().detach().double().numpy(),
+                float(model.L), 100, two_sided=False)
+    assert np.abs(got - ref).max() <= contract.atol(ref, 100)
+
+
+def test_export_file_contract(tmp_path):
+    model = CRsAE(GRID["1d-T5-2ch-one-sided"])
+    save_checkpoint(tmp_path / "m.pt", model)
+    records = export_checkpoint(tmp_path / "m.pt", tmp_path / "m.onnx", outputs="both")
+    assert len(records) == 6
+    proto = onnx.load(tmp_path / "m.onnx", load_external_data=False)
+    assert {o.domain: o.version for o in proto.opset_import}[""] == contract.contract()["opset"]
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+    assert all(len(n.metadata_props) == 0 and not n.doc_string for n in proto.graph.node)
+    raw = (tmp_path / "m.onnx").read_bytes()
+    assert b"/work/" not in raw and str(tmp_path).encode() not in raw and b".py" not in raw
+    meta = read_metadata(proto)
+    assert set(meta) == set(contract.contract()["metadata_keys"])
+    assert meta["format"] == "crsae-onnx" and meta["kind"] == "1d" and meta["channels"] == 2
+    assert meta["num_layers"] == 5 and meta["two_sided"] is False and meta["outputs"] == ["codes", "reconstruction"]
+    assert meta["chunk_halo"] == 6 * 5 and len(meta["checkpoint_sha256"]) == 64
+    assert json.loads((tmp_path / "m.json").read_text()) == meta
+    axes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(proto.graph.input) + list(proto.graph.output)}
+    assert axes == {"signal": ["batch", 2, "length"], "codes": ["batch", 3, "code_length"],
+                    "reconstruction": ["batch", 2, "length"]}
+
+
+def test_failed_validation_writes_nothing(tmp_path, monkeypatch):
+    import crsae.onnx_export as ox
+    model = CRsAE(GRID["1d-T1"])
+    save_checkpoint(tmp_path / "m.pt", model)
+
+    def failing(proto, model, shapes=None):
+        raise ToleranceError([("codes", (1, 1, 7), 1.0, 1e-5)])
+    monkeypatch.setattr(ox, "validate_onnx", failing)
+    with pytest.raises(ToleranceError, match="codes .* max \\|diff\\| 1 > atol"):
+        export_checkpoint(tmp_path / "m.pt", tmp_path / "m.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_validation_catches_a_wrong_model():
+    model = CRsAE(GRID["1d-T5-2ch-one-sided"])
+    proto = to_onnx(model, outputs="codes")
+    other = CRsAE(GRID["1d-T5-2ch-one-sided"], seed=99)
+    with pytest.raises(ToleranceError, match="codes"):
+        validate_onnx(proto, other)
+
+
+def test_float16_export_within_its_tolerance(tmp_path):
+    model = CRsAE(GRID["2d-T5-stride1-3ch"])
+    proto = to_onnx(model, outputs="both", dtype="float16")
+    records = validate_onnx(proto, model)
+    assert read_metadata(proto)["dtype"] == "float16" and all(r.ok for r in records)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16

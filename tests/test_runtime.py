@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+import torch
+
+from crsae.chunking import plan_chunks
+from crsae.config import ModelConfig
+from crsae.errors import ModelFormatError, ProviderUnavailableError, ShapeError
+from crsae.events import detect_events
+from crsae.model import CRsAE
+from crsae.onnx_export import to_onnx, write_export
+from crsae.runtime import Encoder
+
+
+@pytest.fixture(scope="module")
+def spike_model(tmp_path_factory):
+    """A 1-D one-sided model with both outputs, exported once for this module."""
+    config = ModelConfig(kind="1d", num_filters=3, kernel_size=8, num_layers=12, lam_init=0.4, two_sided=False)
+    model = CRsAE(config, seed=2)
+    path = tmp_path_factory.mktemp("model") / "spikes.onnx"
+    write_export(to_onnx(model, outputs="both"), path)
+    return model, path
+
+
+def test_plan_chunks_covers_output_exactly():
+    for output, total in (("codes", 100 - 8 + 1), ("reconstruction", 100)):
+        pieces = list(plan_chunks(100, 8, 15, 17, output))
+        assert pieces[0].start == 0 and pieces[-1].stop == total
+        assert all(a.stop == b.start for a, b in zip(pieces, pieces[1:]))
+        assert all(0 <= p.window_start <= p.start and p.window_stop <= 100 for p in pieces)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 40, 97, 1000, 10_000])
+@pytest.mark.parametrize("output", ["codes", "reconstruction"])
+def test_chunked_encode_matches_whole_signal(spike_model, chunk, output, rng):
+    model, path = spike_model
+    encoder = Encoder(path, device="cpu")
+    signal = rng.standard_normal((1, 3000)).astype(np.float32)
+    whole = encoder.run(signal[None], [output])[output][0]
+    chunked = encoder.run_long(signal, output, chunk=chunk)
+    assert chunked.shape == whole.shape
+    assert np.abs(chunked - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max())
+    with torch.no_grad():
+        y_hat, x = model(torch.from_numpy(signal[None]))
+    ref = (x if output == "codes" else y_hat).numpy()[0]
+    assert np.abs(chunked - ref).max() <= 1e-4
+
+
+def test_chunked_output_into_memmap(spike_model, tmp_path, rng):
+    _, path = spike_model
+    encoder = Encoder(path, device="cpu")
+    signal = rng.standard_normal((1, 2000)).astype(np.float32)
+    np.save(tmp_path / "sig.npy", signal)
+    mapped = np.load(tmp_path / "sig.npy", mmap_mode="r")
+    out = np.lib.format.open_memmap(tmp_path / "codes.npy", mode="w+", dtype=np.float32, shape=(3, 2000 - 7))
+    calls = []
+    encoder.run_long(mapped, "codes", chunk=256, out=out, progress=lambda d, t: calls.append((d, t)))
+    out.flush()
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), encoder.encode(signal[None])[0], atol=1e-5)
+    assert calls[-1] == (1993, 1993)
+
+
+def test_cuda_request_fails_clearly_without_gpu(spike_model):
+    import onnxruntime as ort
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA-capable onnxruntime is installed")
+    with pytest.raises(ProviderUnavailableError, match="CUDA 13 \\+ cuDNN 9.*onnxruntime-gpu\\[cuda,cudnn\\]"):
+        Encoder(spike_model[1], device="cuda")
+
+
+def test_auto_runs_on_cpu_and_says_why(spike_model):
+    import onnxruntime as ort
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA-capable onnxruntime is installed")
+    encoder = Encoder(spike_model[1], device="auto")
+    assert encoder.provider == "CPUExecutionProvider"
+    assert "no CUDA provider" in encoder.fallback_reason
+
+
+def test_refuses_corrupt_and_foreign_models(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelFormatError, match="not a loadable ONNX model"):
+        Encoder(tmp_path / "bad.onnx", device="cpu")
+    node = helper.make_node("Relu", ["signal"], ["codes"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("signal", TensorProto.FLOAT, [1, 1, 4])],
+                              [helper.make_tensor_value_info("codes", TensorProto.FLOAT, [1, 1, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "relu.onnx")
+    with pytest.raises(ModelFormatError, match="not a crsae export"):
+        Encoder(tmp_path / "relu.onnx", device="cpu")
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        Encoder(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize("shape,match", [((2, 50), "shape"), ((1, 2, 50), "channels"), ((1, 1, 5), "smaller")])
+def test_refuses_bad_input(spike_model, shape, match):
+    encoder = Encoder(spike_model[1], device="cpu")
+    with pytest.raises(ShapeError, match=match):
+        encoder.encode(np.zeros(shape, dtype=np.float32))
+
+
+def test_refuses_non_finite_input(spike_model):
+    encoder = Encoder(spike_model[1], device="cpu")
+    y = np.zeros((1, 1, 50), dtype=np.float32)
+    y[0, 0, 10] = np.inf
+    with pytest.raises(ShapeError, match="NaN or Inf"):
+        encoder.encode(y)
+
+
+def test_batch_size_does_not_change_results(spike_model, rng):
+    y = rng.standard_normal((7, 1, 123)).astype(np.float32)
+    a = Encoder(spike_model[1], device="cpu", batch_size=2).encode(y)
+    b = Encoder(spike_model[1], device="cpu", batch_size=64).encode(y)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_detect_events_finds_isolated_peaks():
+    codes = np.zeros((2, 100))
+    codes[0, [10, 11, 12]] = [0.5, 2.0, 0.7]
+    codes[0, 60] = 1.0
+    codes[1, 30] = -3.0
+    codes[1, 90] = 0.05
+    events = detect_events(codes, threshold=0.1, min_distance=5)
+    assert events.tolist() == [[11, 0, 2.0], [30, 1, -3.0], [60, 0, 1.0]]

@@ -1,0 +1,134 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import require_shared_data
+from crsae.checkpoint import load_model, read_checkpoint, save_checkpoint
+from crsae.cli import app
+from crsae.config import ModelConfig, TrainConfig
+from crsae.data import ArrayData
+from crsae.model import CRsAE
+from crsae.recovery import filter_errors, perturb_dictionary
+from crsae.simulate import SimulationConfig, simulate
+from crsae.train import Trainer
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = CRsAE(ModelConfig(kind="2d", channels=3, num_filters=4, kernel_size=5, stride=2, num_layers=3,
+                              tied=False, threshold_mode="bias"), seed=4)
+    save_checkpoint(tmp_path / "m.pt", model)
+    again = load_model(tmp_path / "m.pt")
+    assert again.config == model.config
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[name])
+    y = torch.randn(1, 3, 17, 16)
+    assert torch.equal(model(y)[0], again(y)[0])
+
+
+def test_checkpoint_holds_no_pickled_objects(tmp_path):
+    save_checkpoint(tmp_path / "m.pt", CRsAE(ModelConfig(num_layers=2)))
+    state = torch.load(tmp_path / "m.pt", weights_only=True)      # refuses anything but tensors and plain data
+    assert state["format"] == "crsae-checkpoint" and state["model_config"]["num_layers"] == 2
+
+
+def _small_run(tmp_path, epochs):
+    sim = simulate(SimulationConfig(num_signals=48, length=120, num_filters=2, kernel_size=10, min_spacing=10))
+    config = ModelConfig(kind="1d", num_filters=2, kernel_size=10, num_layers=10, sigma=sim.sigma, lam_init=20.0)
+    model = CRsAE(config, perturb_dictionary(sim.dictionary, seed=3))
+    trainer = Trainer(model, TrainConfig(epochs=epochs, batch_size=16, lr_step=1, seed=5), data_spec={"x": 1})
+    return trainer, ArrayData(sim.clean, sim.signals)
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    trainer, data = _small_run(tmp_path, epochs=3)
+    full = [r.loss for r in trainer.fit(data)]
+    first, data = _small_run(tmp_path, epochs=2)
+    first.fit(data, checkpoint=tmp_path / "c.pt")
+    resumed = Trainer.resume(tmp_path / "c.pt")
+    resumed.config = resumed.config.replace(epochs=3)
+    history = resumed.fit(data)
+    assert [r.loss for r in history] == full
+    assert torch.equal(resumed.model.H, trainer.model.H) and torch.equal(resumed.model.lam, trainer.model.lam)
+
+
+def test_em_lambda_moves_towards_closed_form(tmp_path):
+    trainer, data = _small_run(tmp_path, epochs=4)
+    trainer.fit(data)
+    model = trainer.model
+    with torch.no_grad():
+        _, x = model(data.noisy)
+    closed = model.closed_form_lambda(x)
+    assert torch.all(torch.abs(model.lam - closed) < torch.abs(torch.full_like(closed, 20.0) - closed))
+
+
+def test_default_train_recovers_simulated_dictionary(tmp_path):
+    result = invoke("train", "-o", tmp_path / "run.pt", "--quiet")
+    assert result.exit_code == 0, result.output
+    before = float(result.output.split("recovery error before: max ")[1].split()[0])
+    after = float(result.output.split("recovery error after:  max ")[1].split()[0])
+    assert 0.4 <= before <= 0.5
+    assert after < 0.1
+    state = read_checkpoint(tmp_path / "run.pt")
+    assert state["epoch"] == 15 and state["history"][-1]["max_recovery_error"] == pytest.approx(after, abs=1e-4)
+
+
+def test_cli_resume_continues_the_run(tmp_path):
+    args = ["--num-signals", 32, "--length", 120, "--num-layers", 5, "--quiet"]
+    full = invoke("train", "-o", tmp_path / "full.pt", "--epochs", 3, *args)
+    part = invoke("train", "-o", tmp_path / "part.pt", "--epochs", 2, *args)
+    resumed = invoke("train", "--resume", tmp_path / "part.pt", "-o", tmp_path / "part.pt", "--epochs", 3, "--quiet")
+    assert full.exit_code == part.exit_code == resumed.exit_code == 0, resumed.output
+    a, b = read_checkpoint(tmp_path / "full.pt"), read_checkpoint(tmp_path / "part.pt")
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--data", "missing_dir"], "does not exist"),
+    (["--num-layers", 0], "num_layers must be a positive integer"),
+    (["--L", -1], "L must be a positive"),
+    (["--data", "IMAGES", "--stride", 9, "--kernel-size", 7], "stride 9 is larger than kernel_size"),
+    (["--data", "NAN"], "NaN or Inf"),
+    (["--data", "IMAGES", "--channels", 2], "1 (grayscale) or 3"),
+    (["--data", "BADIMG"], "not a readable image"),
+    (["--data", "SHORT"], "smaller than"),
+])
+def test_train_bad_input_is_one_line_error_without_checkpoint(tmp_path, args, match):
+    from PIL import Image
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "imgs" / "a.png")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "b.png").write_bytes(b"not a png")
+    np.save(tmp_path / "nan.npy", np.full((4, 1, 50), np.nan, np.float32))
+    np.save(tmp_path / "short.npy", np.zeros((4, 1, 5), np.float32))
+    paths = {"IMAGES": tmp_path / "imgs", "NAN": tmp_path / "nan.npy", "BADIMG": tmp_path / "bad",
+             "SHORT": tmp_path / "short.npy", "missing_dir": tmp_path / "missing"}
+    args = [paths.get(a, a) if isinstance(a, str) else a for a in args]
+    result = invoke("train", "-o", tmp_path / "out.pt", "--crop-size", 32, "--epochs", 1, "--quiet", *args)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and match in lines[0], result.output
+    assert not (tmp_path / "out.pt").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@pytest.mark.data
+def test_short_image_run_denoises_bsd68_crops(tmp_path):
+    data = require_shared_data()
+    result = invoke("train", "--data", data / "CBSD432", "-o", tmp_path / "img.pt", "--num-filters", 8,
+                    "--stride", 2, "--num-layers", 8, "--crop-size", 32, "--crops-per-epoch", 96, "--batch-size", 8,
+                    "--epochs", 2, "--max-images", 40, "--quiet")
+    assert result.exit_code == 0, result.output
+    from crsae.data import load_images
+    from crsae.evaluate import denoise_score
+    score = denoise_score(load_model(tmp_path / "img.pt"), load_images(data / "BSD68", 1, limit=8), 25 / 255,
+                          crop=64)
+    assert score.denoised_psnr > score.noisy_psnr + 1.0, score
