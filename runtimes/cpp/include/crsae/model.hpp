@@ -1,0 +1,61 @@
+// A crsae encoder exported to ONNX (export/CONTRACT.md), run with ONNX Runtime on the CPU.
+//
+//   crsae::Model model("export/models/spikes1d.onnx");
+//   crsae::Tensor y = crsae::read_npy("signal.npy");        // (batch, channels, length)
+//   crsae::Tensor x = model.encode(y);                       // (batch, num_filters, length - kernel_size + 1)
+//   crsae::Tensor r = model.reconstruct(y, /*chunk=*/4096);  // (batch, channels, length), chunked
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "crsae/metadata.hpp"
+#include "crsae/tensor.hpp"
+
+namespace crsae {
+
+class Model {
+ public:
+  struct Options {
+    int intra_op_threads = 0;  // ONNX Runtime intra-op threads; 0 lets it choose (one per core)
+  };
+
+  // Load MODEL and check it against the contract: `format` is "crsae-onnx", contract_version <= 1, one
+  // input `signal` and the outputs the metadata lists. Throws crsae::DataError (missing file) or
+  // crsae::ModelFormatError (anything else).
+  explicit Model(const std::string& path);
+  Model(const std::string& path, const Options& options);
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  const Metadata& metadata() const;
+  const std::string& path() const;
+  bool has_output(const std::string& output) const;
+
+  // Run the model and return `output` ("codes" or "reconstruction").
+  //   signal: (batch, channels, length) for 1-D, (batch, channels, height, width) for 2-D, finite values,
+  //           length (height, width) >= kernel_size, as fed to the model (see metadata input_scaling).
+  //   chunk:  1-D only: process the signal in cores of `chunk` output samples with the contract's
+  //           chunking rule (same result up to float rounding, memory bounded by the chunk).
+  // Returns codes (batch, num_filters, code_length) or reconstruction (same shape as signal).
+  // Throws crsae::ShapeError for a bad signal and crsae::ConfigError for a bad output or chunk.
+  Tensor run(const Tensor& signal, const std::string& output, std::optional<int64_t> chunk = std::nullopt) const;
+
+  Tensor encode(const Tensor& signal, std::optional<int64_t> chunk = std::nullopt) const {
+    return run(signal, "codes", chunk);
+  }
+  Tensor reconstruct(const Tensor& signal, std::optional<int64_t> chunk = std::nullopt) const {
+    return run(signal, "reconstruction", chunk);
+  }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The ONNX Runtime library version actually loaded, e.g. "1.32.0".
+std::string onnxruntime_version();
+
+}  // namespace crsae

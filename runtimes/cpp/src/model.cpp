@@ -1,0 +1,237 @@
+// crsae::Model: one ONNX Runtime session per model, checked against the contract once at load time.
+// ORT_API_MANUAL_INIT lets us check that the loaded libonnxruntime offers the C API version of the headers we
+// were built with (older headers with a newer library are fine) and fail with a message instead of a crash.
+// Only this file includes the ONNX Runtime headers.
+#define ORT_API_MANUAL_INIT
+#include <onnxruntime_cxx_api.h>
+#undef ORT_API_MANUAL_INIT
+
+#include "crsae/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "crsae/chunking.hpp"
+#include "crsae/errors.hpp"
+
+namespace crsae {
+namespace {
+
+Ort::Env& ort_env() {
+  static const bool api_ready = [] {
+    const OrtApi* api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
+    if (!api)
+      throw Error("the loaded libonnxruntime " + std::string(OrtGetApiBase()->GetVersionString()) +
+                  " lacks C API version " + std::to_string(ORT_API_VERSION) +
+                  " that crsae was built with; use onnxruntime >= 1." + std::to_string(ORT_API_VERSION));
+    Ort::InitApi(api);
+    return true;
+  }();
+  (void)api_ready;
+  static Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "crsae");
+  return env;
+}
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// The output shape the contract promises for `signal_shape` (export/CONTRACT.md, "Outputs").
+std::vector<int64_t> expected_shape(const Metadata& m, const std::vector<int64_t>& signal_shape,
+                                    const std::string& output) {
+  if (output == "reconstruction") return signal_shape;
+  std::vector<int64_t> s = {signal_shape[0], m.num_filters};
+  for (size_t k = 2; k < signal_shape.size(); ++k) s.push_back((signal_shape[k] - m.kernel_size) / m.stride + 1);
+  return s;
+}
+
+}  // namespace
+
+struct Model::Impl {
+  std::string path;
+  Metadata meta;
+  mutable Ort::Session session{nullptr};  // Run() is thread-safe in ORT but not const in its C++ API
+  ONNXTensorElementDataType elem = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+
+  void check_signal(const Tensor& signal) const;
+  Tensor run_whole(const Tensor& signal, const std::string& output) const;
+  Tensor run_chunked(const Tensor& signal, const std::string& output, int64_t chunk) const;
+};
+
+Model::Model(const std::string& path) : Model(path, Options{}) {}
+
+Model::Model(const std::string& path, const Options& options) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw DataError("model file " + path + " does not exist; check the path");
+
+  Ort::Env& env = ort_env();  // first: initialises the ORT API
+  Ort::SessionOptions so;
+  so.SetIntraOpNumThreads(options.intra_op_threads);
+  so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+  try {
+    impl_->session = Ort::Session(env, path.c_str(), so);
+  } catch (const Ort::Exception& e) {
+    throw ModelFormatError(path + ": ONNX Runtime cannot load it (" + e.what() +
+                           "); check that it is a complete .onnx file or re-export it");
+  }
+
+  // The contract's metadata: every value a JSON-encoded string in the custom metadata map.
+  Ort::AllocatorWithDefaultOptions alloc;
+  Ort::ModelMetadata md = impl_->session.GetModelMetadata();
+  std::map<std::string, std::string> encoded;
+  for (const auto& key : md.GetCustomMetadataMapKeysAllocated(alloc))
+    encoded[key.get()] = md.LookupCustomMetadataMapAllocated(key.get(), alloc).get();
+  impl_->meta = Metadata::from_encoded(encoded, path);
+  const Metadata& m = impl_->meta;
+
+  // The graph's interface must be the one the metadata describes.
+  const size_t rank = m.kind == "1d" ? 3 : 4;
+  impl_->elem = m.dtype == "float16" ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  bool input_ok = impl_->session.GetInputCount() == 1 &&
+                  std::string(impl_->session.GetInputNameAllocated(0, alloc).get()) == "signal";
+  if (input_ok) {
+    auto type_info = impl_->session.GetInputTypeInfo(0);
+    input_ok = type_info.GetONNXType() == ONNX_TYPE_TENSOR;
+    if (input_ok) {
+      auto info = type_info.GetTensorTypeAndShapeInfo();
+      input_ok = info.GetDimensionsCount() == rank && info.GetElementType() == impl_->elem;
+    }
+  }
+  if (!input_ok)
+    throw ModelFormatError(path + ": the graph input is not one " + m.dtype + " tensor 'signal' of rank " +
+                           str(int64_t(rank)) + " as its metadata says; re-export the model");
+  bool outputs_ok = impl_->session.GetOutputCount() == m.outputs.size();
+  for (size_t k = 0; outputs_ok && k < m.outputs.size(); ++k)
+    outputs_ok = impl_->session.GetOutputNameAllocated(k, alloc).get() == m.outputs[k];
+  if (!outputs_ok)
+    throw ModelFormatError(path + ": the graph outputs differ from metadata 'outputs' " +
+                           m.find("outputs")->dump() + "; re-export the model");
+}
+
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const Metadata& Model::metadata() const { return impl_->meta; }
+const std::string& Model::path() const { return impl_->path; }
+
+bool Model::has_output(const std::string& output) const {
+  const auto& o = impl_->meta.outputs;
+  return std::find(o.begin(), o.end(), output) != o.end();
+}
+
+Tensor Model::run(const Tensor& signal, const std::string& output, std::optional<int64_t> chunk) const {
+  const Metadata& m = impl_->meta;
+  if (output != "codes" && output != "reconstruction")
+    throw ConfigError("unknown output '" + output + "'; use 'codes' or 'reconstruction'");
+  if (!has_output(output))
+    throw ConfigError(impl_->path + " has no output '" + output + "' (it has " + m.find("outputs")->dump() +
+                      "); ask for one of those");
+  impl_->check_signal(signal);
+  if (!chunk) return impl_->run_whole(signal, output);
+  if (m.kind != "1d")
+    throw ConfigError("chunking applies to 1-D models only and " + impl_->path + " is " + m.kind +
+                      "; run it without a chunk size");
+  return impl_->run_chunked(signal, output, *chunk);
+}
+
+void Model::Impl::check_signal(const Tensor& signal) const {
+  const Metadata& m = meta;
+  const auto& s = signal.shape;
+  const char* axes = m.kind == "1d" ? "(batch, channels, length)" : "(batch, channels, height, width)";
+  const size_t rank = m.kind == "1d" ? 3 : 4;
+  if (s.size() != rank)
+    throw ShapeError("signal has shape " + shape_str(s) + " but this " + m.kind + " model takes " + axes +
+                     "; reshape it to rank " + str(int64_t(rank)));
+  for (int64_t d : s) {
+    if (d < 0) throw ShapeError("signal has negative dimension in shape " + shape_str(s) + "; fix the shape");
+  }
+  if (s[0] < 1) throw ShapeError("signal has batch 0 in shape " + shape_str(s) + "; pass at least one signal");
+  if (s[1] != m.channels)
+    throw ShapeError("signal has " + str(s[1]) + " channels in shape " + shape_str(s) + " but the model takes " +
+                     str(m.channels) + "; pass " + axes + " with channels = " + str(m.channels));
+  for (size_t k = 2; k < rank; ++k) {
+    if (s[k] < m.kernel_size)
+      throw ShapeError("signal shape " + shape_str(s) + " is smaller than kernel_size " + str(m.kernel_size) +
+                       " on axis " + str(int64_t(k)) + "; pass at least " + str(m.kernel_size) + " samples there");
+  }
+  if (static_cast<int64_t>(signal.data.size()) != numel(s))
+    throw ShapeError("signal holds " + str(int64_t(signal.data.size())) + " values but its shape " + shape_str(s) +
+                     " needs " + str(numel(s)) + "; fix the shape or the data");
+  auto bad = std::find_if(signal.data.begin(), signal.data.end(), [](float v) { return !std::isfinite(v); });
+  if (bad != signal.data.end())
+    throw ShapeError("signal holds " + std::to_string(*bad) + " at flat index " +
+                     str(int64_t(bad - signal.data.begin())) + "; replace NaN/Inf values before inference");
+}
+
+Tensor Model::Impl::run_whole(const Tensor& signal, const std::string& output) const {
+  Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  const size_t n = signal.data.size();
+  std::vector<Ort::Float16_t> half;
+  Ort::Value input{nullptr};
+  if (elem == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+    // ORT does not write to inputs; the const_cast only satisfies the C API's signature.
+    input = Ort::Value::CreateTensor<float>(mem, const_cast<float*>(signal.data.data()), n, signal.shape.data(),
+                                            signal.shape.size());
+  } else {
+    half.reserve(n);
+    for (float v : signal.data) half.emplace_back(v);
+    input = Ort::Value::CreateTensor<Ort::Float16_t>(mem, half.data(), n, signal.shape.data(), signal.shape.size());
+  }
+  const char* input_names[] = {"signal"};
+  const char* output_names[] = {output.c_str()};
+  std::vector<Ort::Value> results;
+  try {
+    results = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names, 1);
+  } catch (const Ort::Exception& e) {
+    throw ModelFormatError(path + ": ONNX Runtime failed on a signal of shape " + shape_str(signal.shape) + " (" +
+                           e.what() + "); re-export the model or report a bug");
+  }
+
+  Tensor out;
+  out.shape = results[0].GetTensorTypeAndShapeInfo().GetShape();
+  std::vector<int64_t> want = expected_shape(meta, signal.shape, output);
+  if (out.shape != want)
+    throw ModelFormatError(path + " returned " + output + " of shape " + shape_str(out.shape) + " for a signal of shape " +
+                           shape_str(signal.shape) + ", the contract says " + shape_str(want) + "; re-export the model");
+  const size_t m = static_cast<size_t>(numel(out.shape));
+  if (elem == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+    const float* p = results[0].GetTensorData<float>();
+    out.data.assign(p, p + m);
+  } else {
+    const Ort::Float16_t* p = results[0].GetTensorData<Ort::Float16_t>();
+    out.data.resize(m);
+    for (size_t k = 0; k < m; ++k) out.data[k] = p[k].ToFloat();
+  }
+  return out;
+}
+
+// The contract's chunking rule (see chunking.hpp): run each window, keep its core, stitch along the last axis.
+Tensor Model::Impl::run_chunked(const Tensor& signal, const std::string& output, int64_t chunk) const {
+  const int64_t batch = signal.shape[0], channels = signal.shape[1], length = signal.shape[2];
+  Tensor out;
+  out.shape = expected_shape(meta, signal.shape, output);
+  const int64_t rows = out.shape[0] * out.shape[1], out_length = out.shape[2];
+  out.data.resize(static_cast<size_t>(numel(out.shape)));
+
+  Tensor window;
+  for (const Window& w : plan_chunks(length, meta.kernel_size, meta.chunk_halo, chunk, output)) {
+    const int64_t wlen = w.window_end - w.window_begin;
+    window.shape = {batch, channels, wlen};
+    window.data.resize(static_cast<size_t>(batch * channels * wlen));
+    for (int64_t r = 0; r < batch * channels; ++r)
+      std::copy_n(signal.data.begin() + r * length + w.window_begin, wlen, window.data.begin() + r * wlen);
+
+    Tensor part = run_whole(window, output);
+    const int64_t plen = part.shape[2], keep = w.core_end - w.core_begin, from = w.core_begin - w.window_begin;
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy_n(part.data.begin() + r * plen + from, keep, out.data.begin() + r * out_length + w.core_begin);
+  }
+  return out;
+}
+
+std::string onnxruntime_version() { return OrtGetApiBase()->GetVersionString(); }
+
+}  // namespace crsae

@@ -1,0 +1,217 @@
+// crsae::Model on small in-memory FISTA models (tiny_onnx): contract checks, input checks, chunking.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "check.hpp"
+#include "crsae/chunking.hpp"
+#include "crsae/errors.hpp"
+#include "crsae/model.hpp"
+#include "tiny_onnx.hpp"
+
+namespace {
+
+const std::string dir = tiny_onnx::temp_dir("model");
+
+std::string model_with(const std::string& name, const tiny_onnx::Spec& spec,
+                       std::map<std::string, std::string> changes = {}, std::vector<std::string> drop = {}) {
+  auto meta = tiny_onnx::crsae_metadata(spec);
+  for (auto& [k, v] : changes) meta[k] = v;
+  for (auto& k : drop) meta.erase(k);
+  return tiny_onnx::write_model(dir + "/" + name + ".onnx", spec, meta);
+}
+
+crsae::Tensor random_signal(std::vector<int64_t> shape, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> normal;
+  crsae::Tensor t{shape, std::vector<float>(size_t(crsae::numel(shape)))};
+  for (auto& v : t.data) v = normal(gen);
+  return t;
+}
+
+float max_abs_diff(const crsae::Tensor& a, const crsae::Tensor& b) {
+  float d = 0;
+  for (size_t k = 0; k < a.data.size(); ++k) d = std::max(d, std::fabs(a.data[k] - b.data[k]));
+  return d;
+}
+
+float max_abs(const crsae::Tensor& a) {
+  float m = 0;
+  for (float v : a.data) m = std::max(m, std::fabs(v));
+  return m;
+}
+
+}  // namespace
+
+TEST(loads_metadata_from_the_custom_metadata_map) {
+  crsae::Model model(model_with("ok", {}));
+  const auto& m = model.metadata();
+  CHECK_EQ(m.kind, "1d");
+  CHECK_EQ(m.channels, 2);
+  CHECK_EQ(m.num_filters, 3);
+  CHECK_EQ(m.kernel_size, 5);
+  CHECK_EQ(m.num_layers, 3);
+  CHECK_EQ(m.chunk_halo, 16);
+  CHECK(m.outputs == (std::vector<std::string>{"codes", "reconstruction"}));
+  CHECK_EQ(m.find("threshold_mode")->as_string(), "fixed");
+  CHECK(m.find("lam")->is_null());
+  CHECK_EQ(m.atol(10.0), 1e-5 + 2e-6 * 3 * 10.0);
+  CHECK_EQ(m.atol(0.5), 1e-5 + 2e-6 * 3);
+}
+
+TEST(encodes_and_reconstructs_with_contract_shapes) {
+  crsae::Model model(model_with("ok", {}));
+  auto y = random_signal({4, 2, 50}, 1);
+  auto x = model.encode(y);
+  CHECK(x.shape == (std::vector<int64_t>{4, 3, 46}));
+  CHECK(max_abs(x) > 0);
+  auto r = model.reconstruct(y);
+  CHECK(r.shape == y.shape);
+  // the minimum length is kernel_size: one code per filter
+  CHECK(model.encode(random_signal({1, 2, 5}, 2)).shape == (std::vector<int64_t>{1, 3, 1}));
+}
+
+TEST(one_sided_codes_are_non_negative) {
+  tiny_onnx::Spec spec;
+  spec.two_sided = false;
+  auto x = crsae::Model(model_with("relu", spec, {{"two_sided", "false"}})).encode(random_signal({2, 2, 80}, 3));
+  CHECK(*std::min_element(x.data.begin(), x.data.end()) >= 0.0f);
+}
+
+TEST(refuses_a_model_that_is_not_crsae) {
+  tiny_onnx::Spec spec;
+  CHECK_THROWS(crsae::Model(model_with("noformat", spec, {}, {"format"})), crsae::ModelFormatError,
+               "not a crsae model (no 'format' metadata); export it with the crsae ONNX exporter");
+  CHECK_THROWS(crsae::Model(tiny_onnx::write_model(dir + "/bare.onnx", spec, {})), crsae::ModelFormatError,
+               "not a crsae model (no 'format' metadata)");
+  CHECK_THROWS(crsae::Model(model_with("other", spec, {{"format", "\"other-onnx\""}})), crsae::ModelFormatError,
+               "metadata 'format' is \"other-onnx\", expected \"crsae-onnx\"");
+  CHECK_THROWS(crsae::Model(model_with("plain", spec, {{"format", "crsae-onnx"}})), crsae::ModelFormatError,
+               "not a crsae model (metadata 'format' is 'crsae-onnx')");
+}
+
+TEST(refuses_a_newer_contract_version) {
+  CHECK_THROWS(crsae::Model(model_with("v2", {}, {{"contract_version", "2"}})), crsae::ModelFormatError,
+               "contract_version 2 but this runtime knows only 1; upgrade runtimes/cpp");
+}
+
+TEST(refuses_inconsistent_metadata) {
+  tiny_onnx::Spec spec;
+  CHECK_THROWS(crsae::Model(model_with("nokind", spec, {}, {"kind"})), crsae::ModelFormatError, "metadata has no 'kind'");
+  CHECK_THROWS(crsae::Model(model_with("kind3", spec, {{"kind", "\"3d\""}})), crsae::ModelFormatError,
+               "metadata 'kind' is \"3d\", expected \"1d\" or \"2d\"");
+  CHECK_THROWS(crsae::Model(model_with("chan", spec, {{"channels", "\"2\""}})), crsae::ModelFormatError,
+               "metadata 'channels' is \"2\", expected an integer >= 1");
+  CHECK_THROWS(crsae::Model(model_with("halo", spec, {{"chunk_halo", "12"}})), crsae::ModelFormatError,
+               "metadata 'chunk_halo' is 12 but (num_layers + 1)(kernel_size - 1) is 16");
+  CHECK_THROWS(crsae::Model(model_with("outs", spec, {{"outputs", "[\"reconstruction\", \"codes\"]"}})),
+               crsae::ModelFormatError, "graph outputs differ from metadata 'outputs'");
+  CHECK_THROWS(crsae::Model(model_with("json", spec, {{"kind", "1d"}})), crsae::ModelFormatError,
+               "metadata 'kind' holds '1d', which is not JSON-encoded");
+  CHECK_THROWS(crsae::Model(model_with("rank", spec, {{"kind", "\"2d\""}, {"chunk_halo", "0"}})),
+               crsae::ModelFormatError, "graph input is not one float32 tensor 'signal' of rank 4");
+}
+
+TEST(refuses_missing_and_corrupt_files) {
+  CHECK_THROWS(crsae::Model(dir + "/missing.onnx"), crsae::DataError, "does not exist; check the path");
+  std::ofstream(dir + "/junk.onnx") << "this is not protobuf";
+  CHECK_THROWS(crsae::Model(dir + "/junk.onnx"), crsae::ModelFormatError, "ONNX Runtime cannot load it");
+}
+
+TEST(refuses_wrong_shape_input) {
+  crsae::Model model(model_with("ok", {}));
+  CHECK_THROWS(model.encode(random_signal({2, 50}, 1)), crsae::ShapeError,
+               "signal has shape (2, 50) but this 1d model takes (batch, channels, length); reshape it to rank 3");
+  CHECK_THROWS(model.encode(random_signal({1, 3, 50}, 1)), crsae::ShapeError,
+               "signal has 3 channels in shape (1, 3, 50) but the model takes 2");
+  CHECK_THROWS(model.encode(random_signal({1, 2, 4}, 1)), crsae::ShapeError,
+               "signal shape (1, 2, 4) is smaller than kernel_size 5 on axis 2; pass at least 5 samples there");
+  CHECK_THROWS(model.encode(random_signal({0, 2, 50}, 1)), crsae::ShapeError, "batch 0");
+  CHECK_THROWS(model.encode(crsae::Tensor{{1, 2, 50}, std::vector<float>(99)}), crsae::ShapeError,
+               "signal holds 99 values but its shape (1, 2, 50) needs 100");
+}
+
+TEST(refuses_non_finite_values) {
+  crsae::Model model(model_with("ok", {}));
+  auto y = random_signal({1, 2, 50}, 1);
+  y.data[17] = NAN;
+  CHECK_THROWS(model.encode(y), crsae::ShapeError, "at flat index 17; replace NaN/Inf values");
+  y.data[17] = INFINITY;
+  CHECK_THROWS(model.reconstruct(y, 10), crsae::ShapeError, "inf at flat index 17");
+}
+
+TEST(refuses_bad_output_and_chunk_requests) {
+  crsae::Model model(model_with("ok", {}));
+  auto y = random_signal({1, 2, 50}, 1);
+  CHECK_THROWS(model.run(y, "sparse"), crsae::ConfigError, "unknown output 'sparse'; use 'codes' or 'reconstruction'");
+  CHECK_THROWS(model.encode(y, 0), crsae::ConfigError, "chunk is 0; pass a core size of at least 1");
+  tiny_onnx::Spec only_codes;
+  only_codes.outputs = {"codes"};
+  crsae::Model codes_model(model_with("codes_only", only_codes, {{"outputs", "[\"codes\"]"}}));
+  CHECK(!codes_model.has_output("reconstruction"));
+  CHECK_THROWS(codes_model.reconstruct(y), crsae::ConfigError, "has no output 'reconstruction' (it has [\"codes\"])");
+}
+
+TEST(chunked_equals_whole_on_a_long_signal) {
+  tiny_onnx::Spec spec;
+  spec.num_layers = 6;
+  crsae::Model model(model_with("deep", spec));
+  auto y = random_signal({2, 2, 3000}, 7);
+  for (const char* output : {"codes", "reconstruction"}) {
+    auto whole = model.run(y, output);
+    double atol = model.metadata().atol(max_abs(whole));
+    for (int64_t chunk : {1, 37, 256, 2995, 3000, 100000}) {
+      auto chunked = model.run(y, output, chunk);
+      CHECK(chunked.shape == whole.shape);
+      if (!(max_abs_diff(chunked, whole) <= atol))
+        check::fail(__FILE__, __LINE__, std::string(output) + " chunk " + std::to_string(chunk) + ": max |diff| " +
+                                            std::to_string(max_abs_diff(chunked, whole)));
+    }
+  }
+}
+
+TEST(a_halo_too_small_would_change_the_result) {
+  // Guards the test above against passing trivially: halving the halo must break equality somewhere.
+  tiny_onnx::Spec spec;
+  spec.num_layers = 6;
+  auto y = random_signal({1, 2, 600}, 9);
+  const int64_t halo = spec.kernel_size - 1;  // << (T + 1)(K - 1) = 28
+  auto honest = crsae::Model(model_with("deep", spec)).encode(y);
+  // Run the rule by hand with the short halo.
+  crsae::Model model(model_with("deep", spec));
+  float worst = 0;
+  for (const auto& w : crsae::plan_chunks(600, spec.kernel_size, halo, 50, "codes")) {
+    crsae::Tensor win{{1, 2, w.window_end - w.window_begin}, {}};
+    for (int64_t c = 0; c < 2; ++c)
+      win.data.insert(win.data.end(), y.data.begin() + c * 600 + w.window_begin, y.data.begin() + c * 600 + w.window_end);
+    auto part = model.encode(win);
+    for (int64_t f = 0; f < 3; ++f)
+      for (int64_t n = w.core_begin; n < w.core_end; ++n)
+        worst = std::max(worst, std::fabs(part.data[f * part.shape[2] + n - w.window_begin] - honest.data[f * 596 + n]));
+  }
+  if (!(worst > 1e-3f)) check::fail(__FILE__, __LINE__, "short halo changed codes by only " + std::to_string(worst));
+}
+
+TEST(two_d_models_check_both_spatial_axes_and_refuse_chunking) {
+  tiny_onnx::Spec spec;
+  spec.kind = "2d";
+  spec.channels = 1;
+  crsae::Model model(model_with("img", spec));
+  auto y = random_signal({2, 1, 12, 9}, 4);
+  CHECK(model.encode(y).shape == (std::vector<int64_t>{2, 3, 8, 5}));
+  CHECK(model.reconstruct(y).shape == y.shape);
+  CHECK_THROWS(model.encode(random_signal({2, 1, 12, 4}, 4)), crsae::ShapeError, "smaller than kernel_size 5 on axis 3");
+  CHECK_THROWS(model.encode(random_signal({2, 1, 12}, 4)), crsae::ShapeError, "(batch, channels, height, width)");
+  CHECK_THROWS(model.encode(y, 16), crsae::ConfigError, "chunking applies to 1-D models only");
+}
+
+TEST(sidecar_metadata_matches_the_same_checks) {
+  std::ofstream(dir + "/side.json") << R"({"format": "crsae-onnx", "contract_version": 1, "kind": "1d",
+    "channels": 1, "num_filters": 4, "kernel_size": 9, "stride": 1, "num_layers": 10, "chunk_halo": 88,
+    "outputs": ["codes"], "dtype": "float32", "input_scaling": "none", "atol_floor": 1e-5, "atol_per_layer": 2e-6})";
+  auto m = crsae::Metadata::from_sidecar(dir + "/side.json");
+  CHECK_EQ(m.chunk_halo, 88);
+  std::ofstream(dir + "/side2.json") << R"({"format": "crsae-onnx", "contract_version": 3})";
+  CHECK_THROWS(crsae::Metadata::from_sidecar(dir + "/side2.json"), crsae::ModelFormatError, "contract_version 3");
+}

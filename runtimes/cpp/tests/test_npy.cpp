@@ -1,0 +1,78 @@
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "check.hpp"
+#include "crsae/errors.hpp"
+#include "crsae/npy.hpp"
+#include "tiny_onnx.hpp"
+
+namespace {
+
+const std::string dir = tiny_onnx::temp_dir("npy");
+
+// A .npy file with a hand-written header, as another numpy version or a foreign writer might produce.
+std::string raw_npy(const std::string& name, int major, const std::string& dict, size_t floats) {
+  std::string header = dict;
+  size_t prefix = major == 1 ? 10 : 12;
+  header.append((64 - (prefix + header.size() + 1) % 64) % 64, ' ');
+  header += '\n';
+  std::string path = dir + "/" + name;
+  std::ofstream out(path, std::ios::binary);
+  out << "\x93NUMPY" << char(major) << char(0);
+  uint32_t len = uint32_t(header.size());
+  out.write(reinterpret_cast<const char*>(&len), major == 1 ? 2 : 4);
+  out << header << std::string(floats * 4, '\0');
+  return path;
+}
+
+}  // namespace
+
+TEST(writes_and_reads_back) {
+  crsae::Tensor t{{2, 1, 3}, {1, 2, 3, 4, 5, 6.5f}};
+  crsae::write_npy(dir + "/a.npy", t);
+  crsae::Tensor r = crsae::read_npy(dir + "/a.npy");
+  CHECK(r.shape == t.shape);
+  CHECK(r.data == t.data);
+  CHECK_EQ(std::filesystem::file_size(dir + "/a.npy") % 64, 24u);  // 64-byte header + 6 floats
+}
+
+TEST(reads_scalar_and_1d_shapes) {
+  crsae::write_npy(dir + "/s.npy", crsae::Tensor{{}, {7}});
+  CHECK(crsae::read_npy(dir + "/s.npy").shape.empty());
+  crsae::write_npy(dir + "/v.npy", crsae::Tensor{{3}, {1, 2, 3}});
+  CHECK(crsae::read_npy(dir + "/v.npy").shape == std::vector<int64_t>{3});
+}
+
+TEST(reads_format_2_headers) {
+  auto path = raw_npy("v2.npy", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 4);
+  CHECK(crsae::read_npy(path).shape == (std::vector<int64_t>{2, 2}));
+}
+
+TEST(refuses_other_dtypes_orders_and_versions) {
+  CHECK_THROWS(crsae::read_npy(raw_npy("f8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 4)),
+               crsae::DataError, "dtype '<f8' is not supported, only little-endian float32");
+  CHECK_THROWS(crsae::read_npy(raw_npy("be.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 2)),
+               crsae::DataError, "astype('<f4')");
+  CHECK_THROWS(crsae::read_npy(raw_npy("fo.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 4)),
+               crsae::DataError, "Fortran order; save numpy.ascontiguousarray(x)");
+  CHECK_THROWS(crsae::read_npy(raw_npy("v3.npy", 3, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 2)),
+               crsae::DataError, ".npy format 3.0 is not supported");
+}
+
+TEST(refuses_truncated_and_foreign_files) {
+  CHECK_THROWS(crsae::read_npy(raw_npy("short.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (9,), }", 4)),
+               crsae::DataError, "data is shorter than shape (9,)");
+  CHECK_THROWS(crsae::read_npy(raw_npy("long.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 4)),
+               crsae::DataError, "data is longer");
+  std::ofstream(dir + "/text.npy") << "hello world, not numpy";
+  CHECK_THROWS(crsae::read_npy(dir + "/text.npy"), crsae::DataError, "not a .npy file (bad magic)");
+  CHECK_THROWS(crsae::read_npy(dir + "/missing.npy"), crsae::DataError, "cannot open");
+}
+
+TEST(write_checks_shape_and_folder) {
+  CHECK_THROWS(crsae::write_npy(dir + "/bad.npy", crsae::Tensor{{2, 2}, {1, 2, 3}}), crsae::ConfigError,
+               "holds 3 values");
+  CHECK_THROWS(crsae::write_npy(dir + "/no/such/dir/x.npy", crsae::Tensor{{1}, {1}}), crsae::DataError,
+               "cannot write");
+}

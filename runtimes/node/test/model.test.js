@@ -1,0 +1,133 @@
+// Refusals: models that are not crsae exports, and signals that break the contract.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  ConfigError, loadModel, ModelFormatError, readOnnxMetadata, ShapeError,
+} from '../src/index.js';
+import { goldenIndex, rewriteMetadata } from './fixtures.js';
+
+const cases = goldenIndex().cases;
+const case1d = cases.find((c) => JSON.parse(readFileSync(c.sidecar, 'utf8')).kind === '1d');
+const case2d = cases.find((c) => JSON.parse(readFileSync(c.sidecar, 'utf8')).kind === '2d');
+const bytes = new Uint8Array(readFileSync(case1d.model));
+const props = readOnnxMetadata(bytes);
+let dir;
+let model;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'crsae-node-test-'));
+  model = await loadModel(case1d.model);
+});
+after(async () => {
+  await model.release();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Write NAME.onnx (and NAME.json when sidecar is given) into the temp folder; return the .onnx path. */
+function writeModel(name, onnxBytes, sidecar) {
+  const path = join(dir, `${name}.onnx`);
+  writeFileSync(path, onnxBytes);
+  if (sidecar !== undefined) writeFileSync(join(dir, `${name}.json`), JSON.stringify(sidecar));
+  return path;
+}
+
+const refused = (pattern) => (err) => err instanceof ModelFormatError && pattern.test(err.message);
+
+test('ONNX metadata holds every sidecar key, JSON-encoded', () => {
+  for (const c of cases) {
+    const sidecar = JSON.parse(readFileSync(c.sidecar, 'utf8'));
+    const meta = readOnnxMetadata(new Uint8Array(readFileSync(c.model)));
+    for (const [key, value] of Object.entries(sidecar)) {
+      assert.deepEqual(JSON.parse(meta[key]), value, `${c.model}: ${key}`);
+    }
+  }
+});
+
+test('an ONNX model without crsae metadata or sidecar is refused', async () => {
+  const path = writeModel('plain', rewriteMetadata(bytes, {}));
+  await assert.rejects(loadModel(path), refused(/is not a crsae model \(no "format"/));
+});
+
+test('a model whose format is not crsae-onnx is refused', async () => {
+  const path = writeModel('other', rewriteMetadata(bytes, { ...props, format: '"other-onnx"' }));
+  await assert.rejects(loadModel(path), refused(/is not a crsae model \(metadata "format" is "other-onnx"/));
+});
+
+test('a model with a newer contract_version is refused', async () => {
+  const path = writeModel('future', rewriteMetadata(bytes, { ...props, contract_version: '2' }));
+  await assert.rejects(loadModel(path), refused(/contract_version 2 but this runtime knows only 1/));
+});
+
+test('metadata that is not JSON-encoded is refused', async () => {
+  const path = writeModel('raw', rewriteMetadata(bytes, { ...props, kind: '1d' }));
+  await assert.rejects(loadModel(path), refused(/"kind" holds "1d", which is not JSON/));
+});
+
+test('a float16 export is refused with a pointer to the float32 one', async () => {
+  const path = writeModel('half', rewriteMetadata(bytes, { ...props, dtype: '"float16"' }));
+  await assert.rejects(loadModel(path), refused(/runs only float32 exports/));
+});
+
+test('a sidecar that disagrees with the ONNX metadata is refused', async () => {
+  const sidecar = JSON.parse(readFileSync(case1d.sidecar, 'utf8'));
+  const path = writeModel('stale', bytes, { ...sidecar, num_layers: sidecar.num_layers + 1 });
+  await assert.rejects(loadModel(path), refused(/sidecar says num_layers = .* re-export both files/));
+});
+
+test('metadata are read from the sidecar when the ONNX file has none', async () => {
+  const path = writeModel('bare', rewriteMetadata(bytes, {}), JSON.parse(readFileSync(case1d.sidecar, 'utf8')));
+  const m = await loadModel(path);
+  assert.equal(m.meta.kernel_size, model.meta.kernel_size);
+  await m.release();
+});
+
+test('a file that is not ONNX is refused', async () => {
+  const path = writeModel('text', new TextEncoder().encode('definitely not a protobuf\n'));
+  await assert.rejects(loadModel(path), (err) => err instanceof ModelFormatError);
+  await assert.rejects(loadModel(join(dir, 'missing.onnx')), refused(/cannot read model .*missing\.onnx/));
+});
+
+function signal1d(shape) {
+  const data = new Float32Array(shape.reduce((p, d) => p * d, 1));
+  return { data, shape };
+}
+
+test('signals that break the contract are refused with ShapeError', async () => {
+  const { channels: ch, kernel_size: K } = model.meta;
+  const bad = [
+    [{ data: new Float32Array(10 * K), shape: [1, 10 * K] }, /rank 2 .* takes \[batch, channels, length\]/],
+    [signal1d([1, ch + 1, 10 * K]), new RegExp(`has ${ch + 1} channels .* takes ${ch}`)],
+    [signal1d([2, ch, K - 1]), new RegExp(`smaller than kernel_size ${K}`)],
+    [{ data: new Float32Array(5), shape: [1, ch, 10 * K] }, /holds \d+ values but data has 5/],
+    [{ data: new Float64Array(ch * 10 * K), shape: [1, ch, 10 * K] }, /must be a Float32Array \(got Float64Array\)/],
+    [{ data: new Float32Array(ch * 10 * K), shape: [0, ch, 10 * K] }, /array of positive integers/],
+  ];
+  const nan = signal1d([1, ch, 10 * K]);
+  nan.data[7] = NaN;
+  bad.push([nan, /holds NaN at flat index 7; values must be finite/]);
+  for (const [signal, pattern] of bad) {
+    await assert.rejects(model.encode(signal), (err) => err instanceof ShapeError && pattern.test(err.message), String(pattern));
+  }
+});
+
+test('an output the model lacks and a bad chunk are refused with ConfigError', async () => {
+  const { channels: ch, kernel_size: K } = model.meta;
+  const signal = signal1d([1, ch, 4 * K]);
+  await assert.rejects(model.run('denoised', signal), (err) => err instanceof ConfigError && /has no "denoised" output/.test(err.message));
+  await assert.rejects(model.encode(signal, { chunk: 0 }), (err) => err instanceof ConfigError && /chunk must be an integer >= 1/.test(err.message));
+});
+
+test('chunking a 2-D model is refused', { skip: !case2d && 'no 2-D golden case' }, async () => {
+  const m = await loadModel(case2d.model);
+  const { channels: ch, kernel_size: K } = m.meta;
+  const signal = { data: new Float32Array(ch * 4 * K * K), shape: [1, ch, 2 * K, 2 * K] };
+  await assert.rejects(m.run(m.meta.outputs[0], signal, { chunk: 8 }),
+    (err) => err instanceof ConfigError && /chunking is defined for 1-D models only/.test(err.message));
+  await assert.rejects(m.run(m.meta.outputs[0], { data: new Float32Array(ch * K * 4 * K), shape: [1, ch, K * 4 * K] }),
+    (err) => err instanceof ShapeError && /rank 3 .* \[batch, channels, height, width\]/.test(err.message));
+  await m.release();
+});
