@@ -34,8 +34,25 @@ def _choice(name: str, value, options) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
 
 
+class _PlainData:
+    """Round-trips a frozen dataclass through a plain dict (checkpoints, ONNX metadata)."""
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown {cls.__name__} keys {unknown}; is this file from a newer crsae?")
+        return cls(**data)
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_PlainData):
     """Hyperparameters of a CRsAE (see ``shared/crsae-math.md``).
 
     The encoder solves ``argmin_x 1/2 ||y - Hx||^2 + sum_c lam_c sigma^2 ||x_c||_1`` with ``num_layers`` FISTA
@@ -94,23 +111,9 @@ class ModelConfig:
         """1-D chunking halo (T + 1)(K - 1): see export/CONTRACT.md."""
         return (self.num_layers + 1) * (self.kernel_size - 1) if self.kind == "1d" else 0
 
-    def replace(self, **changes) -> "ModelConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config keys {unknown}; is this file from a newer crsae?")
-        return cls(**data)
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_PlainData):
     """How to train: the two-stage M-step of the math page, with its optimiser defaults."""
 
     epochs: int = 20                # passes over the training set
@@ -133,17 +136,3 @@ class TrainConfig:
             raise ConfigError(f"lr_decay must be at most 1, got {self.lr_decay!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-
-    def replace(self, **changes) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown train config keys {unknown}; is this file from a newer crsae?")
-        return cls(**data)
