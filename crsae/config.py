@@ -107,6 +107,12 @@ class ModelConfig(_PlainData):
         return self.delta * self.lam_init
 
     @property
+    def min_size(self) -> int:
+        """Smallest signal length or image side: K, and 3s - 1 for 2-D stride s > 1 (the stride trick reflect-pads
+        up to 3s - 2 samples, and reflection needs more samples than that)."""
+        return self.kernel_size if self.stride == 1 else max(self.kernel_size, 3 * self.stride - 1)
+
+    @property
     def chunk_halo(self) -> int:
         """1-D chunking halo (T + 1)(K - 1): see export/CONTRACT.md."""
         return (self.num_layers + 1) * (self.kernel_size - 1) if self.kind == "1d" else 0

@@ -25,14 +25,7 @@ def run_demo(workdir: Path, *, epochs: int = 15, log=print):
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoint, model_path = workdir / "crsae.pt", workdir / "model.onnx"
-    run = start_run(data=None, output=checkpoint, device="cpu", seed=0,
-                    model=dict(num_filters=None, kernel_size=None, stride=None, num_layers=None, L=None, sigma=None,
-                               threshold_mode="em", lam_init=None, delta=None, two_sided=True, tied=True),
-                    train=dict(epochs=epochs, batch_size=None, lr=1e-2, lam_lr=0.1, lr_decay=0.7, lr_step=10,
-                               supervised=None),
-                    source=dict(noise_sigma=0.0, crop_size=0, crops_per_epoch=0, max_images=None, channels=1,
-                                num_signals=512, length=500, events_per_filter=3, snr=16.0),
-                    init_dictionary=None)
+    run = start_run(output=checkpoint, train={"epochs": epochs})
     start = time.perf_counter()
     run.fit(on_epoch_done=lambda r: log(f"epoch {r.epoch}: loss {r.loss:.4g}, "
                                         f"max recovery error {r.extra['max_recovery_error']:.4f}"))

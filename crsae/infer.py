@@ -46,7 +46,7 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
     encoder = Encoder(model, device=device, threads=threads, batch_size=batch_size)
     names = OUTPUTS[outputs]
     for name in names:
-        encoder._require(name)
+        encoder.require_output(name)
     if events is not None:
         if encoder.kind != "1d":
             raise DataError("--events is for 1-D models; drop it for images")
@@ -91,9 +91,8 @@ def _write_npy(encoder, items, names, outputs, path, chunk, progress) -> None:
     item, name = items[0], OUTPUTS[outputs][0]
     with atomic_path(path) as tmp:
         if item.long:                                   # memory-mapped output: memory bounded by the chunk
-            rows = encoder.metadata["num_filters"] if name == "codes" else item.array.shape[0]
-            cols = item.array.shape[1] - (encoder.kernel_size - 1 if name == "codes" else 0)
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=encoder.dtype, shape=(rows, cols))
+            shape = encoder.long_output_shape(item.array.shape, name)
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=encoder.dtype, shape=shape)
             _run_item(encoder, item, [name], chunk, progress, out={name: out})
             out.flush()
             del out
@@ -117,7 +116,7 @@ def _write_images(encoder, items, folder: Path, progress) -> None:
     from PIL import Image
     if not all(item.image for item in items):
         raise DataError(f"output {folder} is a folder, which is for image input; write arrays to .npy or .npz")
-    encoder._require("reconstruction")
+    encoder.require_output("reconstruction")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise DataError(f"output folder {folder} already exists and is not empty; choose a new folder")
     parent = folder.parent if str(folder.parent) else Path(".")

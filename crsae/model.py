@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .data import load_array
 from .errors import ConfigError, ShapeError
 from .fista import estimate_L, synthesis, unrolled_fista
 
@@ -92,7 +93,7 @@ class CRsAE(nn.Module):
             self.lam = nn.Parameter(lam, requires_grad=config.threshold_mode == "em")
 
     def _per_filter(self, name, value) -> torch.Tensor:
-        C = self.config.num_filters if hasattr(self, "config") else self.H.shape[0]
+        C = self.config.num_filters
         arr = np.broadcast_to(np.asarray(value, dtype=np.float32), (C,)) if np.ndim(value) == 0 \
             else np.asarray(value, dtype=np.float32)
         if arr.shape != (C,):
@@ -105,7 +106,6 @@ class CRsAE(nn.Module):
     @classmethod
     def from_dictionary(cls, path_or_array, config: ModelConfig, **kwargs) -> "CRsAE":
         """Build a model from filters learned by any tool (a .npy file or an array), without training."""
-        from .data import load_array
         array = load_array(path_or_array) if isinstance(path_or_array, (str, Path)) else path_or_array
         return cls(config, np.asarray(array), **kwargs)
 
@@ -152,11 +152,8 @@ class CRsAE(nn.Module):
         if y.shape[1] != cfg.channels:
             raise ShapeError(f"signal has {y.shape[1]} channels but the model has {cfg.channels}; "
                              "pass data with the model's channel count")
-        smallest = cfg.kernel_size
-        if cfg.kind == "2d" and cfg.stride > 1:
-            smallest = max(smallest, 3 * cfg.stride - 1)                   # reflect padding needs it
-        if min(y.shape[2:]) < smallest:
-            raise ShapeError(f"signal size {tuple(y.shape[2:])} is smaller than {smallest} "
+        if min(y.shape[2:]) < cfg.min_size:
+            raise ShapeError(f"signal size {tuple(y.shape[2:])} is smaller than {cfg.min_size} "
                              f"(kernel_size {cfg.kernel_size}); pass longer signals or larger images")
         if not torch.isfinite(y).all():
             raise ShapeError("signal holds NaN or Inf; clean or interpolate those samples first")

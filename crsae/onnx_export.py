@@ -59,8 +59,8 @@ class ExportGraph(nn.Module):
 def example_signal(model: CRsAE, batch: int = 2) -> torch.Tensor:
     """A random signal of a size every geometry accepts: (batch, channels, 4K + 3[, 4K + 1])."""
     cfg = model.config
-    size = (4 * cfg.kernel_size + 3,) if cfg.kind == "1d" else \
-        (max(4 * cfg.kernel_size, 3 * cfg.stride + 8) + 3, max(4 * cfg.kernel_size, 3 * cfg.stride + 8) + 1)
+    side = 4 * cfg.min_size
+    size = (side + 3,) if cfg.kind == "1d" else (side + 3, side + 1)
     return torch.randn(batch, cfg.channels, *size, generator=torch.Generator().manual_seed(0))
 
 
@@ -70,7 +70,7 @@ def validation_shapes(model: CRsAE) -> list[tuple[int, ...]]:
     K, ch = cfg.kernel_size, cfg.channels
     if cfg.kind == "1d":
         return [(1, ch, K), (3, ch, 5 * K + 2), (2, ch, 11 * K + 7)]
-    m = max(K, 3 * cfg.stride - 1)
+    m = cfg.min_size
     return [(1, ch, m, m + 1), (3, ch, 2 * m + 5, m + 4), (2, ch, 3 * m + 2, 2 * m + 9)]
 
 
@@ -110,9 +110,8 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32",
     if dtype == "float16":
         graph, example = _half_copy(graph), example.half()
     dims = {0: torch.export.Dim("batch")}
-    smallest = cfg.kernel_size if cfg.kind == "1d" else max(cfg.kernel_size, 3 * cfg.stride - 1)
     for axis, name in enumerate(contract_mod.axes("signal", cfg.kind)[2:], start=2):
-        dims[axis] = torch.export.Dim(name, min=smallest)
+        dims[axis] = torch.export.Dim(name, min=cfg.min_size)
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(graph, (example,), None, input_names=["signal"], output_names=list(names),
@@ -204,11 +203,10 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None) -> list[
         raise OutputMismatchError(f"graph inputs/outputs {[i.name for i in proto.graph.input]} -> "
                                   f"{[o.name for o in proto.graph.output]} differ from the contract's "
                                   f"['signal'] -> {list(names)}")
-    declared = set(contract_mod.contract()["dynamic_axes"])
     for value in list(proto.graph.input) + list(proto.graph.output):
         expected = contract_mod.axes(value.name, cfg.kind)
         for dim, name in zip(value.type.tensor_type.shape.dim, expected):
-            if dim.HasField("dim_param") and (dim.dim_param not in declared or dim.dim_param != name):
+            if dim.HasField("dim_param") and dim.dim_param != name:
                 raise OutputMismatchError(f"{value.name} axis {dim.dim_param!r} is not the contract's {name!r}")
     options = ort.SessionOptions()
     options.log_severity_level = 3

@@ -105,27 +105,31 @@ class Encoder:
         self.kind, self.channels, self.kernel_size = m["kind"], m["channels"], m["kernel_size"]
         self.stride, self.num_layers, self.outputs = m["stride"], m["num_layers"], tuple(m["outputs"])
         self.dtype = np.float16 if m["dtype"] == "float16" else np.float32
-        self.smallest = self.kernel_size if self.kind == "1d" or self.stride == 1 else \
-            max(self.kernel_size, 3 * self.stride - 1)
+        # the stride trick reflect-pads up to 3s - 2 samples (ModelConfig.min_size)
+        self.min_size = self.kernel_size if self.stride == 1 else max(self.kernel_size, 3 * self.stride - 1)
         if self.provider == "CUDAExecutionProvider":
             logger.info("running on CUDAExecutionProvider")
         elif self.fallback_reason:
             logger.info("running on CPUExecutionProvider: %s", self.fallback_reason)
 
     # --- checks at the edge ------------------------------------------------------------------------------
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise ShapeError unless ``shape`` is (B, channels, N) / (B, channels, Hh, Ww) and large enough."""
+        ndim = 3 if self.kind == "1d" else 4
+        if len(shape) != ndim:
+            axes = "(batch, channels, length)" if ndim == 3 else "(batch, channels, height, width)"
+            raise ShapeError(f"signal has shape {tuple(shape)}; this {self.kind} model takes {axes}")
+        if shape[1] != self.channels:
+            raise ShapeError(f"signal has {shape[1]} channels but the model has {self.channels}; "
+                             "pass data with the model's channel count")
+        if min(shape[2:]) < self.min_size:
+            raise ShapeError(f"signal size {tuple(shape[2:])} is smaller than {self.min_size} "
+                             f"(kernel_size {self.kernel_size}); pass longer signals or larger images")
+
     def check(self, signal) -> np.ndarray:
         """Return ``signal`` as a contiguous array of the model's dtype, or raise ShapeError."""
         signal = np.asarray(signal)
-        ndim = 3 if self.kind == "1d" else 4
-        if signal.ndim != ndim:
-            axes = "(batch, channels, length)" if ndim == 3 else "(batch, channels, height, width)"
-            raise ShapeError(f"signal has shape {signal.shape}; this {self.kind} model takes {axes}")
-        if signal.shape[1] != self.channels:
-            raise ShapeError(f"signal has {signal.shape[1]} channels but the model has {self.channels}; "
-                             "pass data with the model's channel count")
-        if min(signal.shape[2:]) < self.smallest:
-            raise ShapeError(f"signal size {signal.shape[2:]} is smaller than {self.smallest} "
-                             f"(kernel_size {self.kernel_size}); pass longer signals or larger images")
+        self.check_shape(signal.shape)
         if not np.issubdtype(signal.dtype, np.number):
             raise ShapeError(f"signal has dtype {signal.dtype}; pass numbers")
         signal = np.ascontiguousarray(signal, dtype=self.dtype)
@@ -133,7 +137,8 @@ class Encoder:
             raise ShapeError("signal holds NaN or Inf; clean or interpolate those samples first")
         return signal
 
-    def _require(self, output: str) -> None:
+    def require_output(self, output: str) -> None:
+        """Raise ModelFormatError unless the model has ``output``."""
         if output not in self.outputs:
             raise ModelFormatError(f"{self.path.name} has no '{output}' output (it has {', '.join(self.outputs)}); "
                                    "re-export with crsae export --outputs both")
@@ -154,7 +159,7 @@ class Encoder:
         """All requested outputs for a batch: signal (B, channels, *size) -> {name: array}, in batches."""
         names = list(outputs or self.outputs)
         for name in names:
-            self._require(name)
+            self.require_output(name)
         signal = self.check(signal)
         parts = [self._call(signal[i:i + self.batch_size], names) for i in range(0, len(signal), self.batch_size)]
         return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
@@ -174,17 +179,10 @@ class Encoder:
         ``signal`` may be a memory-mapped array; only one window is in memory at a time. ``out`` (e.g. a
         memory-mapped .npy) receives the result; ``progress(done, total)`` is called after every chunk.
         """
-        if self.kind != "1d":
-            raise ShapeError("chunked processing is for 1-D models; pass whole images to run()")
-        self._require(output)
-        if np.ndim(signal) != 2:
-            raise ShapeError(f"a long signal has shape (channels, length), got {np.shape(signal)}")
         if chunk < 1:
             raise ShapeError(f"chunk must be at least 1, got {chunk}")
-        ch, N = signal.shape
-        self.check(np.zeros((1, ch, max(N, 1)), dtype=np.float32)[:, :, :N])    # shape checks before any work
-        rows = self.metadata["num_filters"] if output == "codes" else ch
-        total = N - self.kernel_size + 1 if output == "codes" else N
+        rows, total = self.long_output_shape(np.shape(signal), output)
+        N = signal.shape[1]
         if out is None:
             out = np.empty((rows, total), dtype=self.dtype)
         for piece in plan_chunks(N, self.kernel_size, self.metadata["chunk_halo"], chunk, output):
@@ -195,10 +193,14 @@ class Encoder:
                 progress(piece.stop, total)
         return out
 
-
-def load_sidecar(path: str | os.PathLike) -> dict:
-    """The sidecar metadata of ``model.onnx`` (``model.json``)."""
-    side = Path(path).with_suffix(".json")
-    if not side.is_file():
-        raise ModelFormatError(f"sidecar {side} is missing; re-export with crsae export")
-    return json.loads(side.read_text())
+    def long_output_shape(self, shape: tuple[int, ...], output: str) -> tuple[int, int]:
+        """Shape of ``run_long``'s result for a (channels, N) signal: (C, N - K + 1) or (channels, N)."""
+        if self.kind != "1d":
+            raise ShapeError("chunked processing is for 1-D models; pass whole images to run()")
+        self.require_output(output)
+        if len(shape) != 2:
+            raise ShapeError(f"a long signal has shape (channels, length), got {tuple(shape)}")
+        self.check_shape((1,) + tuple(shape))
+        if output == "codes":
+            return self.metadata["num_filters"], shape[1] - self.kernel_size + 1
+        return shape[0], shape[1]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .files import atomic_path
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,6 @@ def simulate(config: SimulationConfig, dictionary: np.ndarray | None = None) -> 
 
 def save_simulation(sim: Simulation, path: str | os.PathLike) -> None:
     """Write signals, clean signals, dictionary, codes, events and config to one .npz (atomically)."""
-    from .files import atomic_path
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

@@ -27,6 +27,8 @@ DEFAULTS = {
     "2d": dict(num_filters=64, kernel_size=7, stride=5, num_layers=30, L=10.0, lam_init=20.0, delta=100.0,
                sigma=0.078, epochs=10, batch_size=1),
 }
+SOURCE_DEFAULTS = dict(noise_sigma=25 / 255, crop_size=128, crops_per_epoch=400, max_images=None, channels=1,
+                       num_signals=512, length=500, events_per_filter=3, snr=16.0)
 
 
 @dataclass
@@ -54,37 +56,46 @@ class Run:
         return self.trainer.fit(self.source.data, checkpoint=self.output, on_batch=on_batch, on_epoch=on_epoch)
 
 
-def start_run(*, data: str | None, output: os.PathLike, device: str, seed: int, model: dict, train: dict,
-              source: dict, init_dictionary: os.PathLike | None) -> Run:
-    """Build data, model and trainer from CLI-style options (None means "the default for this kind of data")."""
+def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cpu", seed: int = 0,
+              model: dict | None = None, train: dict | None = None, source: dict | None = None,
+              init_dictionary: os.PathLike | None = None) -> Run:
+    """Build data, model and trainer from CLI-style options.
+
+    ``model`` holds ModelConfig fields, ``train`` TrainConfig fields (plus ``supervised``), ``source`` the keys of
+    SOURCE_DEFAULTS; a missing or None value means "the default for this kind of data".
+    """
+    model = _given(model)
+    train = _given(train)
+    source = {**SOURCE_DEFAULTS, **_given(source)}
+    two_sided, tied = model.get("two_sided", True), model.get("tied", True)
     if data is None:
         spec = {"source": "simulate", "num_signals": source["num_signals"], "length": source["length"],
-                "num_filters": model["num_filters"] or DEFAULTS["1d"]["num_filters"],
-                "kernel_size": model["kernel_size"] or DEFAULTS["1d"]["kernel_size"],
+                "num_filters": model.get("num_filters", DEFAULTS["1d"]["num_filters"]),
+                "kernel_size": model.get("kernel_size", DEFAULTS["1d"]["kernel_size"]),
                 "events_per_filter": source["events_per_filter"], "snr_db": source["snr"], "seed": seed,
-                "nonnegative": not model["two_sided"]}
+                "nonnegative": not two_sided}
     else:
         spec = spec_for_path(data, channels=source["channels"], crop_size=source["crop_size"],
                              crops_per_epoch=source["crops_per_epoch"], noise_sigma=source["noise_sigma"],
                              max_images=source["max_images"])
     src = build_source(spec)
     defaults = DEFAULTS[src.kind]
-    pick = lambda name: model[name] if model.get(name) is not None else defaults.get(name)  # noqa: E731
+    pick = lambda name: model.get(name, defaults.get(name))  # noqa: E731
     kernel = pick("kernel_size")
-    if src.truth is not None and model.get("num_filters") is None:
+    if src.truth is not None and "num_filters" not in model:
         num_filters, kernel = src.truth.shape[0], src.truth.shape[-1]
     else:
         num_filters = pick("num_filters")
-    sigma = model["sigma"] if model["sigma"] is not None else (src.sigma or defaults.get("sigma", 0.078))
+    sigma = model.get("sigma") or src.sigma or defaults.get("sigma", 0.078)
     if src.kind == "1d":
         code_length = _signal_length(src) - kernel + 1
-        lam_init = model["lam_init"] or math.sqrt(2 * math.log(max(code_length, 2))) / sigma
+        lam_init = model.get("lam_init") or math.sqrt(2 * math.log(max(code_length, 2))) / sigma
     else:
-        lam_init = model["lam_init"] or defaults["lam_init"]
+        lam_init = model.get("lam_init") or defaults["lam_init"]
     config = ModelConfig(kind=src.kind, channels=src.channels, num_filters=num_filters, kernel_size=kernel,
                          stride=pick("stride") if src.kind == "2d" else 1, num_layers=pick("num_layers"),
-                         L=pick("L"), sigma=sigma, threshold_mode=model["threshold_mode"], lam_init=lam_init,
-                         delta=pick("delta"), two_sided=model["two_sided"], tied=model["tied"],
+                         L=pick("L"), sigma=sigma, threshold_mode=model.get("threshold_mode", "em"),
+                         lam_init=lam_init, delta=pick("delta"), two_sided=two_sided, tied=tied,
                          input_scaling="unit_interval" if spec["source"] == "images" else "none")
     _check_size(src, config)
     initial, initial_error = None, None
@@ -94,14 +105,12 @@ def start_run(*, data: str | None, output: os.PathLike, device: str, seed: int, 
         initial = perturb_dictionary(src.truth, seed=seed + 1)
     if initial is not None and src.truth is not None:
         initial_error = filter_errors(src.truth, initial)
-    supervised = train["supervised"]
+    supervised = train.pop("supervised", None)
     if supervised is None:
         supervised = spec["source"] in ("simulate", "npz", "images") or bool(spec.get("noise_sigma"))
     if not supervised:
         src.data = _unsupervised(src.data)
-    tconf = TrainConfig(epochs=train["epochs"] or defaults["epochs"],
-                        batch_size=train["batch_size"] or defaults["batch_size"], lr=train["lr"],
-                        lam_lr=train["lam_lr"], lr_decay=train["lr_decay"], lr_step=train["lr_step"],
+    tconf = TrainConfig(**{"epochs": defaults["epochs"], "batch_size": defaults["batch_size"], **train},
                         supervised=supervised, seed=seed)
     net = CRsAE(config, initial, seed=seed, L_geometry=_geometry(src))
     spec["supervised"] = supervised
@@ -123,11 +132,15 @@ def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epo
     return Run(trainer, src, Path(output), None)
 
 
+def _given(options: dict | None) -> dict:
+    """The options that were set (None means "use the default")."""
+    return {k: v for k, v in (options or {}).items() if v is not None}
+
+
 def _check_size(src: Source, config: ModelConfig) -> None:
     size = getattr(src.data, "crop_size", None) or min(src.data.clean.shape[2:])
-    smallest = config.kernel_size if config.stride == 1 else max(config.kernel_size, 3 * config.stride - 1)
-    if size < smallest:
-        raise ShapeError(f"training signals of size {size} are smaller than {smallest} "
+    if size < config.min_size:
+        raise ShapeError(f"training signals of size {size} are smaller than {config.min_size} "
                          f"(kernel_size {config.kernel_size}); pass longer signals or a smaller --kernel-size")
 
 

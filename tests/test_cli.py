@@ -146,3 +146,42 @@ def test_simulate_writes_ground_truth(tmp_path):
     with np.load(tmp_path / "s.npz") as z:
         assert z["signals"].shape == (4, 1, 100) and z["dictionary"].shape == (4, 1, 20)
         assert z["events"].shape == (4 * 4 * 3, 4)
+
+
+def test_export_float16_and_info_on_onnx(exported, tmp_path):
+    folder, models = exported
+    result = invoke("export", folder / "m1.pt", "-o", tmp_path / "h.onnx", "--dtype", "float16")
+    assert result.exit_code == 0, result.output
+    info = json.loads(invoke("info", tmp_path / "h.onnx").output)
+    assert info["dtype"] == "float16" and info["atol_per_layer"] == 2e-3 and info["outputs"] == ["codes"]
+
+
+def test_evaluate_reports_psnr(exported, tmp_path, rng):
+    from PIL import Image
+    folder, _ = exported
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray((rng.random((30, 32)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / "a.png")
+    result = invoke("evaluate", folder / "m2.pt", "--data", tmp_path / "imgs", "--noise-sigma", 0.1)
+    assert result.exit_code == 0, result.output
+    score = json.loads(result.output)
+    assert score["images"] == 1 and 15 < score["noisy_psnr"] < 25 and np.isfinite(score["denoised_psnr"])
+    bad = invoke("evaluate", folder / "m2.pt", "--data", tmp_path / "missing")
+    assert bad.exit_code == 1 and "is not a folder" in bad.output
+
+
+def test_train_variants_from_cli(tmp_path):
+    result = invoke("train", "-o", tmp_path / "v.pt", "--num-signals", 16, "--length", 100, "--num-layers", 4,
+                    "--epochs", 1, "--untied", "--threshold-mode", "bias", "--one-sided", "--quiet")
+    assert result.exit_code == 0, result.output
+    info = json.loads(invoke("info", tmp_path / "v.pt").output)
+    config = info["model_config"]
+    assert (config["tied"], config["threshold_mode"], config["two_sided"]) == (False, "bias", False)
+    assert info["epoch"] == 1 and info["data"]["nonnegative"] is True
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = invoke("demo", "--workdir", tmp_path, "--epochs", 2)
+    assert result.exit_code == 0, result.output
+    assert "recovery error (max over filters)" in result.output
+    assert result.output.count("-> OK") == 2 and "FAIL" not in result.output
+    assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model.json").is_file()
