@@ -27,7 +27,13 @@ def axes(name: str, kind: str) -> list[str]:
 
 def atol(reference: np.ndarray, num_layers: int, *, dtype: str = "float32") -> float:
     """The contract's tolerance for one output: floor + per_layer * T * max(1, max |reference|)."""
-    tol = contract()["tolerance"]
-    per_layer = tol["atol_per_layer"] if dtype == "float32" else tol["float16_atol_per_layer"]
+    floor, per_layer = tolerance_constants(dtype)
     scale = max(1.0, float(np.max(np.abs(reference)))) if reference.size else 1.0
-    return tol["atol_floor"] + per_layer * num_layers * scale
+    return floor + per_layer * num_layers * scale
+
+
+def tolerance_constants(dtype: str = "float32") -> tuple[float, float]:
+    """(atol_floor, atol_per_layer) of the tolerance rule for a float32 or float16 export."""
+    tol = contract()["tolerance"]
+    prefix = "" if dtype == "float32" else "float16_"
+    return tol[prefix + "atol_floor"], tol[prefix + "atol_per_layer"]

@@ -75,9 +75,9 @@ def validation_shapes(model: CRsAE) -> list[tuple[int, ...]]:
 
 
 def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
-             checkpoint_sha256: str = "") -> dict:
+             checkpoint_sha256: str = "", static_shape: tuple[int, ...] | None = None) -> dict:
     """The contract's metadata dict (typed values), as written to the sidecar."""
-    cfg, tol = model.config, contract_mod.contract()["tolerance"]
+    cfg = model.config
     return {
         "format": contract_mod.contract()["format"],
         "contract_version": contract_mod.contract()["contract_version"],
@@ -89,16 +89,21 @@ def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
         "thresholds": [float(v) for v in model.thresholds().detach()],
         "input_scaling": cfg.input_scaling, "outputs": list(outputs), "chunk_halo": cfg.chunk_halo,
         "dtype": dtype, "opset": contract_mod.contract()["opset"],
-        "atol_floor": tol["atol_floor"],
-        "atol_per_layer": tol["atol_per_layer"] if dtype == "float32" else tol["float16_atol_per_layer"],
+        "static_shape": None if static_shape is None else [int(n) for n in static_shape],
+        "atol_floor": contract_mod.tolerance_constants(dtype)[0],
+        "atol_per_layer": contract_mod.tolerance_constants(dtype)[1],
         "crsae_version": package_version(), "torch_version": torch.__version__,
         "onnx_version": onnx.__version__, "checkpoint_sha256": checkpoint_sha256,
     }
 
 
-def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32",
-            checkpoint_sha256: str = "") -> onnx.ModelProto:
-    """Trace ``model`` into an ONNX model per the contract (step 1). Nothing is written to disk."""
+def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", checkpoint_sha256: str = "",
+            static_shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
+    """Trace ``model`` into an ONNX model per the contract (step 1). Nothing is written to disk.
+
+    ``static_shape`` (B, channels, *size) fixes every axis instead of leaving batch and size dynamic: for
+    fixed-shape GPU batch jobs, where onnxruntime can search conv algorithms exhaustively and replay CUDA graphs.
+    """
     if outputs not in OUTPUT_CHOICES:
         raise ConfigError(f"outputs must be one of {', '.join(OUTPUT_CHOICES)}, got {outputs!r}")
     if dtype not in ("float32", "float16"):
@@ -106,16 +111,21 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32",
     names = OUTPUT_CHOICES[outputs]
     cfg, opset = model.config, contract_mod.contract()["opset"]
     graph = ExportGraph(model.eval(), names)
-    example = example_signal(model)
+    if static_shape is not None:
+        static_shape = check_static_shape(model, static_shape)
+        example, dynamic = torch.randn(*static_shape, generator=torch.Generator().manual_seed(0)), None
+    else:
+        example = example_signal(model)
+        dims = {0: torch.export.Dim("batch")}
+        for axis, name in enumerate(contract_mod.axes("signal", cfg.kind)[2:], start=2):
+            dims[axis] = torch.export.Dim(name, min=cfg.min_size)
+        dynamic = {"signal": dims}
     if dtype == "float16":
         graph, example = _half_copy(graph), example.half()
-    dims = {0: torch.export.Dim("batch")}
-    for axis, name in enumerate(contract_mod.axes("signal", cfg.kind)[2:], start=2):
-        dims[axis] = torch.export.Dim(name, min=cfg.min_size)
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(graph, (example,), None, input_names=["signal"], output_names=list(names),
-                                    opset_version=opset, dynamic_shapes={"signal": dims}, dynamo=True,
+                                    opset_version=opset, dynamic_shapes=dynamic, dynamo=True,
                                     external_data=False, verbose=False, optimize=True)
     proto = program.model_proto
     _strip_node_metadata(proto.graph)
@@ -126,11 +136,22 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32",
                                     "use the torch version pinned in pyproject.toml")
     proto.producer_name, proto.producer_version = "crsae", package_version()
     proto.doc_string = "CRsAE unrolled FISTA encoder (Tolooshams, Dey & Ba, arXiv:1904.08827); see export/CONTRACT.md"
-    meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256)
+    meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256, static_shape=static_shape)
     del proto.metadata_props[:]
     for key in contract_mod.contract()["metadata_keys"]:
         proto.metadata_props.add(key=key, value=json.dumps(meta[key]))
     return proto
+
+
+def check_static_shape(model: CRsAE, shape) -> tuple[int, ...]:
+    """``shape`` as a tuple if it is a valid (B, channels, *size) input of ``model``, else ConfigError."""
+    cfg = model.config
+    shape = tuple(int(n) for n in shape)
+    axes = contract_mod.axes("signal", cfg.kind)
+    if len(shape) != len(axes) or shape[1] != cfg.channels or shape[0] < 1 or min(shape[2:]) < cfg.min_size:
+        raise ConfigError(f"static shape {shape} does not fit this {cfg.kind} model; pass ({', '.join(axes)}) with "
+                          f"channels {cfg.channels} and sizes of at least {cfg.min_size}")
+    return shape
 
 
 class _quiet_exporter:
@@ -215,6 +236,8 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None) -> list[
     graph = ExportGraph(model.eval(), names)
     records = []
     generator = torch.Generator().manual_seed(1)
+    if meta.get("static_shape"):
+        shapes = [tuple(meta["static_shape"])]             # the only input a static-shape model takes
     for shape in shapes or validation_shapes(model):
         signal = torch.randn(*shape, generator=generator)
         with torch.no_grad():
@@ -254,10 +277,11 @@ def write_export(proto: onnx.ModelProto, path: str | os.PathLike) -> tuple[Path,
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, outputs: str = "codes",
-                      dtype: str = "float32") -> list[ParityRecord]:
+                      dtype: str = "float32", static_shape: tuple[int, ...] | None = None) -> list[ParityRecord]:
     """Load a checkpoint, export it, validate it, and only then write ``output`` and its sidecar."""
     model = load_model(checkpoint)
-    proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint))
+    proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint),
+                    static_shape=static_shape)
     records = validate_onnx(proto, model)
     write_export(proto, output)
     return records

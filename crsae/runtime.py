@@ -1,9 +1,10 @@
 """Run an exported crsae model with onnxruntime, without torch: ``Encoder``.
 
-One session per Encoder, built once and reused. ``device``: ``cpu``; ``cuda`` (strict: raises
-ProviderUnavailableError when the CUDA provider is missing or fails to load); ``auto`` (CUDA when it really runs,
-else CPU, with the reason kept in ``fallback_reason``). onnxruntime can come up on CPU while CUDA was asked for
-(a missing cuDNN, no GPU), so the providers the session actually got are checked after it is created.
+One session per Encoder, built once and reused; the provider comes from ``crsae.providers`` (no silent fallback).
+On CUDA, inputs and outputs go through IO binding: numpy batches are uploaded once and outputs are created on the
+device; ``run_tensor`` binds torch tensors in place (zero-copy, CPU or CUDA); a static-shape model replays a CUDA
+graph from fixed device buffers. Long 1-D recordings run in chunks (export/CONTRACT.md) while a worker thread reads,
+converts and uploads the next window, so I/O and host-to-device copies overlap the current chunk's compute.
 """
 
 from __future__ import annotations
@@ -11,72 +12,57 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from .chunking import plan_chunks
-from .errors import ModelFormatError, ProviderUnavailableError, ShapeError
+from .errors import ModelFormatError, ShapeError
+from .providers import open_session
 
 logger = logging.getLogger(__name__)
 
 FORMAT, CONTRACT_VERSION = "crsae-onnx", 1
-DEVICES = ("auto", "cpu", "cuda")
-CUDA_HINT = ("install onnxruntime-gpu for CUDA 13 + cuDNN 9 in place of onnxruntime "
-             "(pip uninstall onnxruntime; pip install 'onnxruntime-gpu[cuda,cudnn]') on a machine with an NVIDIA GPU")
-# Variable shapes: a heuristic conv-algorithm choice avoids an exhaustive search per new shape.
-CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "cudnn_conv_use_max_workspace": "1",
-                "do_copy_in_default_stream": "1"}
 
 
-def _session(path: Path, device: str, threads: int | None):
-    import onnxruntime as ort
-    if device not in DEVICES:
-        raise ProviderUnavailableError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    available = ort.get_available_providers()
-    want_cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in available
-    if device == "cuda" and not want_cuda:
-        raise ProviderUnavailableError(f"--device cuda: this onnxruntime has no CUDA provider (it offers "
-                                       f"{', '.join(available)}); {CUDA_HINT}")
-    if want_cuda and hasattr(ort, "preload_dlls"):
-        try:
-            ort.preload_dlls()                        # CUDA/cuDNN libraries installed from PyPI, if any
-        except Exception as err:                      # a failed preload just means the system libraries are used
-            logger.debug("preload_dlls failed: %s", err)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    providers = ([("CUDAExecutionProvider", CUDA_OPTIONS)] if want_cuda else []) + ["CPUExecutionProvider"]
+def read_model_header(path: Path) -> tuple[dict, list]:
+    """(metadata, input dims) of an ONNX file, before any session is built; dims are ints or None (dynamic)."""
+    import onnx
     try:
-        session = ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as err:                          # onnxruntime raises its own Fail/InvalidProtobuf types
-        raise ModelFormatError(f"{path} is not a loadable ONNX model ({str(err).splitlines()[0][:200]}); "
+        proto = onnx.load_model(os.fspath(path), load_external_data=False)
+    except Exception as err:                          # protobuf raises DecodeError and friends
+        raise ModelFormatError(f"{path} is not a loadable ONNX model ({type(err).__name__}); "
                                "pass a file written by crsae export") from None
-    got = session.get_providers()[0]
-    reason = None
-    if want_cuda and got != "CUDAExecutionProvider":
-        reason = "the CUDA provider did not load (no GPU, or CUDA 13 / cuDNN 9 libraries missing)"
-        if device == "cuda":
-            raise ProviderUnavailableError(f"--device cuda: {reason}; {CUDA_HINT}")
-    elif device == "auto" and not want_cuda:
-        reason = "this onnxruntime has no CUDA provider"
-    return session, got, reason
+    try:
+        metadata = {p.key: json.loads(p.value) for p in proto.metadata_props}
+    except json.JSONDecodeError:
+        metadata = {}
+    if metadata.get("format") != FORMAT:
+        raise ModelFormatError(f"{path} is an ONNX model but not a crsae export (no format={FORMAT} metadata); "
+                               "export it with crsae export")
+    if int(metadata.get("contract_version", 0)) > CONTRACT_VERSION:
+        raise ModelFormatError(f"{path} uses contract version {metadata['contract_version']}, newer than "
+                               f"{CONTRACT_VERSION}; upgrade crsae")
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    return metadata, dims
 
 
 class Encoder:
-    """An exported crsae model, ready to run on numpy arrays.
+    """An exported crsae model, ready to run on numpy arrays (or torch tensors, zero-copy).
 
     Parameters
     ----------
     path : .onnx file written by ``crsae export``
-    device : "auto", "cpu" or "cuda"
+    device : "auto", "cpu", "cuda" or "tensorrt" (see ``crsae.providers``)
     threads : intra-op threads for the CPU provider (default: onnxruntime's choice)
-    batch_size : examples per session call
+    batch_size : examples per session call (a static-shape model uses its own batch)
 
     Attributes
     ----------
     metadata : dict, the contract's metadata (typed)
+    static_shape : tuple, the input shape of a static-shape export, or None
     provider : the execution provider that runs the model
     fallback_reason : why ``auto`` did not get CUDA, or None
     """
@@ -88,29 +74,20 @@ class Encoder:
             raise ModelFormatError(f"model {path} does not exist; pass the .onnx file written by crsae export")
         if batch_size < 1:
             raise ShapeError(f"batch_size must be at least 1, got {batch_size}")
-        self.path, self.batch_size = path, batch_size
-        self.session, self.provider, self.fallback_reason = _session(path, device, threads)
-        raw = self.session.get_modelmeta().custom_metadata_map
-        try:
-            self.metadata = {k: json.loads(v) for k, v in raw.items()}
-        except json.JSONDecodeError:
-            self.metadata = {}
-        if self.metadata.get("format") != FORMAT:
-            raise ModelFormatError(f"{path} is an ONNX model but not a crsae export (no format={FORMAT} metadata); "
-                                   "export it with crsae export")
-        if int(self.metadata.get("contract_version", 0)) > CONTRACT_VERSION:
-            raise ModelFormatError(f"{path} uses contract version {self.metadata['contract_version']}, newer than "
-                                   f"{CONTRACT_VERSION}; upgrade crsae")
+        self.path = path
+        self.metadata, dims = read_model_header(path)
+        self.static_shape = tuple(dims) if all(d is not None for d in dims) else None
+        self.batch_size = self.static_shape[0] if self.static_shape else batch_size
+        self.session, self.provider, self.fallback_reason = open_session(path, device, threads=threads,
+                                                                         static=self.static_shape is not None)
         m = self.metadata
         self.kind, self.channels, self.kernel_size = m["kind"], m["channels"], m["kernel_size"]
         self.stride, self.num_layers, self.outputs = m["stride"], m["num_layers"], tuple(m["outputs"])
         self.dtype = np.float16 if m["dtype"] == "float16" else np.float32
         # the stride trick reflect-pads up to 3s - 2 samples (ModelConfig.min_size)
         self.min_size = self.kernel_size if self.stride == 1 else max(self.kernel_size, 3 * self.stride - 1)
-        if self.provider == "CUDAExecutionProvider":
-            logger.info("running on CUDAExecutionProvider")
-        elif self.fallback_reason:
-            logger.info("running on CPUExecutionProvider: %s", self.fallback_reason)
+        self.on_gpu = self.provider != "CPUExecutionProvider"
+        self._graph = self._graph_binding() if self.on_gpu and self.static_shape else None
 
     # --- checks at the edge ------------------------------------------------------------------------------
     def check_shape(self, shape: tuple[int, ...]) -> None:
@@ -125,6 +102,9 @@ class Encoder:
         if min(shape[2:]) < self.min_size:
             raise ShapeError(f"signal size {tuple(shape[2:])} is smaller than {self.min_size} "
                              f"(kernel_size {self.kernel_size}); pass longer signals or larger images")
+        if self.static_shape and tuple(shape[1:]) != self.static_shape[1:]:
+            raise ShapeError(f"this model was exported for inputs of shape {self.static_shape}, got {tuple(shape)}; "
+                             "pass that size or export without --static-shape")
 
     def check(self, signal) -> np.ndarray:
         """Return ``signal`` as a contiguous array of the model's dtype, or raise ShapeError."""
@@ -143,13 +123,49 @@ class Encoder:
             raise ModelFormatError(f"{self.path.name} has no '{output}' output (it has {', '.join(self.outputs)}); "
                                    "re-export with crsae export --outputs both")
 
+    def output_shape(self, shape: tuple[int, ...], output: str) -> tuple[int, ...]:
+        """Shape of ``output`` for an input of ``shape`` (B, channels, *size)."""
+        if output == "reconstruction":
+            return tuple(shape)
+        code = tuple((n - self.kernel_size) // self.stride + 1 for n in shape[2:])
+        return (shape[0], self.metadata["num_filters"]) + code
+
     # --- running -----------------------------------------------------------------------------------------
-    def _call(self, batch: np.ndarray, names: list[str]) -> list[np.ndarray]:
-        if self.provider != "CUDAExecutionProvider":
-            return self.session.run(names, {"signal": batch})
-        import onnxruntime as ort                   # IO binding: one host->device copy in, outputs made on device
+    def _graph_binding(self):
+        """Fixed device buffers for a static-shape model on a GPU, bound once, so CUDA graphs can replay."""
+        import onnxruntime as ort
+        signal = ort.OrtValue.ortvalue_from_shape_and_type(self.static_shape, self.dtype, "cuda", 0)
         binding = self.session.io_binding()
-        binding.bind_ortvalue_input("signal", ort.OrtValue.ortvalue_from_numpy(batch, "cuda", 0))
+        binding.bind_ortvalue_input("signal", signal)
+        outputs = {}
+        for name in self.outputs:
+            outputs[name] = ort.OrtValue.ortvalue_from_shape_and_type(self.output_shape(self.static_shape, name),
+                                                                      self.dtype, "cuda", 0)
+            binding.bind_ortvalue_output(name, outputs[name])
+        return signal, binding, outputs
+
+    def _upload(self, batch: np.ndarray):
+        """A checked batch as the session takes it: on a GPU (dynamic shapes), an OrtValue already on the device."""
+        if not self.on_gpu or self._graph is not None:
+            return batch
+        import onnxruntime as ort
+        return ort.OrtValue.ortvalue_from_numpy(batch, "cuda", 0)
+
+    def _call(self, batch, names: list[str]) -> list[np.ndarray]:
+        """Run one batch (ndarray, or OrtValue from ``_upload``); outputs come back as host arrays."""
+        if self.static_shape and len(batch) < self.static_shape[0]:   # a static batch: pad the last one
+            n = len(batch)
+            padding = np.zeros((self.static_shape[0] - n,) + batch.shape[1:], batch.dtype)
+            return [out[:n] for out in self._call(np.concatenate([batch, padding]), names)]
+        if not self.on_gpu:
+            return self.session.run(names, {"signal": batch})
+        if self._graph is not None:                 # CUDA graph: the same device buffers every call
+            signal, binding, outputs = self._graph
+            signal.update_inplace(batch)
+            self.session.run_with_iobinding(binding)
+            return [outputs[name].numpy() for name in names]
+        binding = self.session.io_binding()         # IO binding: one upload in, outputs made on the device
+        binding.bind_ortvalue_input("signal", batch if not isinstance(batch, np.ndarray) else self._upload(batch))
         for name in names:
             binding.bind_output(name, "cuda", 0)
         self.session.run_with_iobinding(binding)
@@ -163,6 +179,46 @@ class Encoder:
         signal = self.check(signal)
         parts = [self._call(signal[i:i + self.batch_size], names) for i in range(0, len(signal), self.batch_size)]
         return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
+
+    def run_tensor(self, signal, outputs=None) -> dict:
+        """Zero-copy run on a torch tensor: input and outputs are bound in place on the tensor's device.
+
+        signal : torch.Tensor of shape (B, channels, *size), on the CPU (CPU provider) or on the GPU the session
+            runs on (CUDA provider); made contiguous in the model's dtype if it is not.
+        Returns {name: torch.Tensor} on the same device, written by onnxruntime directly.
+        """
+        import torch
+        names = list(outputs or self.outputs)
+        for name in names:
+            self.require_output(name)
+        if not isinstance(signal, torch.Tensor):
+            raise ShapeError(f"run_tensor takes a torch.Tensor, got {type(signal).__name__}; use run() for arrays")
+        self.check_shape(tuple(signal.shape))
+        device_type = signal.device.type
+        if (device_type == "cuda") != self.on_gpu or device_type not in ("cpu", "cuda"):
+            raise ShapeError(f"the tensor is on {signal.device} but the model runs on {self.provider}; "
+                             f"move it {'to the GPU' if self.on_gpu else 'to the CPU'} or open the Encoder with "
+                             f"device={'cuda' if device_type == 'cuda' else 'cpu'}")
+        if self.static_shape and tuple(signal.shape) != self.static_shape:
+            raise ShapeError(f"run_tensor on a static-shape model needs exactly {self.static_shape}; "
+                             f"got {tuple(signal.shape)}")
+        dtype = torch.float16 if self.dtype == np.float16 else torch.float32
+        signal = signal.to(dtype).contiguous()
+        if not bool(torch.isfinite(signal).all()):
+            raise ShapeError("signal holds NaN or Inf; clean or interpolate those samples first")
+        device_id = signal.device.index or 0
+        binding = self.session.io_binding()
+        binding.bind_input("signal", device_type, device_id, self.dtype, tuple(signal.shape), signal.data_ptr())
+        results = {}
+        for name in names:
+            results[name] = torch.empty(self.output_shape(tuple(signal.shape), name), dtype=dtype,
+                                        device=signal.device)
+            binding.bind_output(name, device_type, device_id, self.dtype, tuple(results[name].shape),
+                                results[name].data_ptr())
+        if device_type == "cuda":
+            torch.cuda.synchronize(signal.device)   # the tensor's producer may still be running on torch's stream
+        self.session.run_with_iobinding(binding)
+        return results
 
     def encode(self, signal) -> np.ndarray:
         """Codes x_T: (B, channels, *size) -> (B, C, *code_size)."""
@@ -182,15 +238,23 @@ class Encoder:
         if chunk < 1:
             raise ShapeError(f"chunk must be at least 1, got {chunk}")
         rows, total = self.long_output_shape(np.shape(signal), output)
-        N = signal.shape[1]
         if out is None:
             out = np.empty((rows, total), dtype=self.dtype)
-        for piece in plan_chunks(N, self.kernel_size, self.metadata["chunk_halo"], chunk, output):
-            window = self.check(np.asarray(signal[:, piece.window_start:piece.window_stop])[None])
-            result = self._call(window, [output])[0][0]
-            out[:, piece.start:piece.stop] = result[:, piece.offset:piece.offset + piece.stop - piece.start]
-            if progress is not None:
-                progress(piece.stop, total)
+        pieces = list(plan_chunks(signal.shape[1], self.kernel_size, self.metadata["chunk_halo"], chunk, output))
+
+        def prepare(piece):                          # runs in the worker: read, check, convert, upload
+            return self._upload(self.check(np.asarray(signal[:, piece.window_start:piece.window_stop])[None]))
+
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = worker.submit(prepare, pieces[0])
+            for i, piece in enumerate(pieces):
+                window = pending.result()
+                if i + 1 < len(pieces):
+                    pending = worker.submit(prepare, pieces[i + 1])
+                result = self._call(window, [output])[0][0]
+                out[:, piece.start:piece.stop] = result[:, piece.offset:piece.offset + piece.stop - piece.start]
+                if progress is not None:
+                    progress(piece.stop, total)
         return out
 
     def long_output_shape(self, shape: tuple[int, ...], output: str) -> tuple[int, int]:
@@ -200,6 +264,9 @@ class Encoder:
         self.require_output(output)
         if len(shape) != 2:
             raise ShapeError(f"a long signal has shape (channels, length), got {tuple(shape)}")
+        if self.static_shape:
+            raise ShapeError("a static-shape model takes one input size; export without --static-shape for long "
+                             "recordings")
         self.check_shape((1,) + tuple(shape))
         if output == "codes":
             return self.metadata["num_filters"], shape[1] - self.kernel_size + 1
