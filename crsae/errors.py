@@ -53,3 +53,7 @@ class ToleranceError(ExportValidationError):
                            for name, shape, diff, atol in self.failures)
         super().__init__(f"exported model disagrees with torch beyond tolerance ({detail}); "
                          "re-export with float32 or report a bug")
+
+
+class MissingDependencyError(CrsaeError, ImportError):
+    """An optional dependency (an extra such as ``crsae[ray]``) is not installed."""

@@ -56,14 +56,7 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
                        raw_channels=raw_channels, long_from=chunk)
     summary = InferSummary(encoder.provider, encoder.fallback_reason, items=len(items))
     suffix = output.suffix.lower()
-    if suffix == ".npy":
-        _write_npy(encoder, items, names, outputs, output, chunk, progress)
-    elif suffix == ".npz":
-        _write_npz(encoder, items, names, output, chunk, progress)
-    elif suffix == "":
-        _write_images(encoder, items, output, progress)
-    else:
-        raise DataError(f"output {output} must end in .npy or .npz, or be a folder (for images)")
+    write_outputs(encoder, items, output, names=names, outputs=outputs, chunk=chunk, progress=progress)
     summary.written.append(str(output))
     if events is not None:
         written_codes = output if suffix == ".npy" and outputs == "codes" else None
@@ -71,6 +64,38 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
                                        sampling_rate, chunk)
         summary.written.append(str(events))
     return summary
+
+
+def write_outputs(encoder: Encoder, items: list[Item], output: Path, *, names: list[str], outputs: str,
+                  chunk: int = 32768, progress=None) -> None:
+    """Run ``encoder`` on ``items`` and write ``output`` atomically, by its suffix.
+
+    ``.npy``: the one output ``outputs`` of a single item; ``.npz``: every output in ``names`` of every item
+    (keys ``name`` for one item, ``item.name``.``name`` for several); ``.png``: the denoised image of a single
+    image item; no suffix: a new folder of denoised PNGs (image items).
+    """
+    suffix = output.suffix.lower()
+    if suffix == ".npy":
+        _write_npy(encoder, items, names, outputs, output, chunk, progress)
+    elif suffix == ".npz":
+        _write_npz(encoder, items, names, output, chunk, progress)
+    elif suffix == ".png" and len(items) == 1 and items[0].image:
+        encoder.require_output("reconstruction")
+        with atomic_path(output) as tmp:
+            _save_denoised_png(encoder, items[0], tmp)
+    elif suffix == "":
+        _write_images(encoder, items, output, progress)
+    else:
+        raise DataError(f"output {output} must end in .npy or .npz, or be a folder (for images)")
+
+
+def _save_denoised_png(encoder: Encoder, item: Item, path: Path) -> None:
+    """The reconstruction of one (1, channels, Hh, Ww) image item as an 8-bit PNG."""
+    from PIL import Image
+    image = encoder.reconstruct(item.array)[0]                      # (channels, Hh, Ww) in [0, 1]
+    pixels = np.clip(np.rint(image.astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+    Image.fromarray(pixels).save(path, format="PNG")
 
 
 def _run_item(encoder: Encoder, item: Item, names, chunk, progress, out=None) -> dict[str, np.ndarray]:
@@ -113,7 +138,6 @@ def _write_npz(encoder, items, names, path, chunk, progress) -> None:
 
 
 def _write_images(encoder, items, folder: Path, progress) -> None:
-    from PIL import Image
     if not all(item.image for item in items):
         raise DataError(f"output {folder} is a folder, which is for image input; write arrays to .npy or .npz")
     encoder.require_output("reconstruction")
@@ -125,10 +149,7 @@ def _write_images(encoder, items, folder: Path, progress) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
     try:
         for item in items:
-            image = encoder.reconstruct(item.array)[0]                      # (channels, Hh, Ww) in [0, 1]
-            pixels = np.clip(np.rint(image.astype(np.float64) * 255), 0, 255).astype(np.uint8)
-            pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
-            Image.fromarray(pixels).save(tmp / f"{item.name}.png")
+            _save_denoised_png(encoder, item, tmp / f"{item.name}.png")
             if progress is not None:
                 progress(1, 1)
         if folder.exists():
