@@ -55,11 +55,23 @@ class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
+    tensorrt = "tensorrt"
 
 
 class DType(str, Enum):
     float32 = "float32"
     float16 = "float16"
+
+
+def _shape_option(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    from .errors import ConfigError
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--static-shape {text!r} is not a comma-separated list of integers; "
+                          "pass e.g. 64,1,5000") from None
 
 
 def _echo(message: str) -> None:
@@ -120,36 +132,41 @@ def train(
                                                                   "(default: truth perturbed to err in [0.4, 0.5] for "
                                                                   "simulations, random otherwise).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of data, initialisation and order: runs repeat exactly.")] = 0,
-    device: Annotated[str, typer.Option(help="torch device: cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="torch device: cpu or cuda (under torchrun: cuda:LOCAL_RANK, "
+                                             "NCCL; cpu: gloo).")] = "cpu",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ):
     """Train a CRsAE (two-stage M-step) and write a checkpoint; with no options, learn a simulated 1-D dictionary
     from a perturbed start and print the recovery error before and after."""
+    from .distributed import process_group
     from .training_run import resume_run, start_run
     _check_device(device)
-    reporter = _TrainReporter(quiet)
-    if resume is not None:
-        run = resume_run(resume, output, device=device, epochs=epochs)
-    else:
-        run = start_run(
-            data=data, output=output, device=device, seed=seed,
-            model=dict(num_filters=num_filters, kernel_size=kernel_size, stride=stride, num_layers=num_layers, L=L,
-                       sigma=sigma, threshold_mode=threshold_mode.value, lam_init=lam_init, delta=delta,
-                       two_sided=not one_sided, tied=not untied),
-            train=dict(epochs=epochs, batch_size=batch_size, lr=lr, lam_lr=lam_lr, lr_decay=lr_decay,
-                       lr_step=lr_step, supervised=supervised),
-            source=dict(noise_sigma=noise_sigma, crop_size=crop_size, crops_per_epoch=crops_per_epoch,
-                        max_images=max_images, channels=channels, num_signals=num_signals, length=length,
-                        events_per_filter=events_per_filter, snr=snr),
-            init_dictionary=init_dictionary)
-    if run.initial_error is not None:
-        _echo(f"recovery error before: max {run.initial_error.max():.4f}  per filter {np.round(run.initial_error, 4).tolist()}")
-    with reporter:
-        history = run.fit(on_batch=reporter.batch, on_epoch_done=reporter.epoch)
-    last = history[-1] if history else None
-    if run.final_error is not None:
-        _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {np.round(run.final_error, 4).tolist()}")
-    typer.echo(f"wrote {output}" + (f" (epoch {last.epoch}, loss {last.loss:.4g})" if last else ""))
+    # under torchrun: this process joins the process group for the run; rank 0 alone reports and writes
+    with process_group(device) as dist:
+        reporter = _TrainReporter(quiet or not dist.is_main)
+        if resume is not None:
+            run = resume_run(resume, output, device=dist.device, epochs=epochs, dist=dist)
+        else:
+            run = start_run(
+                data=data, output=output, device=dist.device, seed=seed, dist=dist,
+                model=dict(num_filters=num_filters, kernel_size=kernel_size, stride=stride, num_layers=num_layers,
+                           L=L, sigma=sigma, threshold_mode=threshold_mode.value, lam_init=lam_init, delta=delta,
+                           two_sided=not one_sided, tied=not untied),
+                train=dict(epochs=epochs, batch_size=batch_size, lr=lr, lam_lr=lam_lr, lr_decay=lr_decay,
+                           lr_step=lr_step, supervised=supervised),
+                source=dict(noise_sigma=noise_sigma, crop_size=crop_size, crops_per_epoch=crops_per_epoch,
+                            max_images=max_images, channels=channels, num_signals=num_signals, length=length,
+                            events_per_filter=events_per_filter, snr=snr),
+                init_dictionary=init_dictionary)
+        if run.initial_error is not None and dist.is_main:
+            _echo(f"recovery error before: max {run.initial_error.max():.4f}  per filter {np.round(run.initial_error, 4).tolist()}")
+        with reporter:
+            history = run.fit(on_batch=reporter.batch, on_epoch_done=reporter.epoch)
+        last = history[-1] if history else None
+        if run.final_error is not None and dist.is_main:
+            _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {np.round(run.final_error, 4).tolist()}")
+        if dist.is_main:
+            typer.echo(f"wrote {output}" + (f" (epoch {last.epoch}, loss {last.loss:.4g})" if last else ""))
 
 
 class _TrainReporter:
@@ -264,23 +281,52 @@ def export(
     outputs: Annotated[Outputs, typer.Option(help="codes (the encoder), reconstruction (the autoencoder), or both.")]
     = Outputs.codes,
     dtype: Annotated[DType, typer.Option(help="float32, or float16 (for GPUs; looser tolerance).")] = DType.float32,
+    static_shape: Annotated[Optional[str], typer.Option(help="Fix every axis, e.g. 64,1,5000 (batch,channels,length): "
+                                                              "fixed-shape GPU jobs get exhaustive conv search and "
+                                                              "CUDA graphs.")] = None,
+    format: Annotated[str, typer.Option("--format", help="onnx: one .onnx file; triton: a Triton model repository "
+                                                         "at --output (NAME/VERSION/model.onnx, NAME/config.pbtxt).")]
+    = "onnx",
+    name: Annotated[Optional[str], typer.Option(help="--format triton: model name (default: the checkpoint's stem).")] = None,
+    version: Annotated[int, typer.Option(help="--format triton: model version folder.")] = 1,
+    max_batch_size: Annotated[int, typer.Option(help="--format triton: max_batch_size (dynamic batching).")] = 64,
+    instances: Annotated[str, typer.Option(help="--format triton: instance groups gpu,cpu (both), gpu, or cpu "
+                                                "(a server without GPUs needs cpu).")] = "gpu,cpu",
 ):
-    """Export the unrolled encoder to ONNX, validate it against torch under onnxruntime, then write it."""
-    from .onnx_export import export_checkpoint
-    records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value)
+    """Export the unrolled encoder to ONNX, validate it against torch under onnxruntime, then write it
+    (one .onnx file, or with --format triton a Triton Inference Server model repository)."""
+    from .errors import ConfigError
+    if format not in ("onnx", "triton"):
+        raise ConfigError(f"--format must be onnx or triton, got {format!r}")
+    if format == "triton":
+        from .triton import export_triton
+        if static_shape is not None:
+            raise ConfigError("--static-shape is for --format onnx; Triton batches dynamic shapes, so drop it")
+        folder, records = export_triton(checkpoint, output, name=name, version=version, outputs=outputs.value,
+                                        dtype=dtype.value, max_batch_size=max_batch_size,
+                                        instances=tuple(i.strip() for i in instances.split(",") if i.strip()))
+        written = f"{folder / str(version) / 'model.onnx'} and {folder / 'config.pbtxt'}"
+    else:
+        from .onnx_export import export_checkpoint
+        records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value,
+                                    static_shape=_shape_option(static_shape))
+        written = f"{output} and {output.with_suffix('.json')}"
     for r in records:
         typer.echo(f"parity {r.output:<14} {str(tuple(r.shape)):<22} max |diff| {r.max_abs_diff:.2e}  atol {r.atol:.2e}")
-    typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
+    typer.echo(f"wrote {written}")
 
 
 # --- infer --------------------------------------------------------------------------------------------------
 @app.command()
 def infer(
     model: Annotated[Path, typer.Argument(help="model.onnx written by crsae export.")],
-    source: Annotated[Path, typer.Argument(metavar="INPUT", help=".npy/.npz arrays, an image or folder of images, "
-                                                                 "or a raw recording (.bin/.raw/.dat).")],
+    source: Annotated[list[Path], typer.Argument(metavar="INPUT...", help=".npy/.npz arrays, an image or folder of "
+                                                                       "images, or a raw recording (.bin/.raw/.dat); "
+                                                                       "with --engine ray, any number of files and "
+                                                                       "folders of them.")],
     output: Annotated[Path, typer.Option("--output", "-o", help=".npy (one output), .npz (all), or a folder "
-                                                                "(denoised images, for image input).")],
+                                                                "(denoised images, for image input); with --engine "
+                                                                "ray, a new folder with one output per input file.")],
     outputs: Annotated[Outputs, typer.Option("--output-kind", help="Which outputs to write.")] = Outputs.codes,
     events: Annotated[Optional[Path], typer.Option(help="1-D: also write events (sample, filter, amplitude) as CSV.")] = None,
     event_threshold: Annotated[float, typer.Option(help="Minimum |code| of an event.")] = 0.0,
@@ -290,11 +336,37 @@ def infer(
     batch_size: Annotated[int, typer.Option(help="Signals per onnxruntime call.")] = 64,
     chunk: Annotated[int, typer.Option(help="1-D signals longer than this run in chunks of this many outputs.")] = 32768,
     device: Annotated[Device, typer.Option(help="auto: CUDA if it really works, else CPU (says which); "
-                                                "cuda: strict; cpu.")] = Device.auto,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for onnxruntime.")] = None,
+                                                "cuda, tensorrt: strict; cpu.")] = Device.auto,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for onnxruntime (per actor with --engine ray).")] = None,
+    engine: Annotated[str, typer.Option(help="local: this process, one input; ray: a Ray Data pipeline over many "
+                                             "files (pip install 'crsae[ray]').")] = "local",
+    actors: Annotated[Optional[int], typer.Option(help="--engine ray: onnxruntime actors (default: one per GPU, "
+                                                       "else one per --threads CPUs).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ):
     """Run an exported model with onnxruntime (no torch needed) and write codes, reconstructions or events."""
+    from .errors import DataError
+    if engine not in ("local", "ray"):
+        raise DataError(f"--engine must be local or ray, got {engine!r}")
+    if engine == "ray":
+        from .ray_infer import infer_files
+        if events is not None:
+            raise DataError("--events works with --engine local; run crsae infer on one recording for events")
+        start = time.perf_counter()
+        summary = infer_files(model, source, output, outputs=outputs.value, batch_size=batch_size, chunk=chunk,
+                              device=device.value, threads=threads, raw_dtype=raw_dtype, raw_channels=raw_channels,
+                              actors=actors, progress=not quiet)
+        _echo(f"provider: {', '.join(summary.providers) or 'none'} ({summary.actors} "
+              f"{'GPU' if summary.gpu else 'CPU'} actors)")
+        typer.echo(f"wrote {len(summary.written)} of {len(summary.results)} files to {output} "
+                   f"in {time.perf_counter() - start:.2f}s")
+        if summary.errors:
+            raise DataError(f"{len(summary.errors)} of {len(summary.results)} inputs failed, listed in "
+                            f"{output / 'errors.json'} (first: {summary.errors[0].error}); fix them and rerun those")
+        return
+    if len(source) != 1:
+        raise DataError(f"--engine local takes one input, got {len(source)}; pass one, or use --engine ray")
+    source = source[0]
     from .infer import infer as run_infer
     progress, task = (None, None) if quiet else (_progress(), None)
 

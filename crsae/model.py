@@ -218,17 +218,20 @@ class CRsAE(nn.Module):
         return torch.stack(crops).mean(dim=0), x
 
     # --- M-step, stage 2 ---------------------------------------------------------------------------------
-    def lambda_loss(self, x: torch.Tensor) -> torch.Tensor:
+    def lambda_loss(self, x: torch.Tensor, *, l1: torch.Tensor | None = None) -> torch.Tensor:
         """EM-inspired lambda loss, per example, averaged over the batch (codes are held fixed)::
 
             sum_c [ lam_c ||x_c||_1 + delta lam_c - (Ne + r - 1) log lam_c ],   r = delta * lam_init
 
         x : Tensor of shape (B, C, *code_size); Ne = prod(code_size) entries per filter.
+        l1 : Tensor of shape (C,), the batch mean of ||x_c||_1 when computed elsewhere (over all processes of a
+            distributed run); by default from x.
         Its minimiser is ``closed_form_lambda(x)``.
         """
         cfg = self.config
         Ne = math.prod(x.shape[2:])
-        l1 = x.detach().abs().flatten(2).sum(dim=2).mean(dim=0)            # (C,) mean over the batch
+        if l1 is None:
+            l1 = x.detach().abs().flatten(2).sum(dim=2).mean(dim=0)        # (C,) mean over the batch
         lam = self.lam
         return (lam * l1 + cfg.delta * lam - (Ne + cfg.prior_shape - 1) * torch.log(lam)).sum()
 

@@ -11,6 +11,12 @@ Per batch:
 The dictionary learning rate is multiplied by ``lr_decay`` every ``lr_step`` epochs. Everything random is drawn
 from generators seeded by (seed, epoch), and a checkpoint after every epoch stores the optimiser states, so a
 run resumed from any epoch's checkpoint continues exactly as the uninterrupted run.
+
+Under torchrun (``crsae.distributed``) every process draws the same global batch and trains on its shard. Each
+process's loss is its shard's share of the global-batch loss (shard sum / global count); gradients, losses and code
+l1 norms are summed across processes, so every update, and every reported loss, is that of one process on the
+whole batch. Rank 0 alone writes checkpoints; they do not depend on the number of processes, so a run resumes
+under any.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import torch
 
 from .checkpoint import model_from_state, read_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .errors import CheckpointError
+from .distributed import Distributed
+from .errors import CheckpointError, ConfigError
 from .model import CRsAE
 
 logger = logging.getLogger(__name__)
@@ -51,12 +58,15 @@ class Trainer:
     config : TrainConfig
     device : torch device string ("cpu", "cuda")
     data_spec : plain dict describing how the data was made, stored in checkpoints for ``--resume``
+    dist : this process's place in a torchrun run (``crsae.distributed.process_group``); default one process
     """
 
-    def __init__(self, model: CRsAE, config: TrainConfig, *, device: str = "cpu", data_spec: dict | None = None):
+    def __init__(self, model: CRsAE, config: TrainConfig, *, device: str = "cpu", data_spec: dict | None = None,
+                 dist: Distributed | None = None):
         self.model, self.config, self.device, self.data_spec = model.to(device), config, device, data_spec
-        dictionary = [p for name, p in model.named_parameters() if name in ("H", "We", "Wd", "bias")]
-        self.opt_dict = torch.optim.Adam(dictionary, lr=config.lr, eps=config.adam_eps)
+        self.dist = dist or Distributed(device=device)
+        self.dictionary = [p for name, p in model.named_parameters() if name in ("H", "We", "Wd", "bias")]
+        self.opt_dict = torch.optim.Adam(self.dictionary, lr=config.lr, eps=config.adam_eps)
         self.schedule = torch.optim.lr_scheduler.StepLR(self.opt_dict, step_size=config.lr_step,
                                                         gamma=config.lr_decay)
         self.em = model.config.threshold_mode == "em"
@@ -65,13 +75,14 @@ class Trainer:
         self.history: list[EpochRecord] = []
 
     @classmethod
-    def resume(cls, path: str | os.PathLike, *, device: str = "cpu") -> "Trainer":
-        """Continue from a checkpoint written by ``fit``: model, optimisers, schedule, epoch and history."""
+    def resume(cls, path: str | os.PathLike, *, device: str = "cpu", dist: Distributed | None = None) -> "Trainer":
+        """Continue from a checkpoint written by ``fit`` (with any number of processes): model, optimisers,
+        schedule, epoch and history."""
         state = read_checkpoint(path)
         if state.get("train_config") is None or state.get("optimizers") is None:
             raise CheckpointError(f"{path} holds a model without training state; it cannot be resumed")
         trainer = cls(model_from_state(state).train(), TrainConfig.from_dict(state["train_config"]),
-                      device=device, data_spec=state.get("data"))
+                      device=device, data_spec=state.get("data"), dist=dist)
         opts = state["optimizers"]
         trainer.opt_dict.load_state_dict(opts["dictionary"])
         trainer.schedule.load_state_dict(opts["schedule"])
@@ -84,20 +95,27 @@ class Trainer:
         return trainer
 
     def step(self, y: torch.Tensor, target: torch.Tensor) -> tuple[float, Optional[float]]:
-        """One two-stage update on a batch; returns (reconstruction loss, lambda loss or None)."""
-        model = self.model
-        y, target = y.to(self.device), target.to(self.device)
+        """One two-stage update on a batch; returns (reconstruction loss, lambda loss or None).
+
+        y, target : Tensor of shape (B, channels, *size), the whole batch; under torchrun every process passes the
+        same batch and trains on its shard of it.
+        """
+        model, dist = self.model, self.dist
+        count = target.numel()                                             # elements of the whole batch
+        y, target = dist.shard(y).to(self.device), dist.shard(target).to(self.device)
         y_hat, x = model._forward(y)
-        loss = 0.5 * torch.mean((target - y_hat) ** 2)
+        loss = 0.5 * torch.sum((target - y_hat) ** 2) / count              # this shard's share of the batch mean
         self.opt_dict.zero_grad(set_to_none=True)
         loss.backward()
+        loss = dist.sum_gradients(self.dictionary, loss)
         self.opt_dict.step()
         if self.config.renormalize:
             model.renormalize()
         lam_loss = None
         if self.em:
             self.opt_lam.zero_grad(set_to_none=True)
-            loss_lam = model.lambda_loss(x.detach())
+            l1 = dist.batch_mean(x.detach().abs().flatten(2).sum(dim=2))   # (C,) mean ||x_c||_1 over the batch
+            loss_lam = model.lambda_loss(x.detach(), l1=l1)
             loss_lam.backward()
             self.opt_lam.step()
             lam_loss = float(loss_lam.detach())
@@ -109,7 +127,10 @@ class Trainer:
             on_epoch: Callable[[EpochRecord], dict | None] | None = None) -> list[EpochRecord]:
         """Train until ``config.epochs``; after each epoch, call ``on_epoch`` (its dict is added to the record)
         and write ``checkpoint``. ``on_batch(epoch, batch, n_batches, loss)`` reports progress."""
-        cfg = self.config
+        cfg, dist = self.config, self.dist
+        if cfg.batch_size < dist.world_size:
+            raise ConfigError(f"batch_size {cfg.batch_size} is smaller than the {dist.world_size} processes; pass "
+                              f"--batch-size {dist.world_size} or more, or start fewer processes")
         self.model.train()
         n_batches = -(-len(data) // cfg.batch_size)
         while self.epoch < cfg.epochs:
@@ -130,9 +151,11 @@ class Trainer:
                 record.extra.update(on_epoch(record) or {})
             self.history.append(record)
             self.epoch = epoch
-            logger.info("epoch %d loss %.6g", epoch, record.loss)
-            if checkpoint is not None:
-                self.save(checkpoint)
+            if dist.is_main:
+                logger.info("epoch %d loss %.6g", epoch, record.loss)
+                if checkpoint is not None:
+                    self.save(checkpoint)
+            dist.barrier()
         self.model.eval()
         return self.history
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .config import ModelConfig, TrainConfig
 from .data import load_array
+from .distributed import Distributed
 from .errors import ConfigError, ShapeError
 from .model import CRsAE
 from .recovery import filter_errors, perturb_dictionary
@@ -58,11 +59,12 @@ class Run:
 
 def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cpu", seed: int = 0,
               model: dict | None = None, train: dict | None = None, source: dict | None = None,
-              init_dictionary: os.PathLike | None = None) -> Run:
+              init_dictionary: os.PathLike | None = None, dist: Distributed | None = None) -> Run:
     """Build data, model and trainer from CLI-style options.
 
     ``model`` holds ModelConfig fields, ``train`` TrainConfig fields (plus ``supervised``), ``source`` the keys of
-    SOURCE_DEFAULTS; a missing or None value means "the default for this kind of data".
+    SOURCE_DEFAULTS; a missing or None value means "the default for this kind of data". ``dist``: this process's
+    place in a torchrun run (every process builds the same data and model from the seed).
     """
     model = _given(model)
     train = _given(train)
@@ -114,12 +116,14 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
                         supervised=supervised, seed=seed)
     net = CRsAE(config, initial, seed=seed, L_geometry=_geometry(src))
     spec["supervised"] = supervised
-    return Run(Trainer(net, tconf, device=device, data_spec=spec), src, Path(output), initial_error)
+    return Run(Trainer(net, tconf, device=device, data_spec=spec, dist=dist), src, Path(output), initial_error)
 
 
-def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epochs: int | None) -> Run:
-    """Continue a checkpointed run; ``epochs`` may extend it. Writes further checkpoints to ``output``."""
-    trainer = Trainer.resume(checkpoint, device=device)
+def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epochs: int | None,
+               dist: Distributed | None = None) -> Run:
+    """Continue a checkpointed run, with any number of processes; ``epochs`` may extend it. Writes further
+    checkpoints to ``output``."""
+    trainer = Trainer.resume(checkpoint, device=device, dist=dist)
     spec = dict(trainer.data_spec or {})
     if not spec:
         raise ConfigError(f"{checkpoint} does not record its data; it cannot be resumed")
