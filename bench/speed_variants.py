@@ -1,0 +1,136 @@
+"""Speed work on the exported encoder (issue 6, item 4): the same unrolled FISTA written with other ONNX
+operators, exported the same way (crsae.onnx_export.to_onnx) and timed under onnxruntime beside the current
+export, with the parity against the current encoder. Run by hand (either venv):
+
+    .venv/bin/python bench/speed_variants.py --threads 1
+
+Variants (each swaps ``crsae.fista.analysis`` / ``synthesis`` for the export; the math is unchanged):
+- ``current``: Conv for H^T r, ConvTranspose for H z (crsae today; 1/L folded in, (1/L) H^T y formed once).
+- ``synth-as-conv``: H z as a Conv of z zero-padded by K - 1 with the flipped, channel-swapped filters
+  (no ConvTranspose / col2im).
+- ``1d-as-2d``: 1-D convolutions run as 2-D ones with a unit height (onnxruntime's NCHWc 2-D kernels).
+- ``1d-as-2d+synth-as-conv``: both.
+The parity column is max |codes - codes of current| over the batch, to compare with the contract's tolerance.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import measure, pin_threads, versions, write_json  # noqa: E402
+
+THREADS = pin_threads(1)
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import crsae.fista as fista  # noqa: E402
+from crsae import contract as contract_mod  # noqa: E402
+from crsae.config import ModelConfig  # noqa: E402
+from crsae.model import CRsAE  # noqa: E402
+from crsae.onnx_export import to_onnx, write_export  # noqa: E402
+from crsae.runtime import Encoder  # noqa: E402
+
+ORIGINAL = (fista.analysis, fista.synthesis)
+
+
+def analysis_2d(y, W, stride=1):
+    if W.dim() == 3:
+        return F.conv2d(y.unsqueeze(2), W.unsqueeze(2)).squeeze(2)
+    return ORIGINAL[0](y, W, stride)
+
+
+def synthesis_conv(x, W, size, stride=1, as_2d=False):
+    K = W.shape[-1]
+    if W.dim() == 3:
+        Wf = W.transpose(0, 1).flip(-1)                                   # (channels, C, K)
+        xp = F.pad(x, (K - 1, K - 1))
+        if as_2d:
+            return F.conv2d(xp.unsqueeze(2), Wf.unsqueeze(2)).squeeze(2)
+        return F.conv1d(xp, Wf)
+    if stride != 1:
+        return ORIGINAL[1](x, W, size, stride)
+    return F.conv2d(F.pad(x, (K - 1, K - 1, K - 1, K - 1)), W.transpose(0, 1).flip(-1, -2))
+
+
+def synthesis_2d(x, W, size, stride=1):
+    if W.dim() == 3:
+        return F.conv_transpose2d(x.unsqueeze(2), W.unsqueeze(2)).squeeze(2)
+    return ORIGINAL[1](x, W, size, stride)
+
+
+VARIANTS = {
+    "current": ORIGINAL,
+    "synth-as-conv": (ORIGINAL[0], synthesis_conv),
+    "1d-as-2d": (analysis_2d, synthesis_2d),
+    "1d-as-2d+synth-as-conv": (analysis_2d, lambda x, W, size, stride=1: synthesis_conv(x, W, size, stride, True)),
+}
+
+WORKLOADS = {
+    "1d": (dict(kind="1d", num_filters=10, kernel_size=45, two_sided=False, lam_init=0.1, sigma=1.0,
+                threshold_mode="fixed", num_layers=50), (16, 1, 5000)),
+    "2d": (dict(kind="2d", num_filters=64, kernel_size=7, two_sided=True, lam_init=0.2, sigma=1.0,
+                threshold_mode="fixed", num_layers=30), (4, 1, 128, 128)),
+    "2d-stride5": (dict(kind="2d", num_filters=64, kernel_size=7, stride=5, two_sided=True, lam_init=20.0,
+                        sigma=0.078, L=10.0, threshold_mode="em", num_layers=30), (16, 1, 128, 128)),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workloads", default="1d,2d,2d-stride5")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for wname in args.workloads.split(","):
+            cfg_kw, shape = WORKLOADS[wname]
+            model = CRsAE(ModelConfig(**cfg_kw), seed=0).eval()
+            # a real-looking input: a sparse code through the model's own dictionary, plus noise
+            y = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            base = None
+            for vname in args.variants.split(","):
+                if wname != "1d" and vname.startswith("1d-as-2d"):
+                    continue
+                fista.analysis, fista.synthesis = VARIANTS[vname]
+                try:
+                    path = Path(tmp) / f"{wname}_{vname}.onnx"
+                    write_export(to_onnx(model, outputs="codes"), path)
+                    with torch.no_grad():
+                        ref_torch = model._encode(torch.from_numpy(y)).numpy()
+                finally:
+                    fista.analysis, fista.synthesis = ORIGINAL
+                enc = Encoder(path, device="cpu", threads=args.threads, batch_size=shape[0])
+                secs, x = measure(lambda: enc.encode(y), repeats=5, slow=10.0)
+                if base is None:
+                    base = (secs, x)
+                atol = contract_mod.atol(base[1], cfg_kw["num_layers"], dtype="float32")
+                row = {"workload": wname, "variant": vname, "shape": list(shape), "T": cfg_kw["num_layers"],
+                       "ort_s": secs, "loadavg_1m": __import__("os").getloadavg()[0], "speedup_vs_current": base[0] / secs,
+                       "max_abs_diff_vs_current": float(np.abs(x - base[1]).max()),
+                       "max_abs_diff_vs_torch_variant": float(np.abs(x - ref_torch).max()), "contract_atol": atol,
+                       "nodes": sorted({n.op_type for n in __import__("onnx").load(str(path)).graph.node})}
+                rows.append(row)
+                print(f"{wname:<11}{vname:<26}{secs:9.4f} s  x{row['speedup_vs_current']:.2f}  "
+                      f"diff {row['max_abs_diff_vs_current']:.1e} (atol {atol:.1e})  ops {row['nodes']}", flush=True)
+    print(f"\n| workload | variant | ORT s ({args.threads} thread) | speed-up | max diff vs current | contract atol |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['workload']} {tuple(r['shape'])} T={r['T']} | {r['variant']} | {r['ort_s']:.4f} | "
+              f"{r['speedup_vs_current']:.2f}x | {r['max_abs_diff_vs_current']:.1e} | {r['contract_atol']:.1e} |")
+    write_json(f"speed_variants_{args.threads}t.json", {"threads": args.threads, "versions": versions(),
+                                                          "provider": "CPUExecutionProvider",
+                                                          "onnxruntime": ort.__version__, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
