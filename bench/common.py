@@ -95,3 +95,14 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> dict:
     best_n, _ = measure(lambda: an @ bn, repeats=repeats, slow=1e9)
     return {"n": n, "torch_gflops": flops / best_t / 1e9, "numpy_gflops": flops / best_n / 1e9,
             "peak_gflops": max(flops / best_t, flops / best_n) / 1e9}
+
+
+def encoder_workloads() -> dict:
+    """The two encoder workloads of issue 3's speed checks: name -> (ModelConfig, input shape)."""
+    from crsae.config import ModelConfig
+    return {
+        "1d 64x1x5000 T=50": (ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=50, lam_init=0.5),
+                              (64, 1, 5000)),
+        "2d 16x1x128x128 T=30 s=5": (ModelConfig(kind="2d", num_filters=64, kernel_size=7, stride=5, num_layers=30,
+                                                 L=10.0, lam_init=20.0, sigma=0.078), (16, 1, 128, 128)),
+    }

@@ -22,17 +22,12 @@ import onnxruntime as ort
 import torch
 
 from crsae import contract
-from crsae.config import ModelConfig
+from common import encoder_workloads
 from crsae.model import CRsAE
 from crsae.onnx_export import to_onnx, write_export
 from crsae.runtime import Encoder
 
-CASES = {
-    "1d 64x1x5000 T=50": (ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=50, lam_init=0.5),
-                          (64, 1, 5000)),
-    "2d 16x1x128x128 T=30 s=5": (ModelConfig(kind="2d", num_filters=64, kernel_size=7, stride=5, num_layers=30,
-                                             L=10.0, lam_init=20.0, sigma=0.078), (16, 1, 128, 128)),
-}
+CASES = encoder_workloads()
 
 
 def timed(fn, repeats=10):
