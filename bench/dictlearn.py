@@ -11,8 +11,9 @@ Each method first runs one step on 2 signals untimed (numba JIT of alphacsc, fir
 or "not reached" within --budget seconds. Problem for the peers: 1/2 ||y - H x||^2 + lam ||x||_1, x >= 0, lam 0.1
 (SPORCO: circular convolution on the 5000 samples, ADMM rho fixed to 50 lam + 1 for the codes, its dictionary
 step with its defaults; alphacsc: locally greedy coordinate descent for z, its default D solver, full-rank D).
-crsae: one-sided CRsAE, EM lambda, T = --T unrolled steps, Adam (lr 1e-2, eps 1e-3), --batch signals a step,
-unsupervised (target = input), filters renormalised after every step.
+crsae: one-sided CRsAE, EM lambda with crsae train's 1-D prior (lam_init sqrt(2 log M) / sigma, delta M / lam_init,
+lambda's Adam lr lam_init / 200), T = --T unrolled steps, Adam (lr 1e-2, eps 1e-5, x0.8 per epoch), --batch signals
+a step, unsupervised (target = input), filters renormalised after every step.
 """
 
 from __future__ import annotations
@@ -70,11 +71,11 @@ class Clock:
 def run_crsae(sim, D0, args):
     torch.set_num_threads(THREADS)
     M = sim.signals.shape[-1] - 45 + 1
+    lam_init = math.sqrt(2 * math.log(M)) / sim.sigma       # crsae train's 1-D defaults (crsae/training_run.py)
     cfg = ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=args.T, sigma=sim.sigma,
-                      threshold_mode="em", lam_init=math.sqrt(2 * math.log(M)) / sim.sigma, delta=0.01,
-                      two_sided=False)
-    tcfg = TrainConfig(epochs=10 ** 6, batch_size=args.batch, lr=args.lr, adam_eps=args.adam_eps, supervised=False,
-                       seed=0)
+                      threshold_mode="em", lam_init=lam_init, delta=M / lam_init, two_sided=False)
+    tcfg = TrainConfig(epochs=10 ** 6, batch_size=args.batch, lr=args.lr, adam_eps=args.adam_eps,
+                       lr_decay=args.lr_decay, lr_step=args.lr_step, supervised=False, seed=0)
     data = ArrayData(sim.signals)                           # input = target (unsupervised)
     clock = Clock(sim.dictionary, args.budget)
     model = CRsAE(cfg, D0)                                  # L by power iteration on crsae's default geometry
@@ -90,7 +91,8 @@ def run_crsae(sim, D0, args):
             trainer.schedule.step()
     except Stop:
         pass
-    return clock.trace, {"T": args.T, "batch": args.batch, "lr": args.lr, "adam_eps": args.adam_eps, "L": float(model.L), "epochs": epoch}
+    return clock.trace, {"T": args.T, "batch": args.batch, "lr": args.lr, "adam_eps": args.adam_eps,
+                          "lr_decay": args.lr_decay, "lr_step": args.lr_step, "lam_lr": trainer.lam_lr, "L": float(model.L), "epochs": epoch}
 
 
 def run_sporco(sim, D0, args):
@@ -146,7 +148,10 @@ def main():
     ap.add_argument("--T", type=int, default=50)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-2)
-    ap.add_argument("--adam-eps", type=float, default=1e-3, help="crsae's Adam eps (its default 1e-3 is tuned for images)")
+    ap.add_argument("--adam-eps", type=float, default=1e-5,
+                    help="crsae's Adam eps (the default 1e-3 crawls on these long, very sparse windows)")
+    ap.add_argument("--lr-decay", type=float, default=0.8, help="crsae's learning-rate factor per --lr-step epochs")
+    ap.add_argument("--lr-step", type=int, default=1)
     ap.add_argument("--out", default="dictlearn.json")
     ap.add_argument("--lam", type=float, default=0.1)
     ap.add_argument("--lgcd-tol", type=float, default=1e-3)

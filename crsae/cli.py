@@ -106,13 +106,17 @@ def train(
                                                       "fixed: lambda not learned.")] = Mode.em,
     lam_init: Annotated[Optional[float], typer.Option(help="Initial lambda, also the Gamma prior mean (default "
                                                            "sqrt(2 log M)/sigma for 1-D, 20 for images).")] = None,
-    delta: Annotated[Optional[float], typer.Option(help="Gamma prior rate (default 0.01 for 1-D, 100 for images).")] = None,
+    delta: Annotated[Optional[float], typer.Option(help="Gamma prior rate (default M / lam_init for 1-D, M code entries per "
+                                                        "filter, 100 for images).")] = None,
     one_sided: Annotated[bool, typer.Option(help="One-sided ReLU: non-negative codes (spikes).")] = False,
     untied: Annotated[bool, typer.Option(help="Learn separate analysis (We) and synthesis (Wd) filters.")] = False,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 15 for 1-D, 10 for images).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 32 for 1-D, 1 for images).")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate of the dictionary.")] = 1e-2,
-    lam_lr: Annotated[float, typer.Option(help="Adam learning rate of lambda (em mode).")] = 0.1,
+    adam_eps: Annotated[float, typer.Option(help="Adam epsilon of the dictionary (the paper's 1e-3; lower it, e.g. "
+                                                 "1e-5, if learning crawls on long, very sparse windows).")] = 1e-3,
+    lam_lr: Annotated[Optional[float], typer.Option(help="Adam learning rate of lambda (em mode; default "
+                                                         "lam_init / 200: 0.1 for images).")] = None,
     lr_decay: Annotated[float, typer.Option(help="LR factor applied every --lr-step epochs.")] = 0.7,
     lr_step: Annotated[int, typer.Option(help="Epochs between LR decays.")] = 10,
     supervised: Annotated[Optional[bool], typer.Option("--supervised/--unsupervised",
@@ -152,7 +156,7 @@ def train(
                 model=dict(num_filters=num_filters, kernel_size=kernel_size, stride=stride, num_layers=num_layers,
                            L=L, sigma=sigma, threshold_mode=threshold_mode.value, lam_init=lam_init, delta=delta,
                            two_sided=not one_sided, tied=not untied),
-                train=dict(epochs=epochs, batch_size=batch_size, lr=lr, lam_lr=lam_lr, lr_decay=lr_decay,
+                train=dict(epochs=epochs, batch_size=batch_size, lr=lr, adam_eps=adam_eps, lam_lr=lam_lr, lr_decay=lr_decay,
                            lr_step=lr_step, supervised=supervised),
                 source=dict(noise_sigma=noise_sigma, crop_size=crop_size, crops_per_epoch=crops_per_epoch,
                             max_images=max_images, channels=channels, num_signals=num_signals, length=length,
@@ -441,6 +445,20 @@ def demo(
     from .demo import run_demo
     for line in run_demo(workdir, epochs=epochs, log=_echo):
         typer.echo(line)
+
+
+# --- experiment ---------------------------------------------------------------------------------------------
+experiment_app = typer.Typer(no_args_is_help=True, help="The paper's experiments: each writes results.json and PNG "
+                                                        "figures; quick by default, --full for the full-size run.")
+app.add_typer(experiment_app, name="experiment")
+
+
+def _register_experiments() -> None:
+    from .experiments import recovery
+    experiment_app.command("recovery")(recovery.command)
+
+
+_register_experiments()
 
 
 def main() -> None:

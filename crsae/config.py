@@ -128,7 +128,9 @@ class TrainConfig(_PlainData):
     adam_eps: float = 1e-3          # Adam epsilon for the dictionary
     lr_decay: float = 0.7           # learning rate multiplied by this ...
     lr_step: int = 10               # ... every lr_step epochs
-    lam_lr: float = 0.1             # Adam learning rate for lambda (stage 2, EM mode)
+    lam_lr: Optional[float] = None  # Adam learning rate for lambda (stage 2, EM mode); None: lam_init / 200
+                                    # (0.1 for the paper's images, lam_init 20: Adam steps are absolute, so the
+                                    # rate follows lambda's scale)
     supervised: bool = False        # target = clean signal (denoising) instead of the input itself
     renormalize: bool = True        # rescale each filter to unit l2 norm after every step
     seed: int = 0                   # makes data order, crops, noise and initialisation repeatable
@@ -136,8 +138,10 @@ class TrainConfig(_PlainData):
     def __post_init__(self):
         for name in ("epochs", "batch_size", "lr_step"):
             _positive_int(name, getattr(self, name))
-        for name in ("lr", "adam_eps", "lam_lr", "lr_decay"):
+        for name in ("lr", "adam_eps", "lr_decay"):
             _positive_float(name, getattr(self, name))
+        if self.lam_lr is not None:
+            _positive_float("lam_lr", self.lam_lr)
         if self.lr_decay > 1:
             raise ConfigError(f"lr_decay must be at most 1, got {self.lr_decay!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

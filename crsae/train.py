@@ -3,9 +3,14 @@
 Per batch:
 1. dictionary: minimise the reconstruction loss ``1/2 ||y_target - H x_T||^2`` through all T unrolled layers with
    Adam (lr, eps), then renormalise every filter to unit norm. The loss is averaged over elements, as the
-   original code's MSELoss, which fixes the gradient scale that Adam's eps = 1e-3 is set for. In ``bias`` mode the
+   original code's MSELoss, which fixes the gradient scale that the paper's eps = 1e-3 is set for: updates shrink
+   with the gradient near the optimum, so filters settle to ~1e-3 recovery error. On long, very sparse 1-D windows
+   (e.g. 10 events in 5000 samples) the gradients are far below 1e-3 and learning crawls; lower ``adam_eps``
+   (1e-5 there) and decay the learning rate (``bench/dictlearn.py`` measures this). In ``bias`` mode the
    thresholds are learned here too.
-2. lambda (``em`` mode only): minimise the EM lambda loss with its own Adam (lam_lr) on the codes x_T of stage 1
+2. lambda (``em`` mode only): minimise the EM lambda loss with its own Adam (lam_lr, by default lam_init / 200, the
+   paper's 0.1 for lam_init 20; Adam moves a parameter by about lr a step, so a fixed 0.1 would take thousands of
+   steps to move the lambda ~ 300 of a 1-D simulation to its M-step value) on the codes x_T of stage 1
    (held fixed: the E-step's output), then keep lam_c > 0.
 
 The dictionary learning rate is multiplied by ``lr_decay`` every ``lr_step`` epochs. Everything random is drawn
@@ -70,9 +75,15 @@ class Trainer:
         self.schedule = torch.optim.lr_scheduler.StepLR(self.opt_dict, step_size=config.lr_step,
                                                         gamma=config.lr_decay)
         self.em = model.config.threshold_mode == "em"
-        self.opt_lam = torch.optim.Adam([model.lam], lr=config.lam_lr) if self.em else None
+        self.opt_lam = torch.optim.Adam([model.lam], lr=self.lam_lr) if self.em else None
         self.epoch = 0
         self.history: list[EpochRecord] = []
+
+    @property
+    def lam_lr(self) -> float:
+        """Stage 2's learning rate: ``config.lam_lr``, or lam_init / 200 when unset."""
+        lam_lr = self.config.lam_lr
+        return lam_lr if lam_lr is not None else self.model.config.lam_init / 200
 
     @classmethod
     def resume(cls, path: str | os.PathLike, *, device: str = "cpu", dist: Distributed | None = None) -> "Trainer":
