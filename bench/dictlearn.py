@@ -72,8 +72,9 @@ def run_crsae(sim, D0, args):
     torch.set_num_threads(THREADS)
     M = sim.signals.shape[-1] - 45 + 1
     lam_init = math.sqrt(2 * math.log(M)) / sim.sigma       # crsae train's 1-D defaults (crsae/training_run.py)
+    delta = args.delta if args.delta is not None else M / lam_init
     cfg = ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=args.T, sigma=sim.sigma,
-                      threshold_mode="em", lam_init=lam_init, delta=M / lam_init, two_sided=False)
+                      threshold_mode="em", lam_init=lam_init, delta=delta, two_sided=False)
     tcfg = TrainConfig(epochs=10 ** 6, batch_size=args.batch, lr=args.lr, adam_eps=args.adam_eps,
                        lr_decay=args.lr_decay, lr_step=args.lr_step, supervised=False, seed=0)
     data = ArrayData(sim.signals)                           # input = target (unsupervised)
@@ -92,7 +93,8 @@ def run_crsae(sim, D0, args):
     except Stop:
         pass
     return clock.trace, {"T": args.T, "batch": args.batch, "lr": args.lr, "adam_eps": args.adam_eps,
-                          "lr_decay": args.lr_decay, "lr_step": args.lr_step, "lam_lr": trainer.lam_lr, "L": float(model.L), "epochs": epoch}
+                          "lr_decay": args.lr_decay, "lr_step": args.lr_step, "lam_lr": trainer.lam_lr,
+                          "delta": cfg.delta, "lam_final": model.lam.detach().numpy().tolist(), "L": float(model.L), "epochs": epoch}
 
 
 def run_sporco(sim, D0, args):
@@ -152,6 +154,8 @@ def main():
                     help="crsae's Adam eps (the default 1e-3 crawls on these long, very sparse windows)")
     ap.add_argument("--lr-decay", type=float, default=0.8, help="crsae's learning-rate factor per --lr-step epochs")
     ap.add_argument("--lr-step", type=int, default=1)
+    ap.add_argument("--delta", type=float, default=None,
+                    help="crsae's Gamma prior rate (default M / lam_init as crsae train; 0.01 is a weak prior)")
     ap.add_argument("--out", default="dictlearn.json")
     ap.add_argument("--lam", type=float, default=0.1)
     ap.add_argument("--lgcd-tol", type=float, default=1e-3)

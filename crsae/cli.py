@@ -454,8 +454,9 @@ app.add_typer(experiment_app, name="experiment")
 
 
 def _register_experiments() -> None:
-    from .experiments import recovery
+    from .experiments import denoise, recovery
     experiment_app.command("recovery")(recovery.command)
+    experiment_app.command("denoise")(denoise.command)
 
 
 _register_experiments()
