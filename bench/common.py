@@ -84,7 +84,6 @@ def peak_rss_mib() -> float:
 
 def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> dict:
     """This CPU's float32 matrix-product rate (torch and numpy, best of ``repeats``), GFLOP/s."""
-    import numpy as np
     import torch
     torch.set_num_threads(threads)
     a = torch.randn(n, n)

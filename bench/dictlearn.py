@@ -183,7 +183,7 @@ def main():
                                                           if row[f'time_below_{t:g}'] is not None else "not reached")
                                            for t in TARGETS)
               + f"  (final {row['final_error']:.4f} after {row['seconds']:.1f} s, {row['steps']} steps)", flush=True)
-    print(f"\n| method | < 0.1 (s) | < 0.03 (s) | < 0.005 (s) | final max error | steps |")
+    print("\n| method | < 0.1 (s) | < 0.03 (s) | < 0.005 (s) | final max error | steps |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         cells = [f"{r[f'time_below_{t:g}']:.1f}" if r[f"time_below_{t:g}"] is not None else "not reached"

@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import matmul_peak, measure, versions, write_json  # noqa: E402
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 

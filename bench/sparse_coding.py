@@ -194,7 +194,7 @@ def run_alphacsc(p: Problem, lgcd_tols, lbfgs_iters):
 
 def run_sporco(p: Problem, iters, rho):
     from sporco.admm import cbpdn
-    n, C, K = len(p.y), p.H.shape[0], p.H.shape[-1]
+    K = p.H.shape[-1]
     if p.H.ndim == 3:                                   # 1-D: S (N, n), D (K, C), X (N, 1, n, C)
         S = p.y[:, 0, :].T.astype(np.float64)
         D = p.H[:, 0, :].T.astype(np.float64)
@@ -381,8 +381,8 @@ def print_table(res):
     print(f"\n{res['workload']}: y {tuple(res['shape'])}, lam {res['lam']:g}, F* {res['f_star']:.8g}, "
           f"optimum density {res['optimum_density']:.2e}, {res['quality_name']} at optimum "
           f"{res['quality_at_optimum']:.4f} (target {res['quality_target']:.4f}); {THREADS} thread(s)")
-    print(f"| method | time to gap 1e-2 (s) [setting] | time to gap 1e-3 (s) [setting] | time to quality (s) "
-          f"[setting] | best gap | ratio to crsae ORT at 1e-2 | at 1e-3 |")
+    print("| method | time to gap 1e-2 (s) [setting] | time to gap 1e-3 (s) [setting] | time to quality (s) "
+          "[setting] | best gap | ratio to crsae ORT at 1e-2 | at 1e-3 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in res["summary"]:
         cells = []

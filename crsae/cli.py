@@ -7,7 +7,6 @@ CrsaeError into ``error: <message>`` on stderr and exit code 1 (typer keeps 2 fo
 from __future__ import annotations
 
 import json
-import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -454,9 +453,10 @@ app.add_typer(experiment_app, name="experiment")
 
 
 def _register_experiments() -> None:
-    from .experiments import denoise, recovery
+    from .experiments import denoise, recovery, spikes
     experiment_app.command("recovery")(recovery.command)
     experiment_app.command("denoise")(denoise.command)
+    experiment_app.command("spikes")(spikes.command)
 
 
 _register_experiments()

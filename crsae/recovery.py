@@ -68,3 +68,18 @@ def perturb_dictionary(true: np.ndarray, *, low: float = 0.4, high: float = 0.5,
                 break
         out[c] = g
     return out.astype(np.float32)
+
+
+def align_filter(reference: np.ndarray, filt: np.ndarray) -> np.ndarray:
+    """``filt`` (K,) at unit norm, shifted (zero-filled) and sign-flipped onto ``reference`` (K,): the shift and sign
+    that ``filter_errors`` maximises over, applied, for plotting a learned filter over the true one."""
+    filt = np.asarray(filt, dtype=np.float64)
+    filt = filt / np.linalg.norm(filt)
+    corr = np.correlate(reference, filt, mode="full")
+    lag = int(np.abs(corr).argmax()) - (len(filt) - 1)
+    out = np.zeros_like(filt)
+    if lag >= 0:
+        out[lag:] = filt[:len(filt) - lag]
+    else:
+        out[:lag] = filt[-lag:]
+    return out * np.sign(corr[lag + len(filt) - 1])

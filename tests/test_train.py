@@ -11,7 +11,7 @@ from crsae.cli import app
 from crsae.config import ModelConfig, TrainConfig
 from crsae.data import ArrayData
 from crsae.model import CRsAE
-from crsae.recovery import filter_errors, perturb_dictionary
+from crsae.recovery import perturb_dictionary
 from crsae.simulate import SimulationConfig, simulate
 from crsae.train import Trainer
 

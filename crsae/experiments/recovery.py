@@ -158,6 +158,7 @@ def _plot_curves(runs: list[dict], folder: Path) -> None:
 def _plot_filters(runs: list[dict], folder: Path) -> None:
     """True (black), initial (grey) and learned (colour) filters, matched and sign/shift aligned, for the lowest
     and highest SNR of the first variant."""
+    from ..recovery import align_filter
     from .report import pyplot, save_figure
     plt = pyplot()
     variant = runs[0]["variant"]
@@ -171,7 +172,8 @@ def _plot_filters(runs: list[dict], folder: Path) -> None:
         for c, ax in enumerate(row):
             ax.plot(true[c], color="black", lw=2, label="true")
             for name, colour in (("initial", "0.6"), ("learned", "tab:red")):
-                ax.plot(_aligned(true[c], r["filters"][name][:, 0]), color=colour, lw=1, label=name)
+                ax.plot(align_filter(true[c], _closest(true[c], r["filters"][name][:, 0])), color=colour, lw=1,
+                        label=name)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
@@ -181,21 +183,9 @@ def _plot_filters(runs: list[dict], folder: Path) -> None:
     save_figure(fig, folder, "filters.png")
 
 
-def _aligned(target: np.ndarray, filters: np.ndarray) -> np.ndarray:
-    """The filter of ``filters`` (C, K) closest to ``target`` (K,), shifted and sign-flipped onto it."""
-    best, best_score = None, -1.0
-    K = len(target)
-    for f in filters / np.linalg.norm(filters, axis=1, keepdims=True):
-        corr = np.correlate(target, f, mode="full")
-        lag = int(np.argmax(np.abs(corr)))
-        if abs(corr[lag]) > best_score:
-            shift = lag - (K - 1)
-            moved = np.zeros(K)
-            src = np.arange(K) - shift
-            ok = (src >= 0) & (src < K)
-            moved[ok] = f[src[ok]]
-            best, best_score = np.sign(corr[lag]) * moved, abs(corr[lag])
-    return best
+def _closest(target: np.ndarray, filters: np.ndarray) -> np.ndarray:
+    """The filter of ``filters`` (C, K) with the largest shift-invariant |correlation| with ``target`` (K,)."""
+    return max(filters, key=lambda f: np.abs(np.correlate(target, f / np.linalg.norm(f), mode="full")).max())
 
 
 def command(
