@@ -119,6 +119,7 @@ def process_group(device: str = "cpu") -> Iterator[Distributed]:
     logger.info("process %d of %d on %s (%s)", rank, world_size, device, backend)
     try:
         yield Distributed(rank=rank, world_size=world_size, device=device)
+        dist.barrier()          # leave together: a gloo peer torn down while another still talks can abort at exit
     finally:
         dist.destroy_process_group()
 
