@@ -108,3 +108,12 @@ def test_settings_reject_bad_values(changes, message):
 def test_full_settings_are_the_reported_size():
     full = Settings.full(seed=3)
     assert (full.num_layers, full.train_seconds, full.test_seconds, full.seed) == (200, 60.0, 60.0, 3)
+
+
+def test_cli_rejects_bad_options_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+    from crsae.cli import app
+    result = CliRunner().invoke(app, ["experiment", "spikes", "-o", str(tmp_path / "out"), "--epochs", "0"])
+    assert result.exit_code == 1
+    assert "error: epochs must be a positive integer, got 0" in result.output
+    assert not (tmp_path / "out" / "results.json").exists()

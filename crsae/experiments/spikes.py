@@ -498,14 +498,14 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
 
 
 def command(
-    output: Annotated[Path, typer.Option(help="folder for results.json and the figures")] = Path(
-        "runs/experiment-spikes"),
-    full: Annotated[bool, typer.Option(help="the reported size: 60 s + 60 s recording, T = 200")] = False,
-    seed: Annotated[int, typer.Option(help="seed of the recording, initialisation and training")] = 0,
-    num_layers: Annotated[Optional[int], typer.Option(help="T, unrolled FISTA steps")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="training epochs")] = None,
-    train_seconds: Annotated[Optional[float], typer.Option(help="seconds of recording to train on")] = None,
-    test_seconds: Annotated[Optional[float], typer.Option(help="seconds of recording to score and time")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for results.json and the figures.")]
+    = Path("runs/experiment-spikes"),
+    full: Annotated[bool, typer.Option(help="The reported size: 60 s + 60 s recording, T = 200.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the recording, initialisation and training.")] = 0,
+    num_layers: Annotated[Optional[int], typer.Option(help="T, unrolled FISTA steps.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
+    train_seconds: Annotated[Optional[float], typer.Option(help="Seconds of recording to train on.")] = None,
+    test_seconds: Annotated[Optional[float], typer.Option(help="Seconds of recording to score and time.")] = None,
 ):
     """Spike sorting on a simulated recording: CRsAE vs FISTA to tolerance vs threshold + PCA + k-means."""
     given = {name: value for name, value in dict(num_layers=num_layers, epochs=epochs, train_seconds=train_seconds,
