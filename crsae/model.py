@@ -129,8 +129,23 @@ class CRsAE(nn.Module):
     @torch.no_grad()
     def renormalize(self) -> None:
         """Rescale every filter of H (and We, Wd) to unit l2 norm."""
-        for W in (self.H,) + (() if self.config.tied else (self.We, self.Wd)):
+        for W in self._filter_banks():
             W /= W.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (W.dim() - 1)))
+
+    @torch.no_grad()
+    def project_gradients(self) -> None:
+        """Remove from each filter's gradient its component along the filter, g_c <- g_c - <g_c, h_c> h_c / ||h_c||^2:
+        the gradient on the unit sphere that ``renormalize`` keeps the filters on. Renormalising after the step
+        discards the radial part anyway, but Adam scales each coordinate separately and would turn that part into a
+        tangent step that need not descend."""
+        for W in self._filter_banks():
+            if W.grad is not None:
+                w, g = W.flatten(1), W.grad.flatten(1)                     # (C, channels * K[*K])
+                radial = (g * w).sum(dim=1, keepdim=True) / (w * w).sum(dim=1, keepdim=True).clamp_min(1e-24) * w
+                W.grad -= radial.reshape(W.shape)
+
+    def _filter_banks(self) -> tuple[torch.Tensor, ...]:
+        return (self.H,) + (() if self.config.tied else (self.We, self.Wd))
 
     @torch.no_grad()
     def clamp_thresholds(self, minimum: float = 1e-6) -> None:

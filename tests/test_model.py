@@ -119,3 +119,20 @@ def test_bias_mode_thresholds_and_renormalize():
     model.clamp_thresholds()
     assert torch.allclose(model.H.flatten(1).norm(dim=1), torch.ones(2))
     assert model.thresholds().tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_project_gradients_keeps_only_the_tangent_part(tied):
+    model = CRsAE(ModelConfig(kind="1d", num_filters=3, kernel_size=5, num_layers=4, tied=tied), seed=2)
+    y = torch.randn(2, 1, 40, generator=torch.Generator().manual_seed(0))
+    model(y)[0].pow(2).sum().backward()
+    banks = [model.H] if tied else [model.H, model.We, model.Wd]
+    before = [W.grad.clone() for W in banks]
+    model.project_gradients()
+    for W, g0 in zip(banks, before):
+        w, g, g0 = W.detach().flatten(1), W.grad.flatten(1), g0.flatten(1)
+        assert torch.allclose((g * w).sum(dim=1), torch.zeros(3), atol=1e-5)        # no radial part left
+        unit = w / w.norm(dim=1, keepdim=True)
+        expected = g0 - (g0 * unit).sum(dim=1, keepdim=True) * unit                # tangent part unchanged
+        assert torch.allclose(g, expected, atol=1e-5)
+        assert (g0 * w).sum(dim=1).abs().max() > 1e-3                             # there was a radial part
