@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import numpy as np
 
 from .errors import DataError, ShapeError
 from .events import detect_events
-from .files import atomic_path
+from .files import atomic_folder, atomic_path
 from .inputs import Item, read_input
 from .runtime import Encoder
 
@@ -141,23 +139,11 @@ def _write_images(encoder, items, folder: Path, progress) -> None:
     if not all(item.image for item in items):
         raise DataError(f"output {folder} is a folder, which is for image input; write arrays to .npy or .npz")
     encoder.require_output("reconstruction")
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise DataError(f"output folder {folder} already exists and is not empty; choose a new folder")
-    parent = folder.parent if str(folder.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise DataError(f"cannot create {folder}: {parent} is missing or not writable")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
-    try:
+    with atomic_folder(folder) as tmp:
         for item in items:
             _save_denoised_png(encoder, item, tmp / f"{item.name}.png")
             if progress is not None:
                 progress(1, 1)
-        if folder.exists():
-            folder.rmdir()
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _write_events(encoder, items, written_codes, path: Path, threshold, sampling_rate, chunk) -> int:

@@ -21,13 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data import IMAGE_SUFFIXES
 from .errors import CrsaeError, DataError, MissingDependencyError, ProviderUnavailableError, ShapeError
+from .files import atomic_folder
 from .infer import OUTPUTS, write_outputs
 from .inputs import RAW_SUFFIXES, read_input
 from .runtime import Encoder
@@ -173,32 +172,21 @@ def infer_files(model: str | os.PathLike, sources, output: str | os.PathLike, *,
     for name in OUTPUTS[outputs]:
         probe.require_output(name)
     del probe
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise DataError(f"output folder {output} already exists and is not empty; choose a new folder")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise DataError(f"cannot create {output}: {parent} is missing or not writable")
-
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent)).resolve()
     started = False
     try:
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-            started = True
-        summary = _run_pipeline(ray, Path(model).resolve(), files, staging, outputs=outputs, batch_size=batch_size,
-                                chunk=chunk, device=device, threads=threads, raw_dtype=raw_dtype,
-                                raw_channels=raw_channels, actors=actors, progress=progress)
-        summary.output = output
-        if summary.errors:
-            (staging / ERRORS_FILE).write_text(json.dumps(
-                [{"input": r.input, "error": r.error} for r in summary.errors], indent=2) + "\n")
-        os.chmod(staging, 0o777 & ~_umask())
-        if output.exists():
-            output.rmdir()
-        os.replace(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        with atomic_folder(output) as staging:
+            if not ray.is_initialized():
+                ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING)
+                started = True
+            summary = _run_pipeline(ray, Path(model).resolve(), files, staging.resolve(), outputs=outputs,
+                                    batch_size=batch_size, chunk=chunk, device=device, threads=threads,
+                                    raw_dtype=raw_dtype, raw_channels=raw_channels, actors=actors,
+                                    progress=progress)
+            summary.output = output
+            if summary.errors:
+                (staging / ERRORS_FILE).write_text(json.dumps(
+                    [{"input": r.input, "error": r.error} for r in summary.errors], indent=2) + "\n")
     finally:
         if started:
             ray.shutdown()
@@ -230,9 +218,3 @@ def _run_pipeline(ray, model: Path, files: list[Path], staging: Path, *, outputs
         row = rows[str(f.resolve())]
         results.append(FileResult(str(f), row["output"] or None, row["error"] or None, row["provider"] or None))
     return RayInferSummary(staging, size, gpu, results)
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
