@@ -100,6 +100,8 @@ def test_cli_resume_continues_the_run(tmp_path):
     (["--data", "IMAGES", "--channels", 2], "1 (grayscale) or 3"),
     (["--data", "BADIMG"], "not a readable image"),
     (["--data", "SHORT"], "smaller than"),
+    (["--adam-eps", 0], "adam_eps must be a positive"),
+    (["--lam-lr", -1], "lam_lr must be a positive"),
 ])
 def test_train_bad_input_is_one_line_error_without_checkpoint(tmp_path, args, match):
     from PIL import Image
@@ -132,3 +134,16 @@ def test_short_image_run_denoises_bsd68_crops(tmp_path):
     score = denoise_score(load_model(tmp_path / "img.pt"), load_images(data / "BSD68", 1, limit=8), 25 / 255,
                           crop=64)
     assert score.denoised_psnr > score.noisy_psnr + 1.0, score
+
+
+def test_lambda_learning_rate_follows_lam_init_unless_given():
+    model = CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3, lam_init=300.0), seed=0)
+    assert Trainer(model, TrainConfig()).lam_lr == pytest.approx(1.5)
+    assert Trainer(model, TrainConfig(lam_lr=0.1)).opt_lam.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_one_d_prior_weighs_as_one_window(tmp_path):
+    from crsae.training_run import start_run
+    run = start_run(output=tmp_path / "r.pt", source=dict(num_signals=8, length=120))
+    cfg = run.trainer.model.config
+    assert cfg.delta * cfg.lam_init == pytest.approx(120 - cfg.kernel_size + 1)      # r = M code entries
