@@ -4,8 +4,13 @@ export, with the parity against the current encoder. Run by hand (either venv):
 
     .venv/bin/python bench/speed_variants.py --threads 1
 
-Variants (each swaps ``crsae.fista.analysis`` / ``synthesis`` for the export; the math is unchanged):
-- ``current``: Conv for H^T r, ConvTranspose for H z (crsae today; 1/L folded in, (1/L) H^T y formed once).
+Variants (each swaps ``crsae.fista.analysis`` / ``synthesis`` or the whole loop for the export; the math is
+unchanged):
+- ``current``: Conv for H^T r, ConvTranspose for H z, residual on the signal, soft threshold as u - clip(u, -b, b),
+  one-sided threshold as the analysis Conv's bias (crsae today; 1/L folded into the filters).
+- ``code-residual`` (crsae before 2026-11-29, kept to measure the change): u = z - (1/L) H^T H z + (1/L) H^T y with
+  (1/L) H^T y formed once, and the threshold as relu(u - b) - relu(-u - b): four more passes over the codes per step
+  (two-sided), two more (one-sided).
 - ``synth-as-conv``: H z as a Conv of z zero-padded by K - 1 with the flipped, channel-swapped filters
   (no ConvTranspose / col2im).
 - ``1d-as-2d``: 1-D convolutions run as 2-D ones with a unit height (onnxruntime's NCHWc 2-D kernels).
@@ -32,6 +37,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import crsae.fista as fista  # noqa: E402
+import crsae.model as model_mod  # noqa: E402
 from crsae import contract as contract_mod  # noqa: E402
 from crsae.config import ModelConfig  # noqa: E402
 from crsae.model import CRsAE  # noqa: E402
@@ -39,6 +45,25 @@ from crsae.onnx_export import to_onnx, write_export  # noqa: E402
 from crsae.runtime import Encoder  # noqa: E402
 
 ORIGINAL = (fista.analysis, fista.synthesis)
+LOOP = model_mod.unrolled_fista
+
+
+def code_residual_fista(y, H, We, b, L, num_layers, *, stride=1, two_sided=True):
+    """crsae's loop before 2026-11-29 (same iterates, more elementwise passes)."""
+    def threshold(u):
+        bb = b.reshape(1, -1, *([1] * (u.dim() - 2)))
+        return F.relu(u - bb) - F.relu(-u - bb) if two_sided else F.relu(u - bb)
+    We_L = We / L
+    size = y.shape[2:]
+    c = fista.analysis(y, We_L, stride)
+    x_prev = torch.zeros_like(c)
+    z = x_prev
+    for k, m in enumerate(fista.momentum_schedule(num_layers)):
+        u = c if k == 0 else z - fista.analysis(fista.synthesis(z, H, size, stride), We_L, stride) + c
+        x = threshold(u)
+        z = x + m * (x - x_prev)
+        x_prev = x
+    return x_prev
 
 
 def analysis_2d(y, W, stride=1):
@@ -68,6 +93,7 @@ def synthesis_2d(x, W, size, stride=1):
 
 VARIANTS = {
     "current": ORIGINAL,
+    "code-residual": ORIGINAL + (code_residual_fista,),
     "synth-as-conv": (ORIGINAL[0], synthesis_conv),
     "1d-as-2d": (analysis_2d, synthesis_2d),
     "1d-as-2d+synth-as-conv": (analysis_2d, lambda x, W, size, stride=1: synthesis_conv(x, W, size, stride, True)),
@@ -101,7 +127,8 @@ def main():
             for vname in args.variants.split(","):
                 if wname != "1d" and vname.startswith("1d-as-2d"):
                     continue
-                fista.analysis, fista.synthesis = VARIANTS[vname]
+                fista.analysis, fista.synthesis = VARIANTS[vname][:2]
+                model_mod.unrolled_fista = VARIANTS[vname][2] if len(VARIANTS[vname]) > 2 else LOOP
                 try:
                     path = Path(tmp) / f"{wname}_{vname}.onnx"
                     write_export(to_onnx(model, outputs="codes"), path)
@@ -109,6 +136,7 @@ def main():
                         ref_torch = model._encode(torch.from_numpy(y)).numpy()
                 finally:
                     fista.analysis, fista.synthesis = ORIGINAL
+                    model_mod.unrolled_fista = LOOP
                 enc = Encoder(path, device="cpu", threads=args.threads, batch_size=shape[0])
                 secs, x = measure(lambda: enc.encode(y), repeats=5, slow=10.0)
                 if base is None:

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 
 
-def analysis(y: torch.Tensor, W: torch.Tensor, stride: int = 1) -> torch.Tensor:
-    """H^T y: (B, channels, *size) -> (B, C, *code_size), "valid" correlation with stride."""
+def analysis(y: torch.Tensor, W: torch.Tensor, stride: int = 1, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """H^T y (+ bias): (B, channels, *size) -> (B, C, *code_size), "valid" correlation with stride; bias (C,)."""
     conv = F.conv1d if W.dim() == 3 else F.conv2d
-    return conv(y, W, stride=stride)
+    return conv(y, W, bias, stride=stride)
 
 
 def synthesis(x: torch.Tensor, W: torch.Tensor, size, stride: int = 1) -> torch.Tensor:
@@ -40,9 +40,10 @@ def synthesis(x: torch.Tensor, W: torch.Tensor, size, stride: int = 1) -> torch.
 
 
 def soft_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Two-sided ReLU S_b(u) = relu(u - b) - relu(-u - b); b (C,) broadcasts over (B, C, ...)."""
+    """Two-sided ReLU S_b(u) = relu(u - b) - relu(-u - b), computed as u - clip(u, -b, b); b (C,) broadcasts
+    over (B, C, ...). Three passes over u (Max, Min, Sub in ONNX) instead of six."""
     b = b.reshape(1, -1, *([1] * (u.dim() - 2)))
-    return F.relu(u - b) - F.relu(-u - b)
+    return u - torch.minimum(torch.maximum(u, -b), b)
 
 
 def one_sided_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -75,8 +76,10 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
         t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
         z_{k+1} = x_k + ((t_k - 1) / t_{k+1}) (x_k - x_{k-1})
 
-    computed in the residual form ``z - (1/L) We^T H z + (1/L) We^T y``: ``(1/L) We^T y`` is formed once, and
-    1/L is folded into the analysis filters. With ``We = H`` this is the tied CRsAE encoder.
+    computed as ``u = z + (1/L) We^T (y - H z)`` with 1/L folded into the analysis filters: the residual
+    ``y - H z`` lives on the signal (C times smaller than the codes), so one step costs two convolutions and
+    seven passes over the codes (two-sided: Add, Max, Min, Sub; momentum: Sub, Mul, Add) or five (one-sided:
+    ``-b`` is the analysis convolution's bias, so ``x = relu(u)``). With ``We = H`` this is the tied CRsAE encoder.
 
     Parameters
     ----------
@@ -90,21 +93,21 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     -------
     x_T : Tensor of shape (B, C, N - K + 1) or (B, C, (Hh - K) // s + 1, (Ww - K) // s + 1)
     """
-    threshold = soft_threshold if two_sided else one_sided_threshold
     We_L = We / L                                                          # 1/L folded into the analysis filters
+    bias = None if two_sided else -b                                       # one-sided: u - b straight from the conv
     size = y.shape[2:]
-    c = analysis(y, We_L, stride)                                          # (1/L) We^T y, (B, C, *code)
-    x_prev = torch.zeros_like(c)                                           # x_0
-    z = x_prev                                                             # z_1 = 0
-    for k, m in enumerate(momentum_schedule(num_layers)):
+    momentum = momentum_schedule(num_layers)
+    x_prev = z = None                                                      # x_0 = z_1 = 0
+    for k in range(num_layers):
         if k == 0:
-            u = c                                                          # z_1 = 0: the residual branch is zero
+            u = analysis(y, We_L, stride, bias)                            # z_1 = 0: u = (1/L) We^T y
         else:
-            u = z - analysis(synthesis(z, H, size, stride), We_L, stride) + c
-        x = threshold(u, b)                                                # x_k, (B, C, *code)
-        z = x + m * (x - x_prev)                                           # z_{k+1}
+            u = z + analysis(y - synthesis(z, H, size, stride), We_L, stride, bias)
+        x = soft_threshold(u, b) if two_sided else F.relu(u)               # x_k, (B, C, *code)
+        if k + 1 < num_layers:
+            z = x if k == 0 else x + momentum[k] * (x - x_prev)            # z_{k+1}; momentum[0] = 0
         x_prev = x
-    return x_prev
+    return x
 
 
 def estimate_L(H: torch.Tensor, size, *, stride: int = 1, margin: float = 1.05, max_iter: int = 500,

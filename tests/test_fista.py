@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from crsae.config import ModelConfig
-from crsae.fista import estimate_L, momentum_schedule, one_sided_threshold, soft_threshold
+from crsae.fista import estimate_L, momentum_schedule, one_sided_threshold, soft_threshold, unrolled_fista
 from crsae.model import CRsAE
 from reference import dense_operator, fista
 
@@ -67,6 +67,21 @@ def test_soft_threshold_values():
     b = torch.tensor([1.0])
     assert soft_threshold(u, b).tolist() == [[[-2.0, 0.0, 0.0, 0.0, 1.0]]]
     assert one_sided_threshold(u, b).tolist() == [[[0.0, 0.0, 0.0, 0.0, 1.0]]]
+
+
+@pytest.mark.parametrize("two_sided", [True, False])
+def test_encoder_gradients_reach_filters_and_thresholds(two_sided, rng):
+    """The bias mode learns b through the encoder: gradients w.r.t. y, H and b match finite differences."""
+    y = torch.from_numpy(rng.standard_normal((2, 1, 15)))
+    H = torch.from_numpy(rng.standard_normal((2, 1, 4)))
+    b = torch.tensor([0.3, 0.2], dtype=torch.float64)
+    L = estimate_L(H, (15,)) * 1.1
+    for arg in range(3):
+        def f(v, arg=arg):
+            args = [y, H, b]
+            args[arg] = v
+            return unrolled_fista(args[0], args[1], args[1], args[2], L, 6, two_sided=two_sided)
+        assert torch.autograd.gradcheck(f, ([y, H, b][arg].clone().requires_grad_(),), eps=1e-7, atol=1e-5)
 
 
 def test_momentum_schedule_starts_at_zero_and_grows():
