@@ -98,7 +98,9 @@ def run_crsae(sim, D0, args):
 
 
 def run_sporco(sim, D0, args):
+    import sporco.fft
     from sporco.dictlrn import cbpdndl
+    sporco.fft.pyfftw_threads = THREADS                # SPORCO's default is every CPU, whatever OMP_NUM_THREADS says
     S = sim.signals[:, 0, :].T.astype(np.float64)           # (N, n)
     D = D0[:, 0, :].T.astype(np.float64)                    # (K, C)
     clock = Clock(sim.dictionary, args.budget)
@@ -117,7 +119,8 @@ def run_sporco(sim, D0, args):
         solver.solve()
     except Stop:
         pass
-    return clock.trace, {"lam": args.lam, "cbpdn_rho": rho, "ccmod": "sporco defaults"}
+    return clock.trace, {"lam": args.lam, "cbpdn_rho": rho, "ccmod": "sporco defaults",
+                         "fft": f"pyFFTW, {THREADS} thread(s)" if sporco.fft.have_pyfftw else "numpy FFT"}
 
 
 def run_alphacsc(sim, D0, args):
