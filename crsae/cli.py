@@ -298,9 +298,27 @@ def export(
 ):
     """Export the unrolled encoder to ONNX, validate it against torch under onnxruntime, then write it
     (one .onnx file, or with --format triton a Triton Inference Server model repository)."""
-    from .errors import ConfigError
+    import warnings
+    from .errors import ConfigError, StepConstantWarning
     if format not in ("onnx", "triton"):
         raise ConfigError(f"--format must be onnx or triton, got {format!r}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StepConstantWarning)
+        written, records = _export(checkpoint, output, outputs, dtype, static_shape, format, name, version,
+                                   max_batch_size, instances)
+    for r in records:
+        typer.echo(f"parity {r.output:<14} {str(tuple(r.shape)):<22} max |diff| {r.max_abs_diff:.2e}  atol {r.atol:.2e}")
+    for w in caught:
+        if issubclass(w.category, StepConstantWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    typer.echo(f"wrote {written}")
+
+
+def _export(checkpoint, output, outputs, dtype, static_shape, format, name, version, max_batch_size, instances):
+    """The export itself: (what was written, parity records)."""
+    from .errors import ConfigError
     if format == "triton":
         from .triton import export_triton
         if static_shape is not None:
@@ -314,9 +332,7 @@ def export(
         records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value,
                                     static_shape=_shape_option(static_shape))
         written = f"{output} and {output.with_suffix('.json')}"
-    for r in records:
-        typer.echo(f"parity {r.output:<14} {str(tuple(r.shape)):<22} max |diff| {r.max_abs_diff:.2e}  atol {r.atol:.2e}")
-    typer.echo(f"wrote {written}")
+    return written, records
 
 
 # --- infer --------------------------------------------------------------------------------------------------

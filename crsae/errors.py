@@ -57,3 +57,7 @@ class ToleranceError(ExportValidationError):
 
 class MissingDependencyError(CrsaeError, ImportError):
     """An optional dependency (an extra such as ``crsae[ray]``) is not installed."""
+
+
+class StepConstantWarning(UserWarning):
+    """The trained dictionary's ||H||_2^2 exceeds the encoder's step constant L (FISTA's step 1/L is too long)."""

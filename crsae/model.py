@@ -127,6 +127,14 @@ class CRsAE(nn.Module):
         return self.lam * self.config.sigma ** 2 / self.L
 
     @torch.no_grad()
+    def dictionary_norm(self) -> float:
+        """||H||_2^2 now (the larger of H's and We's when untied), by power iteration on ``default_L_geometry``
+        without margin: FISTA needs it <= L, which training can break by moving the filters after L was set."""
+        geometry = default_L_geometry(self.config)
+        banks = [self.H] if self.config.tied else [self.H, self.We]
+        return max(estimate_L(W, geometry, stride=self.config.stride, margin=1.0) for W in banks)
+
+    @torch.no_grad()
     def renormalize(self) -> None:
         """Rescale every filter of H (and We, Wd) to unit l2 norm."""
         for W in self._filter_banks():

@@ -27,7 +27,7 @@ from torch import nn
 
 from . import contract as contract_mod
 from .checkpoint import file_sha256, load_model, package_version
-from .errors import ConfigError, ExportValidationError, OutputMismatchError, ToleranceError
+from .errors import ConfigError, ExportValidationError, OutputMismatchError, StepConstantWarning, ToleranceError
 from .files import atomic_path
 from .model import CRsAE
 
@@ -254,7 +254,19 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None) -> list[
     failures = [(r.output, r.shape, r.max_abs_diff, r.atol) for r in records if not r.ok]
     if failures:
         raise ToleranceError(failures)
+    check_step_constant(model)
     return records
+
+
+def check_step_constant(model: CRsAE) -> None:
+    """Warn (StepConstantWarning) when the dictionary's ||H||_2^2 exceeds the model's L: the parity above still
+    holds, but FISTA with a step 1/L that long may oscillate or diverge on other signals."""
+    norm, L = model.dictionary_norm(), float(model.L)
+    if norm > L:
+        warnings.warn(StepConstantWarning(
+            f"the dictionary's ||H||^2 = {norm:.4g} exceeds the step constant L = {L:.4g}, so FISTA's step 1/L is "
+            f"too long and codes may oscillate or diverge; train or build the model again with "
+            f"--L {1.05 * norm:.3g} or larger"), stacklevel=2)
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

@@ -128,6 +128,23 @@ def test_export_refuses_bad_checkpoint(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["c.pt"]
 
 
+def test_export_warns_when_the_dictionary_outgrew_L(tmp_path, rng):
+    """||H||^2 > L (here an L given too small) still exports, with a one-line warning naming the fix."""
+    filters = rng.standard_normal((4, 1, 9)).astype(np.float32)
+    np.save(tmp_path / "d.npy", filters)
+    model = CRsAE(ModelConfig(kind="1d", num_filters=4, kernel_size=9, num_layers=10, lam_init=0.5), filters)
+    norm = model.dictionary_norm()
+    assert norm <= float(model.L) <= 1.06 * norm
+    for L, warned in ((None, False), (0.5 * norm, True)):
+        extra = [] if L is None else ["--L", L]
+        assert invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m.pt", "--lam", 0.5, *extra).exit_code == 0
+        result = invoke("export", tmp_path / "m.pt", "-o", tmp_path / "m.onnx")
+        assert result.exit_code == 0 and (tmp_path / "m.onnx").is_file()
+        assert ("warning: the dictionary's ||H||^2 = " in result.output) == warned, result.output
+        if warned:
+            assert f"exceeds the step constant L = {0.5 * norm:.4g}" in result.output and "again with --L" in result.output
+
+
 def test_build_from_dictionary_then_info(tmp_path, rng):
     np.save(tmp_path / "d.npy", rng.standard_normal((5, 1, 11)).astype(np.float32))
     result = invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m.pt", "--lam", 2.0, "--sigma", 0.1,
