@@ -32,7 +32,7 @@ class InferSummary:
 
 def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.PathLike, *,
           outputs: str = "codes", events: str | os.PathLike | None = None, event_threshold: float = 0.0,
-          sampling_rate: float | None = None, device: str = "auto", batch_size: int = 64, chunk: int = 32768,
+          sampling_rate: float | None = None, device: str = "auto", batch_size: int | None = None, chunk: int = 32768,
           threads: int | None = None, raw_dtype: str | None = None, raw_channels: int | None = None,
           progress=None) -> InferSummary:
     """Run ``model`` on ``source`` and write ``output`` (.npy, .npz, or a folder of images for image input)."""

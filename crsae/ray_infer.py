@@ -119,7 +119,7 @@ def process_file(encoder: Encoder, path: str | os.PathLike, folder: str | os.Pat
 class EncoderActor:
     """A Ray Data actor: one ``Encoder`` (one onnxruntime session), reused for every file it is given."""
 
-    def __init__(self, model: str, folder: str, *, outputs: str, chunk: int, batch_size: int, device: str,
+    def __init__(self, model: str, folder: str, *, outputs: str, chunk: int, batch_size: int | None, device: str,
                  threads: int | None, raw_dtype: str | None, raw_channels: int | None):
         self.encoder = Encoder(model, device=device, threads=threads, batch_size=batch_size)
         self.folder = folder
@@ -132,7 +132,7 @@ class EncoderActor:
 
 
 def infer_files(model: str | os.PathLike, sources, output: str | os.PathLike, *, outputs: str = "codes",
-                batch_size: int = 64, chunk: int = 32768, device: str = "auto", threads: int | None = None,
+                batch_size: int | None = None, chunk: int = 32768, device: str = "auto", threads: int | None = None,
                 raw_dtype: str | None = None, raw_channels: int | None = None, actors: int | None = None,
                 address: str | None = None, progress: bool = False) -> RayInferSummary:
     """Run ``model`` over many files as a Ray Data pipeline and write one output per file into folder ``output``.

@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 
 FORMAT, CONTRACT_VERSION = "crsae-onnx", 1
 
+# Examples per session call when none is given. On the CPU every FISTA step streams the code tensors (z, u, x,
+# x_prev) through about seven element-wise passes, so a call runs fastest while its codes stay in cache: batches
+# of ~2 MiB of codes ran 1.3x faster than 100 signals at once (1-D, 10 x 4956 codes per signal) and one 128 x 128
+# image 1.3x faster than four (2-D, 64 x 122 x 122), bench/README.md "Speed work". GPUs want large batches.
+CPU_CALL_CODE_BYTES = 2 * 2 ** 20
+GPU_CALL_BATCH = 64
+
 
 def read_model_header(path: Path) -> tuple[dict, list]:
     """(metadata, input dims) of an ONNX file, before any session is built; dims are ints or None (dynamic)."""
@@ -57,7 +64,8 @@ class Encoder:
     path : .onnx file written by ``crsae export``
     device : "auto", "cpu", "cuda" or "tensorrt" (see ``crsae.providers``)
     threads : intra-op threads for the CPU provider (default: onnxruntime's choice)
-    batch_size : examples per session call (a static-shape model uses its own batch)
+    batch_size : examples per session call; default: on the CPU as many as keep the call's codes within
+        ``CPU_CALL_CODE_BYTES`` (at least 1), on a GPU ``GPU_CALL_BATCH``; a static-shape model uses its own batch
 
     Attributes
     ----------
@@ -68,11 +76,11 @@ class Encoder:
     """
 
     def __init__(self, path: str | os.PathLike, *, device: str = "auto", threads: int | None = None,
-                 batch_size: int = 64):
+                 batch_size: int | None = None):
         path = Path(path)
         if not path.is_file():
             raise ModelFormatError(f"model {path} does not exist; pass the .onnx file written by crsae export")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ShapeError(f"batch_size must be at least 1, got {batch_size}")
         self.path = path
         self.metadata, dims = read_model_header(path)
@@ -87,6 +95,8 @@ class Encoder:
         # the stride trick reflect-pads up to 3s - 2 samples (ModelConfig.min_size)
         self.min_size = self.kernel_size if self.stride == 1 else max(self.kernel_size, 3 * self.stride - 1)
         self.on_gpu = self.provider != "CPUExecutionProvider"
+        if self.batch_size is None and self.on_gpu:
+            self.batch_size = GPU_CALL_BATCH
         self._graph = self._graph_binding() if self.on_gpu and self.static_shape else None
 
     # --- checks at the edge ------------------------------------------------------------------------------
@@ -177,8 +187,17 @@ class Encoder:
         for name in names:
             self.require_output(name)
         signal = self.check(signal)
-        parts = [self._call(signal[i:i + self.batch_size], names) for i in range(0, len(signal), self.batch_size)]
+        step = self.call_batch(signal.shape)
+        parts = [self._call(signal[i:i + step], names) for i in range(0, len(signal), step)]
         return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
+
+    def call_batch(self, shape: tuple[int, ...]) -> int:
+        """Examples per session call for inputs of ``shape`` (B, channels, *size): ``batch_size`` when set, else
+        as many as keep one call's codes within ``CPU_CALL_CODE_BYTES``."""
+        if self.batch_size is not None:
+            return self.batch_size
+        per_example = int(np.prod(self.output_shape((1,) + tuple(shape[1:]), "codes"))) * np.dtype(self.dtype).itemsize
+        return max(1, CPU_CALL_CODE_BYTES // per_example)
 
     def run_tensor(self, signal, outputs=None) -> dict:
         """Zero-copy run on a torch tensor: input and outputs are bound in place on the tensor's device.

@@ -111,7 +111,21 @@ def test_batch_size_does_not_change_results(spike_model, rng):
     y = rng.standard_normal((7, 1, 123)).astype(np.float32)
     a = Encoder(spike_model[1], device="cpu", batch_size=2).encode(y)
     b = Encoder(spike_model[1], device="cpu", batch_size=64).encode(y)
+    c = Encoder(spike_model[1], device="cpu").encode(y)
     np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(a, c, atol=1e-6)
+
+
+def test_default_cpu_call_batch_keeps_codes_in_cache(spike_model):
+    """Without batch_size, one CPU call holds about CPU_CALL_CODE_BYTES of codes (at least one example)."""
+    from crsae.runtime import CPU_CALL_CODE_BYTES
+    encoder = Encoder(spike_model[1], device="cpu")
+    C, K = encoder.metadata["num_filters"], encoder.kernel_size
+    for length in (5000, 100_000, 10_000_000):
+        per_example = C * (length - K + 1) * 4
+        assert encoder.call_batch((500, 1, length)) == max(1, CPU_CALL_CODE_BYTES // per_example)
+    assert encoder.call_batch((500, 1, 10_000_000)) == 1
+    assert Encoder(spike_model[1], device="cpu", batch_size=3).call_batch((500, 1, 5000)) == 3
 
 
 def test_detect_events_finds_isolated_peaks():
