@@ -91,7 +91,9 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> dict:
     flops = 2.0 * n ** 3
     best_t, _ = measure(lambda: torch.mm(a, b), repeats=repeats, slow=1e9)
     an, bn = a.numpy(), b.numpy()
-    best_n, _ = measure(lambda: an @ bn, repeats=repeats, slow=1e9)
+    from threadpoolctl import threadpool_limits     # numpy's BLAS ignores torch's setting; OMP_NUM_THREADS is the max
+    with threadpool_limits(limits=threads):
+        best_n, _ = measure(lambda: an @ bn, repeats=repeats, slow=1e9)
     return {"n": n, "torch_gflops": flops / best_t / 1e9, "numpy_gflops": flops / best_n / 1e9,
             "peak_gflops": max(flops / best_t, flops / best_n) / 1e9}
 

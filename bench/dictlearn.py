@@ -12,7 +12,8 @@ or "not reached" within --budget seconds. Problem for the peers: 1/2 ||y - H x||
 (SPORCO: circular convolution on the 5000 samples, ADMM rho fixed to 50 lam + 1 for the codes, its dictionary
 step with its defaults; alphacsc: locally greedy coordinate descent for z, its default D solver, full-rank D).
 crsae: one-sided CRsAE, EM lambda with crsae train's 1-D prior (lam_init sqrt(2 log M) / sigma, delta M / lam_init,
-lambda's Adam lr lam_init / 200), T = --T unrolled steps, Adam (lr 1e-2, eps 1e-5, x0.8 per epoch), --batch signals
+lambda's Adam lr lam_init / 200), or with ``--lambda-mode fixed`` the peers' objective (a fixed lambda = lam / sigma^2
+for every filter, since crsae's penalty is lambda sigma^2 ||x||_1), T = --T unrolled steps, Adam (lr 1e-2, eps 1e-5, x0.8 per epoch), --batch signals
 a step, unsupervised (target = input), filters renormalised after every step.
 """
 
@@ -73,8 +74,10 @@ def run_crsae(sim, D0, args):
     M = sim.signals.shape[-1] - 45 + 1
     lam_init = math.sqrt(2 * math.log(M)) / sim.sigma       # crsae train's 1-D defaults (crsae/training_run.py)
     delta = args.delta if args.delta is not None else M / lam_init
+    if args.lambda_mode == "fixed":
+        lam_init = args.lam / sim.sigma ** 2                # the peers' penalty lam ||x||_1 = lambda sigma^2 ||x||_1
     cfg = ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=args.T, sigma=sim.sigma,
-                      threshold_mode="em", lam_init=lam_init, delta=delta, two_sided=False)
+                      threshold_mode=args.lambda_mode, lam_init=lam_init, delta=delta, two_sided=False)
     tcfg = TrainConfig(epochs=10 ** 6, batch_size=args.batch, lr=args.lr, adam_eps=args.adam_eps,
                        lr_decay=args.lr_decay, lr_step=args.lr_step, supervised=False, seed=0)
     data = ArrayData(sim.signals)                           # input = target (unsupervised)
@@ -93,7 +96,8 @@ def run_crsae(sim, D0, args):
     except Stop:
         pass
     return clock.trace, {"T": args.T, "batch": args.batch, "lr": args.lr, "adam_eps": args.adam_eps,
-                          "lr_decay": args.lr_decay, "lr_step": args.lr_step, "lam_lr": trainer.lam_lr,
+                          "lr_decay": args.lr_decay, "lr_step": args.lr_step, "lambda_mode": args.lambda_mode,
+                          "lam_lr": trainer.lam_lr,
                           "delta": cfg.delta, "lam_final": model.lam.detach().numpy().tolist(), "L": float(model.L), "epochs": epoch}
 
 
@@ -159,6 +163,8 @@ def main():
     ap.add_argument("--lr-step", type=int, default=1)
     ap.add_argument("--delta", type=float, default=None,
                     help="crsae's Gamma prior rate (default M / lam_init as crsae train; 0.01 is a weak prior)")
+    ap.add_argument("--lambda-mode", choices=("em", "fixed"), default="em",
+                    help="crsae's lambda: em (learned per filter) or fixed at --lam / sigma^2 (the peers' objective)")
     ap.add_argument("--out", default="dictlearn.json")
     ap.add_argument("--lam", type=float, default=0.1)
     ap.add_argument("--lgcd-tol", type=float, default=1e-3)

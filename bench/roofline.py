@@ -1,13 +1,14 @@
 """Roofline of the exported encoder (issue 6, item 3): FLOPs per call, achieved GFLOP/s of onnxruntime and torch
-beside this CPU's measured float32 matrix-product rate (same run, same threads), how the time grows with T, with
+beside this CPU's measured float32 matrix-product rate (same run, same threads; onnxruntime through
+``crsae.runtime.Encoder`` with its default call batch, torch eager on the whole batch), how the time grows with T, with
 signal size and with batch, and memory. Run by hand (either venv):
 
     .venv/bin/python bench/roofline.py --threads 1,2
 
 FLOPs counted: the convolutions only, 2 FLOPs (one multiply-add) per tap per output; per encoder call
 ``(2 (T - 1) + 1) * 2 * B * C * channels * K^d * P`` (P = code positions per filter; the first step has only
-(1/L) H^T y, each later step one synthesis H z and one analysis H^T r). Thresholds and momentum (about 6
-element-wise operations per code entry per step) are not counted; they are memory-bound and reported as a share.
+(1/L) H^T y, each later step one synthesis H z and one analysis H^T r). Thresholds and momentum (7 passes
+over the codes per step two-sided, 5 one-sided: crsae/fista.py) are not counted; they are memory-bound and reported as a share.
 Workloads (those of bench/sparse_coding.py): 1-D 10 filters x 45 taps, N = 5000, one-sided; 2-D 64 filters 7x7,
 stride 1, 128 x 128, two-sided. Memory: in a fresh process, the peak resident set (VmHWM, reset after building the session
 and the input) during one call, minus the resident set before it.
@@ -90,7 +91,7 @@ def point(kind, T, B, size, threads, tmp, cache):
         if VARIANT and not (kind != "1d" and VARIANT.startswith("1d-as-2d")):
             import crsae.fista as fista
             from speed_variants import ORIGINAL, VARIANTS
-            fista.analysis, fista.synthesis = VARIANTS[VARIANT]
+            fista.analysis, fista.synthesis = VARIANTS[VARIANT][:2]
             try:
                 write_export(to_onnx(model, outputs="codes"), path)
             finally:
@@ -99,7 +100,7 @@ def point(kind, T, B, size, threads, tmp, cache):
             write_export(to_onnx(model, outputs="codes"), path)
         cache[T] = (model, path)
     model, path = cache[T]
-    enc = Encoder(path, device="cpu", threads=threads, batch_size=B)
+    enc = Encoder(path, device="cpu", threads=threads)      # the default call batch, as crsae infer runs it
     y = np.random.default_rng(0).standard_normal((B, 1) + tuple(size)).astype(np.float32)
     yt = torch.from_numpy(y)
     torch.set_num_threads(threads)
@@ -111,7 +112,7 @@ def point(kind, T, B, size, threads, tmp, cache):
     t_torch, x_torch = measure(run_torch, repeats=3, slow=5.0)
     flops, code_entries = conv_flops(kind, T, B, size)
     return {"kind": kind, "T": T, "B": B, "size": list(size), "threads": threads, "conv_gflop": flops / 1e9,
-            "ort_s": t_ort, "torch_s": t_torch, "ort_gflops": flops / t_ort / 1e9,
+            "ort_examples_per_call": enc.call_batch(y.shape), "ort_s": t_ort, "torch_s": t_torch, "ort_gflops": flops / t_ort / 1e9,
             "torch_gflops": flops / t_torch / 1e9, "code_entries": code_entries,
             "max_abs_diff": float(np.abs(x_ort - x_torch).max()), "path": str(path),
             "loadavg_1m": __import__("os").getloadavg()[0]}

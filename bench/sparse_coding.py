@@ -124,7 +124,7 @@ def export_variant(model, path, variant):
         return
     import crsae.fista as fista
     from speed_variants import ORIGINAL, VARIANTS
-    fista.analysis, fista.synthesis = VARIANTS[variant]
+    fista.analysis, fista.synthesis = VARIANTS[variant][:2]
     try:
         write_export(to_onnx(model, outputs="codes"), path)
     finally:
@@ -140,9 +140,10 @@ def run_crsae(p: Problem, Ts, two_sided, threads, tmp: Path, variants=()):
                 continue
             path = tmp / f"{p.name}_T{T}_{variant}.onnx"
             export_variant(model, path, variant)
-            enc = Encoder(path, device="cpu", threads=threads, batch_size=len(p.y))
+            enc = Encoder(path, device="cpu", threads=threads)     # the default call batch (crsae.runtime)
             secs, x = measure(lambda: enc.encode(p.y))
-            yield "crsae onnxruntime" + (f" [{variant}]" if variant else ""), f"T={T}", secs, x, enc.provider
+            yield ("crsae onnxruntime" + (f" [{variant}]" if variant else ""), f"T={T}", secs, x,
+                   f"{enc.provider}, {enc.call_batch(p.y.shape)} per call")
 
         def run_torch():
             with torch.no_grad():
