@@ -112,8 +112,12 @@ def test_batch_size_does_not_change_results(spike_model, rng):
     a = Encoder(spike_model[1], device="cpu", batch_size=2).encode(y)
     b = Encoder(spike_model[1], device="cpu", batch_size=64).encode(y)
     c = Encoder(spike_model[1], device="cpu").encode(y)
+    concurrent = Encoder(spike_model[1], device="cpu", threads=2, batch_size=2)   # 4 calls on 2 worker threads
+    d = concurrent.encode(y)
     np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(a, c, atol=1e-6)
+    np.testing.assert_array_equal(a, d)                     # the same calls, run concurrently
+    assert concurrent.threads == 2 and Encoder(spike_model[1], device="cpu").threads >= 1
 
 
 def test_default_cpu_call_batch_keeps_codes_in_cache(spike_model):
