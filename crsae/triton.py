@@ -20,15 +20,13 @@ import io
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import onnx
 
 from . import contract as contract_mod
 from .errors import ConfigError, DataError, ModelFormatError
-from .files import atomic_path
+from .files import atomic_folder, atomic_path
 
 TRITON_TYPES = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.FLOAT16: "TYPE_FP16"}
 INSTANCE_KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
@@ -154,26 +152,12 @@ def write_triton_repository(model: onnx.ModelProto | str | os.PathLike, reposito
     onnx.save_model(proto, buffer)
     sidecar = json.dumps(_metadata(proto), indent=2) + "\n"
     if not folder.exists():                         # a new model: build NAME/ whole, then rename it into place
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=repository))
-        try:
+        with atomic_folder(folder) as tmp:
             _write_version(tmp / str(version), buffer.getvalue(), sidecar)
             (tmp / "config.pbtxt").write_text(config)
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return folder
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=folder))    # a new version of an existing model
-    try:
+    with atomic_folder(version_dir) as tmp:         # a new version of an existing model
         _write_version(tmp, buffer.getvalue(), sidecar)
-        os.chmod(tmp, 0o755)
-        if version_dir.exists():
-            version_dir.rmdir()
-        os.replace(tmp, version_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if not old_config.exists():
         with atomic_path(old_config) as tmp_config:
             tmp_config.write_text(config)
