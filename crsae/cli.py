@@ -141,7 +141,7 @@ def train(
 ):
     """Train a CRsAE (two-stage M-step) and write a checkpoint; with no options, learn a simulated 1-D dictionary
     from a perturbed start and print the recovery error before and after."""
-    from .distributed import process_group
+    from .distributed import leave_worker, process_group
     from .training_run import resume_run, start_run
     _check_device(device)
     # under torchrun: this process joins the process group for the run; rank 0 alone reports and writes
@@ -170,6 +170,7 @@ def train(
             _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {np.round(run.final_error, 4).tolist()}")
         if dist.is_main:
             typer.echo(f"wrote {output}" + (f" (epoch {last.epoch}, loss {last.loss:.4g})" if last else ""))
+    leave_worker(dist.world_size)
 
 
 class _TrainReporter:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -122,6 +123,22 @@ def process_group(device: str = "cpu") -> Iterator[Distributed]:
         dist.barrier()          # leave together: a gloo peer torn down while another still talks can abort at exit
     finally:
         dist.destroy_process_group()
+
+
+def leave_worker(world_size: int) -> None:
+    """End a torchrun worker that finished its work, skipping the interpreter's teardown (no-op for one process).
+
+    After ``destroy_process_group`` torch's c10d/gloo threads can still be joinable while the interpreter
+    tears down, and the process aborts with "terminate called without an active exception" (SIGABRT). CI
+    saw it twice, once after the barrier above was added. Outputs are flushed first. Checkpoints are already
+    complete on disk, since they are written atomically during the run.
+    """
+    if world_size <= 1:
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _device_and_backend(device: str, local_rank: int) -> tuple[str, str]:
