@@ -73,6 +73,19 @@ def test_denoise_writes_figures_and_table(tiny_run):
 
 
 @pytest.mark.data
+def test_denoise_keeps_every_trained_model(tiny_run):
+    """Each trained model is a checkpoint that loads back with the lambdas the results report."""
+    from crsae.checkpoint import load_model
+    output, _, results = tiny_run
+    for t in results["training"]:
+        assert t["checkpoint"] == f"models/{t['variant']}_sigma25.pt"
+        model = load_model(output / t["checkpoint"])
+        assert model.config.num_filters == 8
+        if "lam" in t:
+            np.testing.assert_allclose(model.lam.detach().numpy(), t["lam"], rtol=1e-6)
+
+
+@pytest.mark.data
 def test_denoise_one_model_per_sigma(tmp_path):
     data = require_shared_data()
     settings = Settings(data=str(data), variants=("em-tied",), **{**TINY, "crops_per_epoch": 10,

@@ -233,12 +233,15 @@ def pearson(a: np.ndarray, b: np.ndarray) -> Optional[float]:
 
 def run(settings: Settings, output: Path, *, log=print) -> dict:
     """Train every (variant, training sigma), denoise the test images at every test sigma; write
-    output/results.json, filters.png, examples.png and loss.png.
+    output/results.json, filters.png, examples.png, loss.png and each trained model as
+    output/models/VARIANT_sigmaS.pt (a crsae checkpoint: ``crsae evaluate`` / ``crsae export`` take it, and the
+    figures can be redrawn from it).
 
     Returns the results dict: settings, environment, the training plan, per variant and training sigma the loss
     curve, learned lambda / bias and wall time, and per test sigma the mean noisy and denoised PSNRs (both peaks),
     the paired EM-minus-bias difference and, for EM variants, the lambda correlation with the closed-form M-step.
     """
+    from ..checkpoint import save_checkpoint
     from .report import environment, output_folder, write_results
     started = time.perf_counter()
     folder = output_folder(output)
@@ -249,7 +252,11 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
         for variant in settings.variants:
             model, losses, seconds = train_variant(settings, variant, sigma, train_images, log)
             models[variant, sigma] = model
+            checkpoint = Path("models") / f"{variant}_sigma{sigma:g}.pt"
+            (folder / "models").mkdir(exist_ok=True)
+            save_checkpoint(folder / checkpoint, model)
             trained.append({"variant": variant, "train_sigma": sigma, "seconds": seconds, "losses": losses,
+                            "checkpoint": checkpoint.as_posix(),
                             "final_loss": float(np.mean(losses[-max(1, len(losses) // 10):])),
                             **_thresholds(model)})
     scores, examples = {}, {}
