@@ -46,12 +46,6 @@ def soft_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return u - torch.minimum(torch.maximum(u, -b), b)
 
 
-def one_sided_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """One-sided ReLU relu(u - b): non-negative codes (spikes)."""
-    b = b.reshape(1, -1, *([1] * (u.dim() - 2)))
-    return F.relu(u - b)
-
-
 def momentum_schedule(num_layers: int) -> list[float]:
     """FISTA's momentum factors (t_k - 1) / t_{k+1} for k = 1..T, with t_1 = 1.
 

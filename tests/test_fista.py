@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from crsae.config import ModelConfig
-from crsae.fista import estimate_L, momentum_schedule, one_sided_threshold, soft_threshold, unrolled_fista
+from crsae.fista import estimate_L, momentum_schedule, soft_threshold, unrolled_fista
 from crsae.model import CRsAE
 from reference import dense_operator, fista
 
@@ -66,7 +66,9 @@ def test_soft_threshold_values():
     u = torch.tensor([[[-3.0, -1.0, 0.0, 0.5, 2.0]]])
     b = torch.tensor([1.0])
     assert soft_threshold(u, b).tolist() == [[[-2.0, 0.0, 0.0, 0.0, 1.0]]]
-    assert one_sided_threshold(u, b).tolist() == [[[0.0, 0.0, 0.0, 0.0, 1.0]]]
+    identity = torch.ones(1, 1, 1)                          # one layer with H = [1], L = 1: x_1 = threshold(u)
+    assert unrolled_fista(u, identity, identity, b, 1.0, 1, two_sided=False).tolist() == [[[0.0, 0.0, 0.0, 0.0, 1.0]]]
+    assert unrolled_fista(u, identity, identity, b, 1.0, 1).tolist() == [[[-2.0, 0.0, 0.0, 0.0, 1.0]]]
 
 
 @pytest.mark.parametrize("two_sided", [True, False])
