@@ -31,8 +31,6 @@ FORMAT, CONTRACT_VERSION = "crsae-onnx", 1
 # image 1.3x faster than four (2-D, 64 x 122 x 122), bench/README.md "Speed work". GPUs want large batches.
 CPU_CALL_CODE_BYTES = 2 * 2 ** 20
 GPU_CALL_BATCH = 64
-# With several calls to make, each CPU thread runs whole calls on a one-thread session (concurrent runs of one
-# session are safe): 1.9-2x on 2 cores, where splitting each call's small convolutions across threads gave 1.3x.
 
 
 def read_model_header(path: Path) -> tuple[dict, list]:
@@ -168,7 +166,9 @@ class Encoder:
         return ort.OrtValue.ortvalue_from_numpy(batch, "cuda", 0)
 
     def _concurrent_calls(self, batches: list[np.ndarray], names: list[str]) -> list[list[np.ndarray]]:
-        """CPU: run ``batches`` on ``threads`` worker threads, each call on a one-thread session."""
+        """CPU: run ``batches`` on ``threads`` worker threads, each call on a one-thread session (concurrent runs
+        of one session are safe): 1.9x on 2 cores, where splitting each call's small convolutions across the
+        threads gave 1.3x (bench/README.md "Speed work")."""
         if self._single_thread_session is None:
             self._single_thread_session = open_session(self.path, "cpu", threads=1)[0]
         session = self._single_thread_session
@@ -211,11 +211,19 @@ class Encoder:
 
     def call_batch(self, shape: tuple[int, ...]) -> int:
         """Examples per session call for inputs of ``shape`` (B, channels, *size): ``batch_size`` when set, else
-        as many as keep one call's codes within ``CPU_CALL_CODE_BYTES``."""
+        at most as many as keep one call's codes within ``CPU_CALL_CODE_BYTES``. On several threads the calls run
+        concurrently, so their number is made a multiple of ``threads`` (up to B) and their sizes equal: one
+        thread's long call would otherwise leave the others idle."""
         if self.batch_size is not None:
             return self.batch_size
         per_example = int(np.prod(self.output_shape((1,) + tuple(shape[1:]), "codes"))) * np.dtype(self.dtype).itemsize
-        return max(1, CPU_CALL_CODE_BYTES // per_example)
+        step = max(1, CPU_CALL_CODE_BYTES // per_example)
+        if self.threads == 1:
+            return step
+        examples = max(1, shape[0])
+        calls = -(-examples // step)                                       # ceil(examples / step)
+        calls = min(examples, -(-calls // self.threads) * self.threads)    # rounded up to a multiple of threads
+        return -(-examples // calls)
 
     def run_tensor(self, signal, outputs=None) -> dict:
         """Zero-copy run on a torch tensor: input and outputs are bound in place on the tensor's device.

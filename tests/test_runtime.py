@@ -123,13 +123,26 @@ def test_batch_size_does_not_change_results(spike_model, rng):
 def test_default_cpu_call_batch_keeps_codes_in_cache(spike_model):
     """Without batch_size, one CPU call holds about CPU_CALL_CODE_BYTES of codes (at least one example)."""
     from crsae.runtime import CPU_CALL_CODE_BYTES
-    encoder = Encoder(spike_model[1], device="cpu")
+    encoder = Encoder(spike_model[1], device="cpu", threads=1)
     C, K = encoder.metadata["num_filters"], encoder.kernel_size
     for length in (5000, 100_000, 10_000_000):
         per_example = C * (length - K + 1) * 4
         assert encoder.call_batch((500, 1, length)) == max(1, CPU_CALL_CODE_BYTES // per_example)
     assert encoder.call_batch((500, 1, 10_000_000)) == 1
     assert Encoder(spike_model[1], device="cpu", batch_size=3).call_batch((500, 1, 5000)) == 3
+
+
+def test_default_call_batch_splits_evenly_across_threads(spike_model):
+    """On several threads the calls are a multiple of the thread count, of equal size, and each within the cache
+    budget: 16 examples that fit 13 per call run as 2 calls of 8 on 2 threads, not 13 + 3."""
+    from crsae.runtime import CPU_CALL_CODE_BYTES
+    encoder = Encoder(spike_model[1], device="cpu", threads=2)
+    C, K = encoder.metadata["num_filters"], encoder.kernel_size
+    length = CPU_CALL_CODE_BYTES // (13 * C * 4) + K - 1             # 13 examples' codes fill the budget
+    assert Encoder(spike_model[1], device="cpu", threads=1).call_batch((16, 1, length)) == 13
+    assert encoder.call_batch((16, 1, length)) == 8
+    assert encoder.call_batch((1, 1, length)) == 1                  # fewer examples than threads: one call
+    assert encoder.call_batch((3, 1, 5000)) == 2                    # one call's worth on 2 threads: 2 + 1
 
 
 def test_detect_events_finds_isolated_peaks():
