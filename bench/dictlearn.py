@@ -7,14 +7,21 @@ simulated spike-like data, in one process. Run by hand in the peers venv (bash b
 Data: crsae.simulate, 100 signals x 5000 samples, 10 filters of 45 taps, 5 positive events per filter per signal
 (amplitudes 1..2), 20 dB SNR. Start: crsae.recovery.perturb_dictionary with err in [0.48, 0.5] per filter.
 Metric: crsae.recovery.filter_errors (shift- and sign-invariant, best permutation), the maximum over filters.
-Each method first runs one step on 2 signals untimed (numba JIT of alphacsc, first-call costs). Reported: wall time until max error < 0.1, < 0.03, < 0.005 (the time spent measuring the error is excluded),
-or "not reached" within --budget seconds. Problem for the peers: 1/2 ||y - H x||^2 + lam ||x||_1, x >= 0, lam 0.1
-(SPORCO: circular convolution on the 5000 samples, ADMM rho fixed to 50 lam + 1 for the codes, its dictionary
-step with its defaults; alphacsc: locally greedy coordinate descent for z, its default D solver, full-rank D).
-crsae: one-sided CRsAE, EM lambda with crsae train's 1-D prior (lam_init sqrt(2 log M) / sigma, delta M / lam_init,
-lambda's Adam lr lam_init / 200), or with ``--lambda-mode fixed`` the peers' objective (a fixed lambda = lam / sigma^2
-for every filter, since crsae's penalty is lambda sigma^2 ||x||_1), T = --T unrolled steps, Adam (lr 1e-2, eps 1e-5, x0.8 per epoch), --batch signals
-a step, unsupervised (target = input), filters renormalised after every step.
+Each method first runs one step on 2 signals untimed (numba JIT of alphacsc, first-call costs). Reported: wall time
+until max error < 0.1, < 0.03, < 0.01, < 0.005 (the time spent measuring the error is excluded), or "not reached"
+within --budget seconds, and the error each method ends at (its floor: 0.005 lies within ~20% of it for every method
+here, so the last target measures each estimator's bias as much as its speed). Problem for the peers:
+1/2 ||y - H x||^2 + lam ||x||_1, x >= 0, lam 0.1 (SPORCO: circular convolution on the 5000 samples, ADMM rho fixed to
+50 lam + 1 for the codes, its dictionary step with its defaults; alphacsc: locally greedy coordinate descent for z,
+its default D solver, full-rank D).
+crsae: one-sided CRsAE, T = --T unrolled steps, EM lambda with a weak Gamma prior (--delta 0.01) started high
+(--lam-init 1500, about twice the M-step value it settles at, ~700 here, and 5.5x crsae train's 1-D default
+sqrt(2 log M) / sigma = 271) so that EM lowers it: a continuation from sparse to the EM level. Started at 271, the
+codes are ~10x denser than the truth while the filters are still far off, and some filters settle on false events or
+split a true filter with a neighbour (bench/README.md). Lambda's Adam lr lam_init / 200. Or, with
+``--lambda-mode fixed``, the peers' objective (a fixed lambda = lam / sigma^2 for every filter, since crsae's penalty
+is lambda sigma^2 ||x||_1). Dictionary: Adam (lr 1e-2, eps 1e-5, x0.7 per epoch), --batch 4 signals a step,
+unsupervised (target = input), filters renormalised after every step.
 """
 
 from __future__ import annotations
@@ -30,7 +37,6 @@ THREADS = pin_threads(1)
 import argparse  # noqa: E402
 import os  # noqa: E402
 import dataclasses  # noqa: E402
-import math  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -43,7 +49,7 @@ from crsae.recovery import filter_errors, perturb_dictionary  # noqa: E402
 from crsae.simulate import SimulationConfig, simulate  # noqa: E402
 from crsae.train import Trainer  # noqa: E402
 
-TARGETS = (0.1, 0.03, 0.005)
+TARGETS = (0.1, 0.03, 0.01, 0.005)
 
 
 class Stop(Exception):
@@ -71,9 +77,8 @@ class Clock:
 
 def run_crsae(sim, D0, args):
     torch.set_num_threads(THREADS)
-    M = sim.signals.shape[-1] - 45 + 1
-    lam_init = math.sqrt(2 * math.log(M)) / sim.sigma       # crsae train's 1-D defaults (crsae/training_run.py)
-    delta = args.delta if args.delta is not None else M / lam_init
+    lam_init = args.lam_init
+    delta = args.delta
     if args.lambda_mode == "fixed":
         lam_init = args.lam / sim.sigma ** 2                # the peers' penalty lam ||x||_1 = lambda sigma^2 ||x||_1
     cfg = ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=args.T, sigma=sim.sigma,
@@ -154,15 +159,17 @@ def main():
     ap.add_argument("--budget", type=float, default=240.0, help="seconds per method")
     ap.add_argument("--methods", default="crsae,sporco,alphacsc")
     ap.add_argument("--signals", type=int, default=100)
-    ap.add_argument("--T", type=int, default=50)
+    ap.add_argument("--T", type=int, default=30)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--adam-eps", type=float, default=1e-5,
                     help="crsae's Adam eps (the default 1e-3 crawls on these long, very sparse windows)")
-    ap.add_argument("--lr-decay", type=float, default=0.8, help="crsae's learning-rate factor per --lr-step epochs")
+    ap.add_argument("--lr-decay", type=float, default=0.7, help="crsae's learning-rate factor per --lr-step epochs")
     ap.add_argument("--lr-step", type=int, default=1)
-    ap.add_argument("--delta", type=float, default=None,
-                    help="crsae's Gamma prior rate (default M / lam_init as crsae train; 0.01 is a weak prior)")
+    ap.add_argument("--lam-init", type=float, default=1500.0,
+                    help="crsae's starting lambda (em mode); EM lowers it to its M-step level (~700 here)")
+    ap.add_argument("--delta", type=float, default=0.01,
+                    help="crsae's Gamma prior rate (0.01: a weak prior; crsae train's 1-D default is M / lam_init)")
     ap.add_argument("--lambda-mode", choices=("em", "fixed"), default="em",
                     help="crsae's lambda: em (learned per filter) or fixed at --lam / sigma^2 (the peers' objective)")
     ap.add_argument("--out", default="dictlearn.json")
@@ -192,8 +199,8 @@ def main():
                                                           if row[f'time_below_{t:g}'] is not None else "not reached")
                                            for t in TARGETS)
               + f"  (final {row['final_error']:.4f} after {row['seconds']:.1f} s, {row['steps']} steps)", flush=True)
-    print("\n| method | < 0.1 (s) | < 0.03 (s) | < 0.005 (s) | final max error | steps |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n| method | " + " | ".join(f"< {t:g} (s)" for t in TARGETS) + " | final max error | steps |")
+    print("| --- " * (len(TARGETS) + 3) + "|")
     for r in rows:
         cells = [f"{r[f'time_below_{t:g}']:.1f}" if r[f"time_below_{t:g}"] is not None else "not reached"
                  for t in TARGETS]
