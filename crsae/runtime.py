@@ -3,8 +3,9 @@
 One session per Encoder, built once and reused; the provider comes from ``crsae.providers`` (no silent fallback).
 On CUDA, inputs and outputs go through IO binding: numpy batches are uploaded once and outputs are created on the
 device; ``run_tensor`` binds torch tensors in place (zero-copy, CPU or CUDA); a static-shape model replays a CUDA
-graph from fixed device buffers. Long 1-D recordings run in chunks (export/CONTRACT.md) while a worker thread reads,
-converts and uploads the next window, so I/O and host-to-device copies overlap the current chunk's compute.
+graph from fixed device buffers. Long 1-D recordings run in chunks (export/CONTRACT.md): on a GPU (or
+one CPU thread) while a worker thread reads, converts and uploads the next window, so I/O and host-to-device copies
+overlap the current chunk's compute; on several CPU threads several chunks at once, one thread each.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -63,8 +65,9 @@ class Encoder:
     ----------
     path : .onnx file written by ``crsae export``
     device : "auto", "cpu", "cuda" or "tensorrt" (see ``crsae.providers``)
-    threads : CPU threads (default: every core this process may use). A batch of several calls runs them
-        concurrently, one thread each; a single call splits its operators across the threads.
+    threads : CPU threads (default: every core this process may use). A batch of several calls, or a long signal
+        of several chunks, runs them concurrently, one thread each; a single call splits its operators across the
+        threads.
     batch_size : examples per session call; default: on the CPU as many as keep the call's codes within
         ``CPU_CALL_CODE_BYTES`` (at least 1), on a GPU ``GPU_CALL_BATCH``; a static-shape model uses its own batch
 
@@ -165,13 +168,17 @@ class Encoder:
         import onnxruntime as ort
         return ort.OrtValue.ortvalue_from_numpy(batch, "cuda", 0)
 
+    def _one_thread_session(self):
+        """A CPU session limited to one thread, made on first use, for running whole calls concurrently."""
+        if self._single_thread_session is None:
+            self._single_thread_session = open_session(self.path, "cpu", threads=1)[0]
+        return self._single_thread_session
+
     def _concurrent_calls(self, batches: list[np.ndarray], names: list[str]) -> list[list[np.ndarray]]:
         """CPU: run ``batches`` on ``threads`` worker threads, each call on a one-thread session (concurrent runs
         of one session are safe): 1.9x on 2 cores, where splitting each call's small convolutions across the
         threads gave 1.3x (bench/README.md "Speed work")."""
-        if self._single_thread_session is None:
-            self._single_thread_session = open_session(self.path, "cpu", threads=1)[0]
-        session = self._single_thread_session
+        session = self._one_thread_session()
         with ThreadPoolExecutor(max_workers=min(self.threads, len(batches))) as pool:
             return list(pool.map(lambda batch: session.run(names, {"signal": batch}), batches))
 
@@ -277,8 +284,10 @@ class Encoder:
                  progress=None) -> np.ndarray:
         """One long 1-D signal, in chunks (export/CONTRACT.md): (channels, N) -> (C, N - K + 1) or (channels, N).
 
-        ``signal`` may be a memory-mapped array; only one window is in memory at a time. ``out`` (e.g. a
-        memory-mapped .npy) receives the result; ``progress(done, total)`` is called after every chunk.
+        ``signal`` may be a memory-mapped array; at most threads + 1 windows are in memory at a time. ``out`` (e.g.
+        a memory-mapped .npy) receives the result, chunk by chunk in order; ``progress(done, total)`` is called after
+        every chunk. On the CPU with several threads, that many chunks run at once, one thread each (as ``run``'s
+        calls); otherwise one at a time while a worker reads, converts and uploads the next window.
         """
         if chunk < 1:
             raise ShapeError(f"chunk must be at least 1, got {chunk}")
@@ -287,19 +296,34 @@ class Encoder:
             out = np.empty((rows, total), dtype=self.dtype)
         pieces = list(plan_chunks(signal.shape[1], self.kernel_size, self.metadata["chunk_halo"], chunk, output))
 
-        def prepare(piece):                          # runs in the worker: read, check, convert, upload
-            return self._upload(self.check(np.asarray(signal[:, piece.window_start:piece.window_stop])[None]))
+        def window(piece):                           # one chunk's window, read and checked: (1, channels, n)
+            return self.check(np.asarray(signal[:, piece.window_start:piece.window_stop])[None])
 
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            pending = worker.submit(prepare, pieces[0])
+        def place(piece, result):                    # result: (rows, window length) -> its part of out
+            out[:, piece.start:piece.stop] = result[:, piece.offset:piece.offset + piece.stop - piece.start]
+            if progress is not None:
+                progress(piece.stop, total)
+
+        if not self.on_gpu and self.threads > 1 and len(pieces) > 1:    # `threads` chunks at once, one thread each
+            session = self._one_thread_session()
+            in_flight = deque()                      # (piece, future) in order, at most threads + 1
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                for piece in pieces:
+                    in_flight.append((piece, pool.submit(
+                        lambda p: session.run([output], {"signal": window(p)})[0][0], piece)))
+                    if len(in_flight) > self.threads:
+                        first, future = in_flight.popleft()
+                        place(first, future.result())
+                for piece, future in in_flight:
+                    place(piece, future.result())
+            return out
+        with ThreadPoolExecutor(max_workers=1) as reader:    # reads and uploads the next window meanwhile
+            pending = reader.submit(lambda: self._upload(window(pieces[0])))
             for i, piece in enumerate(pieces):
-                window = pending.result()
+                batch = pending.result()
                 if i + 1 < len(pieces):
-                    pending = worker.submit(prepare, pieces[i + 1])
-                result = self._call(window, [output])[0][0]
-                out[:, piece.start:piece.stop] = result[:, piece.offset:piece.offset + piece.stop - piece.start]
-                if progress is not None:
-                    progress(piece.stop, total)
+                    pending = reader.submit(lambda p: self._upload(window(p)), pieces[i + 1])
+                place(piece, self._call(batch, [output])[0][0])
         return out
 
     def long_output_shape(self, shape: tuple[int, ...], output: str) -> tuple[int, int]:

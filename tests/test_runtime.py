@@ -59,6 +59,24 @@ def test_chunked_output_into_memmap(spike_model, tmp_path, rng):
     assert calls[-1] == (1993, 1993)
 
 
+def test_chunks_run_concurrently_give_the_same_codes_in_order(spike_model, rng):
+    """On 3 threads, run_long runs 3 chunks at once on one-thread sessions: bit-identical to one thread, and out
+    and progress still advance chunk by chunk in order."""
+    _, path = spike_model
+    signal = rng.standard_normal((1, 5000)).astype(np.float32)
+    one = Encoder(path, device="cpu", threads=1).run_long(signal, "codes", chunk=300)
+    calls, seen = [], []
+    out = np.full((3, 5000 - 7), np.nan, np.float32)
+
+    def progress(done, total):               # everything before `done` is written, nothing after it yet
+        calls.append((done, total))
+        seen.append(bool(np.isfinite(out[:, :done]).all() and np.isnan(out[:, done:]).all()))
+    three = Encoder(path, device="cpu", threads=3).run_long(signal, "codes", chunk=300, out=out, progress=progress)
+    np.testing.assert_array_equal(three, one)
+    assert len(calls) == 17 and all(seen) and calls[-1] == (4993, 4993)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
 def test_cuda_request_fails_clearly_without_gpu(spike_model):
     import onnxruntime as ort
     if "CUDAExecutionProvider" in ort.get_available_providers():
