@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { chooseGoldenCase, timingStats } from './bench-cases.js';
 import { loadModel, readNpy } from './src/index.js';
 
 const { values } = parseArgs({
@@ -21,23 +22,11 @@ const { values } = parseArgs({
   },
 });
 const exportDir = resolve(process.env.CRSAE_EXPORT_DIR ?? fileURLToPath(new URL('../../export', import.meta.url)));
-const index = JSON.parse(readFileSync(join(exportDir, 'golden', 'index.json'), 'utf8'));
-const is1d = (c) => JSON.parse(readFileSync(join(exportDir, c.sidecar), 'utf8')).kind === '1d';
-const chosen = values.case
-  ? index.cases.find((c) => c.name === values.case)
-  : index.cases.find((c) => is1d(c) && !c.chunk_length) ?? index.cases.find(is1d);
-if (!chosen) throw new Error(`no such golden case ${values.case ?? '(1-D)'} in ${exportDir}/golden/index.json`);
-
+const chosen = chooseGoldenCase(exportDir, values.case);
 const sessionOptions = values.threads ? { intraOpNumThreads: Number(values.threads) } : {};
 const model = await loadModel(join(exportDir, chosen.model), { sessionOptions, liftConvTranspose: !values['no-lift'] });
 const signal = await readNpy(join(exportDir, chosen.input));
 const chunk = chosen.chunk_length ?? null;
-const stats = (ms) => {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const mean = ms.reduce((s, v) => s + v, 0) / ms.length;
-  const round = (v) => Math.round(v * 1000) / 1000;
-  return { mean_ms: round(mean), median_ms: round(sorted[Math.floor(ms.length / 2)]), min_ms: round(sorted[0]), max_ms: round(sorted.at(-1)) };
-};
 const results = {};
 for (const output of Object.keys(chosen.outputs)) {
   for (let i = 0; i < Number(values.warmup); i++) await model.run(output, signal, { chunk });
@@ -47,7 +36,7 @@ for (const output of Object.keys(chosen.outputs)) {
     await model.run(output, signal, { chunk });
     ms.push(performance.now() - start);
   }
-  results[output] = stats(ms);
+  results[output] = timingStats(ms);
 }
 await model.release();
 const ortVersion = JSON.parse(readFileSync(new URL('./node_modules/onnxruntime-node/package.json', import.meta.url))).version;

@@ -6,11 +6,11 @@
 // load on the machine hits them alike. Prints one JSON object: per mode and output mean / median / min / max ms,
 // max |out - golden|, and whether the modes' outputs are bit-identical.
 
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
+import { chooseGoldenCase, timingStats } from '../node/bench-cases.js';
 import { REPO, startServer } from './serve.js';
 
 const { values } = parseArgs({
@@ -24,12 +24,7 @@ const { values } = parseArgs({
 });
 const CHROMIUM = process.env.CRSAE_CHROMIUM ?? '/usr/bin/chromium';
 const exportDir = resolve(process.env.CRSAE_EXPORT_DIR ?? join(REPO, 'export'));
-const index = JSON.parse(readFileSync(join(exportDir, 'golden', 'index.json'), 'utf8'));
-const is1d = (c) => JSON.parse(readFileSync(join(exportDir, c.sidecar), 'utf8')).kind === '1d';
-const chosen = values.case
-  ? index.cases.find((c) => c.name === values.case)
-  : index.cases.find((c) => is1d(c) && !c.chunk_length) ?? index.cases.find(is1d);
-if (!chosen) throw new Error(`no such golden case ${values.case ?? '(1-D)'} in ${exportDir}/golden/index.json`);
+const chosen = chooseGoldenCase(exportDir, values.case);
 const modes = values.modes.split(',').map((m) => m.trim()).filter(Boolean);
 if (modes.some((m) => m !== 'lift' && m !== 'no-lift')) throw new Error(`--modes takes lift and/or no-lift (got ${values.modes})`);
 
@@ -73,17 +68,7 @@ try {
         }
       }
       out[output] = { atol: c.atol[output], modes: {} };
-      for (const m of modes) {
-        const sorted = [...ms[m]].sort((a, b) => a - b);
-        const round = (v) => Math.round(v * 1000) / 1000;
-        out[output].modes[m] = {
-          mean_ms: round(ms[m].reduce((s, v) => s + v, 0) / ms[m].length),
-          median_ms: round(sorted[Math.floor(sorted.length / 2)]),
-          min_ms: round(sorted[0]),
-          max_ms: round(sorted.at(-1)),
-          max_abs_diff_vs_golden: web.maxAbsDiff(last[m].data, ref.data),
-        };
-      }
+      for (const m of modes) out[output].modes[m] = { ms: ms[m], max_abs_diff_vs_golden: web.maxAbsDiff(last[m].data, ref.data) };
       if (modes.length === 2) {
         const [a, b] = modes.map((m) => last[m].data);
         out[output].modes_bit_identical = a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
@@ -93,6 +78,9 @@ try {
     for (const m of Object.values(models)) await m.release();
     return { results: out, ort_web: web.ort.env.versions?.web, cross_origin_isolated: crossOriginIsolated, user_agent: navigator.userAgent };
   }, { c: chosen, modes, threads: Number(values.threads), repeats: Number(values.repeats), warmup: Number(values.warmup) });
+  for (const output of Object.values(result.results)) {          // call times in ms -> their summary
+    for (const [m, { ms, ...rest }] of Object.entries(output.modes)) output.modes[m] = { ...timingStats(ms), ...rest };
+  }
   console.log(JSON.stringify({
     case: chosen.name,
     chunk_length: chosen.chunk_length ?? null,
