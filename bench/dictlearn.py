@@ -77,12 +77,10 @@ class Clock:
 
 def run_crsae(sim, D0, args):
     torch.set_num_threads(THREADS)
-    lam_init = args.lam_init
-    delta = args.delta
-    if args.lambda_mode == "fixed":
-        lam_init = args.lam / sim.sigma ** 2                # the peers' penalty lam ||x||_1 = lambda sigma^2 ||x||_1
+    # fixed: the peers' penalty lam ||x||_1 = lambda sigma^2 ||x||_1
+    lam_init = args.lam / sim.sigma ** 2 if args.lambda_mode == "fixed" else args.lam_init
     cfg = ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=args.T, sigma=sim.sigma,
-                      threshold_mode=args.lambda_mode, lam_init=lam_init, delta=delta, two_sided=False)
+                      threshold_mode=args.lambda_mode, lam_init=lam_init, delta=args.delta, two_sided=False)
     tcfg = TrainConfig(epochs=10 ** 6, batch_size=args.batch, lr=args.lr, adam_eps=args.adam_eps,
                        lr_decay=args.lr_decay, lr_step=args.lr_step, supervised=False, seed=0)
     data = ArrayData(sim.signals)                           # input = target (unsupervised)
@@ -102,8 +100,8 @@ def run_crsae(sim, D0, args):
         pass
     return clock.trace, {"T": args.T, "batch": args.batch, "lr": args.lr, "adam_eps": args.adam_eps,
                           "lr_decay": args.lr_decay, "lr_step": args.lr_step, "lambda_mode": args.lambda_mode,
-                          "lam_lr": trainer.lam_lr,
-                          "delta": cfg.delta, "lam_final": model.lam.detach().numpy().tolist(), "L": float(model.L), "epochs": epoch}
+                          "lam_init": lam_init, "lam_lr": trainer.lam_lr, "delta": cfg.delta,
+                          "lam_final": model.lam.detach().numpy().tolist(), "L": float(model.L), "epochs": epoch}
 
 
 def run_sporco(sim, D0, args):

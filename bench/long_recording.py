@@ -3,8 +3,8 @@ each, against one chunk at a time with onnxruntime's threads split across each c
 did before), in one run on the same model and recording.
 
 Workload: the spike-sorting shape, 10 filters of 45 taps, T = 50, one channel of --seconds at 30 kHz, for each chunk
-length in --chunks (run_long's default is 32768; each window adds a halo of T (K - 1) samples on each side). Prints a table and writes
-bench/results/long_recording.json. Run by hand: ``.venv/bin/python bench/long_recording.py [--threads 2]``.
+length in --chunks (run_long's default is 32768; each window adds a halo of T (K - 1) samples on each side). Prints a
+table and writes bench/results/long_recording.json. Run by hand: ``.venv/bin/python bench/long_recording.py [--threads 2]``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measure, pin_threads, versions, write_json  # noqa: E402
 
-THREADS = pin_threads(2)
+pin_threads(2)                                  # thread variables before numpy / onnxruntime load
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -59,8 +59,8 @@ def main():
                                                repeats=args.repeats, slow=1e9)
             sequential_s, sequential = measure(lambda: one_chunk_at_a_time(encoder, signal, chunk),
                                                repeats=args.repeats, slow=1e9)
-            rows.append({"chunk": chunk, "chunks": len(list(plan_chunks(signal.shape[1], 45, config.chunk_halo, chunk,
-                                                                        "codes"))),
+            pieces = plan_chunks(signal.shape[1], config.kernel_size, config.chunk_halo, chunk, "codes")
+            rows.append({"chunk": chunk, "chunks": len(list(pieces)),
                          "sequential_s": sequential_s, "concurrent_s": concurrent_s,
                          "speedup": sequential_s / concurrent_s,
                          "max_abs_diff": float(np.abs(concurrent - sequential).max())})
@@ -73,6 +73,7 @@ def main():
               f"{r['speedup']:.2f}x | {r['max_abs_diff']:.2g} |")
     write_json("long_recording.json", {"threads": args.threads, "samples": signal.shape[1], "repeats": args.repeats,
                                        "rows": rows, "loadavg_1m": os.getloadavg()[0], "versions": versions()})
+
 
 if __name__ == "__main__":
     main()

@@ -168,6 +168,11 @@ class Encoder:
         import onnxruntime as ort
         return ort.OrtValue.ortvalue_from_numpy(batch, "cuda", 0)
 
+    def _concurrent(self, calls: int) -> bool:
+        """Whether ``calls`` session calls run concurrently, one thread each: on the CPU, with several threads and
+        several calls (a static-shape model keeps its one session)."""
+        return not self.on_gpu and not self.static_shape and self.threads > 1 and calls > 1
+
     def _one_thread_session(self):
         """A CPU session limited to one thread, made on first use, for running whole calls concurrently."""
         if self._single_thread_session is None:
@@ -210,7 +215,7 @@ class Encoder:
         signal = self.check(signal)
         step = self.call_batch(signal.shape)
         batches = [signal[i:i + step] for i in range(0, len(signal), step)]
-        if not self.on_gpu and not self.static_shape and self.threads > 1 and len(batches) > 1:
+        if self._concurrent(len(batches)):
             parts = self._concurrent_calls(batches, names)
         else:
             parts = [self._call(batch, names) for batch in batches]
@@ -304,7 +309,7 @@ class Encoder:
             if progress is not None:
                 progress(piece.stop, total)
 
-        if not self.on_gpu and self.threads > 1 and len(pieces) > 1:    # `threads` chunks at once, one thread each
+        if self._concurrent(len(pieces)):            # `threads` chunks at once, one thread each
             session = self._one_thread_session()
             in_flight = deque()                      # (piece, future) in order, at most threads + 1
             with ThreadPoolExecutor(max_workers=self.threads) as pool:
