@@ -37,3 +37,13 @@ def tolerance_constants(dtype: str = "float32") -> tuple[float, float]:
     tol = contract()["tolerance"]
     prefix = "" if dtype == "float32" else "float16_"
     return tol[prefix + "atol_floor"], tol[prefix + "atol_per_layer"]
+
+
+def message(name: str, **values) -> str:
+    """One of the contract's messages, which every runtime words identically (``messages`` in contract.json)."""
+    return contract()["messages"][name].format(**values)
+
+
+def size_text(size) -> str:
+    """A spatial size as the contract's messages write it: axes joined by 'x' (``(7, 96)`` -> ``7x96``)."""
+    return "x".join(str(int(n)) for n in size)

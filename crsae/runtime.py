@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import contract
 from .chunking import plan_chunks
 from .errors import ModelFormatError, ShapeError
 from .providers import open_session
@@ -96,8 +97,7 @@ class Encoder:
         self.kind, self.channels, self.kernel_size = m["kind"], m["channels"], m["kernel_size"]
         self.stride, self.num_layers, self.outputs = m["stride"], m["num_layers"], tuple(m["outputs"])
         self.dtype = np.float16 if m["dtype"] == "float16" else np.float32
-        # the stride trick reflect-pads up to 3s - 2 samples (ModelConfig.min_size)
-        self.min_size = self.kernel_size if self.stride == 1 else max(self.kernel_size, 3 * self.stride - 1)
+        self.min_size = m["min_size"]
         self.on_gpu = self.provider != "CPUExecutionProvider"
         if self.batch_size is None and self.on_gpu:
             self.batch_size = GPU_CALL_BATCH
@@ -117,8 +117,8 @@ class Encoder:
             raise ShapeError(f"signal has {shape[1]} channels but the model has {self.channels}; "
                              "pass data with the model's channel count")
         if min(shape[2:]) < self.min_size:
-            raise ShapeError(f"signal size {tuple(shape[2:])} is smaller than {self.min_size} "
-                             f"(kernel_size {self.kernel_size}); pass longer signals or larger images")
+            raise ShapeError(contract.message("too_small", size=contract.size_text(shape[2:]),
+                                              min_size=self.min_size))
         if self.static_shape and tuple(shape[1:]) != self.static_shape[1:]:
             raise ShapeError(f"this model was exported for inputs of shape {self.static_shape}, got {tuple(shape)}; "
                              "pass that size or export without --static-shape")
