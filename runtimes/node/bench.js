@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Time crsae-node on the 1-D golden batch (export/golden/index.json), after warm-up.
-//   node runtimes/node/bench.js [--repeats 50] [--warmup 5] [--case NAME] [--threads N] [--no-lift]
-// --no-lift runs the .onnx file as it is (no 1-D ConvTranspose rewrite, see src/onnx-rewrite.js), for comparison.
+//   node runtimes/node/bench.js [--repeats 50] [--warmup 5] [--case NAME] [--threads N]
 // Prints one JSON object: per output mean / median / min / max ms, plus versions and the machine.
 
 import { readFileSync } from 'node:fs';
@@ -18,13 +17,12 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '5' },
     case: { type: 'string' },
     threads: { type: 'string' },
-    'no-lift': { type: 'boolean', default: false },
   },
 });
 const exportDir = resolve(process.env.CRSAE_EXPORT_DIR ?? fileURLToPath(new URL('../../export', import.meta.url)));
 const chosen = chooseGoldenCase(exportDir, values.case);
 const sessionOptions = values.threads ? { intraOpNumThreads: Number(values.threads) } : {};
-const model = await loadModel(join(exportDir, chosen.model), { sessionOptions, liftConvTranspose: !values['no-lift'] });
+const model = await loadModel(join(exportDir, chosen.model), { sessionOptions });
 const signal = await readNpy(join(exportDir, chosen.input));
 const chunk = chosen.chunk_length ?? null;
 const results = {};
@@ -52,7 +50,6 @@ console.log(JSON.stringify({
   results,
   provider: 'cpu',
   intra_op_threads: values.threads ? Number(values.threads) : 'onnxruntime default',
-  lift_conv_transpose_1d: !values['no-lift'],
   node: process.version,
   onnxruntime_node: ortVersion,
   crsae_version: model.meta.crsae_version,

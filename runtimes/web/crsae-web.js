@@ -7,7 +7,6 @@ import { maxAbsDiff } from '../node/src/contract.js';
 import { CrsaeError, ModelFormatError } from '../node/src/errors.js';
 import { Model } from '../node/src/model.js';
 import { parseNpy } from '../node/src/npy.js';
-import { liftConvTranspose1d } from '../node/src/onnx-rewrite.js';
 
 /** The export folder (models/, golden/), relative to this module. */
 export const EXPORT_URL = new URL('../../export/', import.meta.url);
@@ -38,12 +37,9 @@ export async function fetchNpy(url, { optional = false } = {}) {
  * @param {string|URL} url NAME.onnx
  * @param {object} [options]
  * @param {object} [options.sessionOptions] extra onnxruntime-web session options
- * @param {boolean} [options.liftConvTranspose] default true: run 1-D ConvTranspose nodes as 2-D ones
- *   (../node/src/onnx-rewrite.js, as crsae-node does), since onnxruntime-web 1.30's wasm 1-D ConvTranspose is
- *   slow (the 1-D golden batch runs ~5.7x faster lifted, bit-identical; README, "Timing"); false runs the file as is
  * @returns {Promise<Model>} with encode / reconstruct / run, as in crsae-node
  */
-export async function loadModel(url, { sessionOptions = {}, liftConvTranspose = true } = {}) {
+export async function loadModel(url, { sessionOptions = {} } = {}) {
   const modelUrl = new URL(url, document.baseURI);
   const bytes = await fetchBytes(modelUrl);
   const sidecarBytes = await fetchBytes(new URL(modelUrl.pathname.replace(/\.onnx$/i, '.json'), modelUrl), { optional: true });
@@ -55,7 +51,7 @@ export async function loadModel(url, { sessionOptions = {}, liftConvTranspose = 
       throw new ModelFormatError(`sidecar of ${modelUrl} is not valid JSON (${err.message}); re-export the model with crsae`);
     }
   }
-  return Model.create(ort, liftConvTranspose ? liftConvTranspose1d(bytes).bytes : bytes, {
+  return Model.create(ort, bytes, {
     sidecar,
     source: modelUrl.pathname.split('/').pop(),
     sessionOptions: { executionProviders: ['wasm'], ...sessionOptions },

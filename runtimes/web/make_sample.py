@@ -2,7 +2,7 @@
 
 Oriented chirped stripes (top left), a disc and a ring (top right), a checkerboard (bottom left) and a smooth
 random texture (bottom right) over a colour gradient, anti-aliased by 4x supersampling. Seeded, so re-running
-it rewrites the same file. crsae.golden crops the 2-D golden input from it.
+it rewrites the same file. crsae.exporter.golden crops the 2-D golden input from it.
 
     .venv/bin/python runtimes/web/make_sample.py
 """

@@ -11,13 +11,11 @@ import * as ort from 'onnxruntime-node';
 import { ConfigError, ModelFormatError } from './errors.js';
 import { Model } from './model.js';
 import { formatNpy, parseNpy } from './npy.js';
-import { liftConvTranspose1d } from './onnx-rewrite.js';
 
 export * from './errors.js';
 export { FORMAT, CONTRACT_VERSION, INPUT, OUTPUTS, tolerance, maxAbsDiff } from './contract.js';
 export { planChunks } from './chunking.js';
 export { readOnnxMetadata } from './onnx-metadata.js';
-export { liftConvTranspose1d } from './onnx-rewrite.js';
 export { parseNpy, formatNpy } from './npy.js';
 export { Model, modelMetadata } from './model.js';
 
@@ -33,11 +31,9 @@ export function sidecarPath(modelPath) {
  * @param {string[]} [options.executionProviders] onnxruntime-node providers, default ['cpu'];
  *   ['cuda'] needs the CUDA build (see README), and fails rather than falling back to CPU
  * @param {object} [options.sessionOptions] extra onnxruntime session options
- * @param {boolean} [options.liftConvTranspose] default true: run 1-D ConvTranspose nodes as 2-D ones
- *   (src/onnx-rewrite.js), since onnxruntime-node 1.30's 1-D ConvTranspose is ~16x slower; false runs the file as is
  * @returns {Promise<Model>}
  */
-export async function loadModel(path, { executionProviders = ['cpu'], sessionOptions = {}, liftConvTranspose = true } = {}) {
+export async function loadModel(path, { executionProviders = ['cpu'], sessionOptions = {} } = {}) {
   if (!Array.isArray(executionProviders) || executionProviders.length === 0) {
     throw new ConfigError(`executionProviders must be a non-empty list such as ['cpu'] or ['cuda'] (got ${JSON.stringify(executionProviders)})`);
   }
@@ -56,7 +52,6 @@ export async function loadModel(path, { executionProviders = ['cpu'], sessionOpt
       throw new ModelFormatError(`sidecar ${sidecarFile} is not valid JSON (${err.message}); re-export the model with crsae`);
     }
   }
-  if (liftConvTranspose) bytes = liftConvTranspose1d(bytes).bytes;
   return Model.create(ort, bytes, {
     sidecar,
     source: path,

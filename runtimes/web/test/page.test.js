@@ -73,34 +73,6 @@ test('every golden vector runs inside the page within atol', { timeout: 600_000 
   }
 });
 
-test('loadModel lifts 1-D ConvTranspose to 2-D unless { liftConvTranspose: false }, with bit-identical codes', async () => {
-  const index = JSON.parse(readFileSync(join(EXPORT_DIR, 'golden', 'index.json'), 'utf8'));
-  const c = index.cases.find((x) => JSON.parse(readFileSync(join(EXPORT_DIR, x.sidecar), 'utf8')).kind === '1d');
-  assert.ok(c, 'export/golden/index.json has no 1-D case');
-  const r = await page.evaluate(async (c) => {
-    const web = await import('./crsae-web.js');
-    const { liftConvTranspose1d } = await import('../node/src/onnx-rewrite.js');
-    const abs = (p) => new URL(p, web.EXPORT_URL).href;
-    const onnx = new Uint8Array(await (await fetch(abs(c.model))).arrayBuffer());
-    const signal = await web.fetchNpy(abs(c.input));
-    const ref = await web.fetchNpy(abs(c.outputs.codes));
-    const codes = {};
-    for (const lift of [true, false]) {
-      const model = await window.crsae.loadModel(abs(c.model), { liftConvTranspose: lift });
-      codes[lift] = (await model.run('codes', signal, { chunk: c.chunk_length ?? null })).data;
-      await model.release();
-    }
-    return {
-      rewritten: liftConvTranspose1d(onnx).rewritten,
-      identical: codes.true.length === codes.false.length && codes.true.every((v, i) => Object.is(v, codes.false[i])),
-      diff: web.maxAbsDiff(codes.true, ref.data),
-    };
-  }, c);
-  assert.ok(r.rewritten > 0, `${c.model} has no 1-D ConvTranspose that the rewrite lifts`);
-  assert.ok(r.diff <= c.atol.codes, `${c.name} codes: max |out - ref| = ${r.diff} > atol ${c.atol.codes}`);
-  assert.ok(r.identical, 'lifted and unlifted 1-D models should give bit-identical codes');
-});
-
 test('the page fetched nothing outside 127.0.0.1, logged no error, and is saved as screenshot.png', async () => {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.ok(existsSync(SCREENSHOT));
