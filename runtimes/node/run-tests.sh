@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Shared by runtimes/node/test.sh and runtimes/web/test.sh: run `node --test` on test/*.test.js in the current
-# folder and fail when a test failed or when no test ran.
+# Used by runtimes/node/test.sh (runtimes/web/test.sh has its own copy, so that folder stands alone): run
+# `node --test` on test/*.test.js in the current folder and fail when a test failed or when no test ran.
 # Usage (from a runtime's folder): run-tests.sh NAME REQUIRED_NODE_MODULE...
 set -euo pipefail
 name="$1"; shift

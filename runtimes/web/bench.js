@@ -7,7 +7,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { chooseGoldenCase, timingStats } from '../node/bench-cases.js';
+import { chooseGoldenCase, timingStats } from 'crsae-node/bench-cases';
 import { REPO, startServer } from './serve.js';
 
 const { values } = parseArgs({

@@ -1,12 +1,15 @@
-// crsae in the browser: onnxruntime-web (wasm backend) plus the contract logic shared with the Node
-// runtime (runtimes/node/src: metadata checks, the chunking rule, the .npy parser), so the page and
-// crsae-node run models the same way. No build step: plain ES modules, served from the repository root.
+// crsae in the browser: onnxruntime-web (wasm backend) plus crsae-node/core, the runtime-independent part of
+// the crsae-node package (a dependency of this page, package.json: the contract from its contract.json, metadata
+// checks, the chunking rule, the .npy parser, Model), so the page and crsae-node run models the same way.
+// No build step: plain ES modules from this folder and its node_modules, served from the repository root.
 
 import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
-import { maxAbsDiff } from '../node/src/contract.js';
-import { CrsaeError, ModelFormatError } from '../node/src/errors.js';
-import { Model } from '../node/src/model.js';
-import { parseNpy } from '../node/src/npy.js';
+// protobuf.js's browser build (no ES module build exists) defines globalThis.protobuf; crsae-node reads the ONNX
+// metadata with it, as it does in Node.
+import './node_modules/protobufjs/dist/light/protobuf.min.js';
+import {
+  CONTRACT, CrsaeError, maxAbsDiff, message, Model, ModelFormatError, onnxMetadataReader, parseNpy, sizeText,
+} from './node_modules/crsae-node/src/core.js';
 
 /** The export folder (models/, golden/), relative to this module. */
 export const EXPORT_URL = new URL('../../export/', import.meta.url);
@@ -16,7 +19,10 @@ ort.env.wasm.wasmPaths = new URL('./node_modules/onnxruntime-web/dist/', import.
 // Threads need a cross-origin-isolated page (serve.js sends COOP/COEP); otherwise run on one thread.
 ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 
-export { ort, CrsaeError, maxAbsDiff };
+export { ort, CONTRACT, CrsaeError, maxAbsDiff, message, sizeText };
+
+/** ONNX metadata_props of model bytes, as raw strings (crsae-node's reader on protobuf.js). */
+export const { readOnnxMetadata } = onnxMetadataReader(globalThis.protobuf);
 
 /** Fetch a URL as bytes; null on 404 when optional, else a CrsaeError naming the URL. */
 async function fetchBytes(url, { optional = false } = {}) {
@@ -52,6 +58,7 @@ export async function loadModel(url, { sessionOptions = {} } = {}) {
     }
   }
   return Model.create(ort, bytes, {
+    readMetadata: readOnnxMetadata,
     sidecar,
     source: modelUrl.pathname.split('/').pop(),
     sessionOptions: { executionProviders: ['wasm'], ...sessionOptions },

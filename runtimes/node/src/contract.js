@@ -1,18 +1,51 @@
-// The crsae ONNX contract, version 1 (export/CONTRACT.md, export/contract.json).
-// The constants below are checked against export/contract.json by test/contract.test.js.
+// The crsae ONNX contract (export/CONTRACT.md), read from contract.json: a byte-for-byte copy of
+// export/contract.json that ships inside the package (scripts/sync-contract.js refreshes it, `npm pack` runs that,
+// and test/contract.test.js fails when it differs from the repository's file). Nothing here restates the contract:
+// names, keys, the dtype and the messages all come from that JSON. No Node API: the web page imports this too.
 
+import CONTRACT from './contract.json' with { type: 'json' };
 import { ModelFormatError } from './errors.js';
 
-export const FORMAT = 'crsae-onnx';
-export const CONTRACT_VERSION = 1;
-export const INPUT = 'signal';
-export const OUTPUTS = ['codes', 'reconstruction'];
+export { CONTRACT };
+export const FORMAT = CONTRACT.format;
+export const CONTRACT_VERSION = CONTRACT.contract_version;
+/** The one input's name ("signal"). */
+export const INPUT = Object.keys(CONTRACT.inputs)[0];
+/** The output names the contract knows, in its order ("codes", "reconstruction"). */
+export const OUTPUTS = Object.keys(CONTRACT.outputs);
+/** Every metadata key of the contract; a model missing one is refused. */
+export const REQUIRED_KEYS = [...CONTRACT.metadata_keys];
+/** The kinds of model ("1d", "2d"): the contract gives axes for each. */
+export const KINDS = Object.keys(CONTRACT.inputs[INPUT]).map((k) => k.replace(/^axes_/, ''));
 
-/** Metadata keys this runtime reads; a model missing one is refused. */
-export const REQUIRED_KEYS = [
-  'format', 'contract_version', 'kind', 'channels', 'num_filters', 'kernel_size', 'stride',
-  'num_layers', 'outputs', 'chunk_halo', 'dtype', 'atol_floor', 'atol_per_layer',
-];
+/** The input's axis names for a model kind, e.g. ["batch", "channels", "length"] for "1d". */
+export function inputAxisNames(kind) {
+  return CONTRACT.inputs[INPUT][`axes_${kind}`];
+}
+
+/** The input axes of a model kind as text, e.g. "[batch, channels, length]". */
+export function inputAxes(kind) {
+  return `[${inputAxisNames(kind).join(', ')}]`;
+}
+
+/**
+ * One of the contract's messages (`messages` in contract.json), which every runtime words identically.
+ * @param {string} name e.g. "too_small"
+ * @param {Record<string, string|number>} values one per {placeholder}
+ */
+export function message(name, values) {
+  const template = CONTRACT.messages[name];
+  if (template === undefined) throw new RangeError(`contract.json has no message "${name}"`);
+  return template.replace(/\{(\w+)\}/g, (_, key) => {
+    if (!(key in values)) throw new RangeError(`message "${name}" needs a value for {${key}}`);
+    return String(values[key]);
+  });
+}
+
+/** A spatial size as the contract's messages write it: axes joined by 'x' ([7, 96] -> "7x96", [5] -> "5"). */
+export function sizeText(size) {
+  return size.join('x');
+}
 
 /**
  * Decode ONNX `metadata_props` (each value the JSON encoding of the sidecar's value).
@@ -56,8 +89,9 @@ export function checkMetadata(meta, source) {
   if (missing.length) {
     throw new ModelFormatError(`${source} lacks metadata key(s) ${missing.join(', ')}; re-export it with crsae`);
   }
-  if (meta.kind !== '1d' && meta.kind !== '2d') {
-    throw new ModelFormatError(`${source} has kind ${JSON.stringify(meta.kind)}, expected "1d" or "2d"; re-export it with crsae`);
+  if (!KINDS.includes(meta.kind)) {
+    throw new ModelFormatError(
+      `${source} has kind ${JSON.stringify(meta.kind)}, expected ${KINDS.map((k) => `"${k}"`).join(' or ')}; re-export it with crsae`);
   }
   for (const key of ['channels', 'num_filters', 'kernel_size', 'stride', 'num_layers']) {
     if (!isInt(meta[key], 1)) {
@@ -67,14 +101,18 @@ export function checkMetadata(meta, source) {
   if (!isInt(meta.chunk_halo, 0)) {
     throw new ModelFormatError(`${source} has chunk_halo ${JSON.stringify(meta.chunk_halo)}, expected an integer >= 0; re-export it with crsae`);
   }
+  if (!isInt(meta.min_size, meta.kernel_size)) {
+    throw new ModelFormatError(
+      `${source} has min_size ${JSON.stringify(meta.min_size)}, expected an integer >= kernel_size ${meta.kernel_size}; re-export it with crsae`);
+  }
   const outputs = meta.outputs;
   if (!Array.isArray(outputs) || outputs.length === 0 || outputs.some((o) => !OUTPUTS.includes(o))) {
     throw new ModelFormatError(
       `${source} has outputs ${JSON.stringify(outputs)}, expected one or both of ${OUTPUTS.join(', ')}; re-export it with crsae`);
   }
-  if (meta.dtype !== 'float32') {
+  if (meta.dtype !== CONTRACT.dtype) {
     throw new ModelFormatError(
-      `${source} has dtype ${JSON.stringify(meta.dtype)}, but this runtime runs only float32 exports; use the float32 export of the model`);
+      `${source} has dtype ${JSON.stringify(meta.dtype)}, but this runtime runs only ${CONTRACT.dtype} exports; use the ${CONTRACT.dtype} export of the model`);
   }
   return meta;
 }

@@ -18,8 +18,11 @@ export class ModelFormatError extends CrsaeError {}
 /** A signal whose shape, dtype or values break the contract. */
 export class ShapeError extends CrsaeError {}
 
+/** A data file or folder that is missing, unreadable or unwritable (an input .npy, the output's folder). */
+export class DataError extends CrsaeError {}
+
 /** A .npy file this runtime cannot read (only float32, little-endian, C order). */
-export class NpyError extends CrsaeError {}
+export class NpyError extends DataError {}
 
 /** An execution provider (cuda, webgpu, ...) that was asked for but cannot run here; never silently CPU. */
 export class ProviderUnavailableError extends CrsaeError {}

@@ -2,20 +2,18 @@
 // Independent of which onnxruntime package runs it: Node passes onnxruntime-node, the web page
 // onnxruntime-web (both implement onnxruntime-common's InferenceSession and Tensor).
 
-import { checkMetadata, decodeMetadataProps, INPUT } from './contract.js';
+import { checkMetadata, decodeMetadataProps, INPUT, inputAxes, inputAxisNames, message, sizeText } from './contract.js';
 import { planChunks } from './chunking.js';
 import { ConfigError, ModelFormatError, ProviderUnavailableError, ShapeError } from './errors.js';
-import { readOnnxMetadata } from './onnx-metadata.js';
 
 /**
  * The model's typed metadata: from the ONNX file's metadata_props when it has them, else from the
  * sidecar NAME.json. When both exist they must agree on every key they share.
- * @param {Uint8Array} bytes the .onnx file
+ * @param {Record<string, string>} props the ONNX file's metadata_props (readOnnxMetadata)
  * @param {Record<string, unknown>|null} sidecar parsed NAME.json, or null
  * @param {string} source name for messages
  */
-export function modelMetadata(bytes, sidecar, source) {
-  const props = readOnnxMetadata(bytes, source);
+export function modelMetadata(props, sidecar, source) {
   if (!('format' in props)) {
     if (!sidecar) {
       throw new ModelFormatError(
@@ -57,8 +55,8 @@ async function createSession(ort, bytes, sessionOptions, source) {
 
 /** Check a signal {data, shape} against the model; return the spatial size(s). */
 function checkSignal(signal, meta) {
-  const axes = meta.kind === '1d' ? '[batch, channels, length]' : '[batch, channels, height, width]';
-  const rank = meta.kind === '1d' ? 3 : 4;
+  const axes = inputAxes(meta.kind);
+  const rank = inputAxisNames(meta.kind).length;
   const { data, shape } = signal ?? {};
   if (!(data instanceof Float32Array)) {
     throw new ShapeError(`signal.data must be a Float32Array (got ${data?.constructor?.name ?? typeof data}); convert with Float32Array.from(values)`);
@@ -77,8 +75,8 @@ function checkSignal(signal, meta) {
     throw new ShapeError(`signal shape [${shape.join(", ")}] holds ${count} values but data has ${data.length}; pass the data's own shape`);
   }
   const spatial = shape.slice(2);
-  if (spatial.some((d) => d < meta.kernel_size)) {
-    throw new ShapeError(`signal shape [${shape.join(", ")}] is smaller than kernel_size ${meta.kernel_size}; pass ${meta.kind === '1d' ? 'length' : 'height and width'} >= ${meta.kernel_size}`);
+  if (spatial.some((d) => d < meta.min_size)) {
+    throw new ShapeError(message('too_small', { size: sizeText(spatial), min_size: meta.min_size }));
   }
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
@@ -101,13 +99,15 @@ export class Model {
    * Build a Model from model bytes.
    * @param {object} ort onnxruntime-node or onnxruntime-web
    * @param {Uint8Array} bytes the .onnx file
-   * @param {object} [options]
+   * @param {object} options
+   * @param {(bytes: Uint8Array, source: string) => Record<string, string>} options.readMetadata the file's
+   *   metadata_props (onnxMetadataReader(protobuf).readOnnxMetadata)
    * @param {Record<string, unknown>|null} [options.sidecar] parsed NAME.json
    * @param {string} [options.source] name for messages
    * @param {object} [options.sessionOptions] passed to ort.InferenceSession.create
    */
-  static async create(ort, bytes, { sidecar = null, source = 'model', sessionOptions = {} } = {}) {
-    const meta = modelMetadata(bytes, sidecar, source);
+  static async create(ort, bytes, { readMetadata, sidecar = null, source = 'model', sessionOptions = {} }) {
+    const meta = modelMetadata(readMetadata(bytes, source), sidecar, source);
     const session = await createSession(ort, bytes, sessionOptions, source);
     if (session.inputNames.length !== 1 || session.inputNames[0] !== INPUT) {
       throw new ModelFormatError(`${source} has inputs ${JSON.stringify(session.inputNames)}, expected ["${INPUT}"]; re-export it with crsae`);

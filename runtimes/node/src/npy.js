@@ -43,6 +43,9 @@ export function parseNpy(bytes, source = 'array') {
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
     throw new NpyError(`${source} has an unreadable .npy header ${JSON.stringify(header.trim())}; save it with numpy.save`);
   }
+  if (/^[<>|=]c\d+$/.test(descr)) {
+    throw new NpyError(`${source} holds complex numbers (dtype '${descr}'), but signals are real; save the real part, x.real.astype('<f4')`);
+  }
   if (descr !== '<f4') {
     throw new NpyError(`${source} has dtype '${descr}', but only little-endian float32 ('<f4') is supported; save x.astype('<f4')`);
   }

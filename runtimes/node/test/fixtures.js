@@ -1,13 +1,20 @@
-// Shared test fixtures: the golden index (export/golden/index.json) and ONNX metadata rewriting.
+// Shared test fixtures: the golden index (export/golden/index.json), the repository's contract.json and ONNX
+// metadata rewriting.
 // CRSAE_EXPORT_DIR overrides the export folder (default: the repository's export/).
 
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs/light.js';
+import { onnxMetadataReader } from '../src/onnx-metadata.js';
 import { parseNpy } from '../src/npy.js';
+
+const { ModelProto } = onnxMetadataReader(protobuf);
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const EXPORT_DIR = resolve(process.env.CRSAE_EXPORT_DIR ?? join(REPO, 'export'));
+/** export/contract.json, the contract's one source (src/contract.json must be a byte-for-byte copy). */
+export const CONTRACT_FILE = join(REPO, 'export', 'contract.json');
 
 /** The golden index with every path made absolute. Throws (fails the test) when it is missing. */
 export function goldenIndex() {
@@ -36,58 +43,23 @@ export async function smallest1dCase() {
   return sized.sort((x, y) => x.size - y.size)[0]?.c;
 }
 
-function varint(n) {
-  const out = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return out;
-}
-
-function lengthDelimited(field, bytes) {
-  return [...varint(field * 8 + 2), ...varint(bytes.length), ...bytes];
-}
-
-function readVarint(bytes, pos) {
-  let value = 0;
-  let scale = 1;
-  for (;;) {
-    const byte = bytes[pos++];
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return [value, pos];
-    scale *= 128;
-  }
-}
-
 /**
- * Replace an ONNX model's metadata_props (ModelProto field 14) with `props` (raw strings).
+ * Replace an ONNX model's metadata_props (ModelProto field 14) with `props` (raw strings): every other top-level
+ * field is copied as it is (protobuf.js's Reader finds the field boundaries), then the new entries are appended.
  * @param {Uint8Array} bytes
  * @param {Record<string, string>} props
  */
 export function rewriteMetadata(bytes, props) {
+  const reader = protobuf.Reader.create(bytes);
   const kept = [];
-  let pos = 0;
-  while (pos < bytes.length) {
-    const start = pos;
-    let tag;
-    [tag, pos] = readVarint(bytes, pos);
-    const wireType = tag % 8;
-    if (wireType === 0) [, pos] = readVarint(bytes, pos);
-    else if (wireType === 1) pos += 8;
-    else if (wireType === 5) pos += 4;
-    else {
-      let length;
-      [length, pos] = readVarint(bytes, pos);
-      pos += length;
-    }
-    if (Math.floor(tag / 8) !== 14) kept.push(bytes.subarray(start, pos));
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const tag = reader.uint32();
+    reader.skipType(tag & 7);
+    if (tag >>> 3 !== 14) kept.push(bytes.subarray(start, reader.pos));
   }
-  const enc = new TextEncoder();
-  for (const [key, value] of Object.entries(props)) {
-    kept.push(Uint8Array.from(lengthDelimited(14, [...lengthDelimited(1, enc.encode(key)), ...lengthDelimited(2, enc.encode(value))])));
-  }
+  const entries = Object.entries(props).map(([key, value]) => ({ key, value }));
+  kept.push(ModelProto.encode({ metadata_props: entries }).finish());
   const out = new Uint8Array(kept.reduce((n, part) => n + part.length, 0));
   let offset = 0;
   for (const part of kept) {

@@ -67,6 +67,12 @@ test('metadata that is not JSON-encoded is refused', async () => {
   await assert.rejects(loadModel(path), refused(/"kind" holds "1d", which is not JSON/));
 });
 
+test('a model lacking a contract metadata key (min_size) is refused', async () => {
+  const { min_size: _, ...rest } = props;
+  const path = writeModel('old', rewriteMetadata(bytes, rest));
+  await assert.rejects(loadModel(path), refused(/lacks metadata key\(s\) min_size; re-export it with crsae/));
+});
+
 test('a float16 export is refused with a pointer to the float32 one', async () => {
   const path = writeModel('half', rewriteMetadata(bytes, { ...props, dtype: '"float16"' }));
   await assert.rejects(loadModel(path), refused(/runs only float32 exports/));
@@ -88,7 +94,8 @@ test('metadata are read from the sidecar when the ONNX file has none', async () 
 test('a file that is not ONNX is refused', async () => {
   const path = writeModel('text', new TextEncoder().encode('definitely not a protobuf\n'));
   await assert.rejects(loadModel(path), (err) => err instanceof ModelFormatError);
-  await assert.rejects(loadModel(join(dir, 'missing.onnx')), refused(/cannot read model .*missing\.onnx/));
+  await assert.rejects(loadModel(join(dir, 'missing.onnx')), refused(/model .*missing\.onnx does not exist; pass the \.onnx file/));
+  await assert.rejects(loadModel(writeModel('empty', new Uint8Array(0))), refused(/empty\.onnx is empty \(0 bytes\)/));
 });
 
 function signal1d(shape) {
@@ -101,7 +108,7 @@ test('signals that break the contract are refused with ShapeError', async () => 
   const bad = [
     [{ data: new Float32Array(10 * K), shape: [1, 10 * K] }, /rank 2 .* takes \[batch, channels, length\]/],
     [signal1d([1, ch + 1, 10 * K]), new RegExp(`has ${ch + 1} channels .* takes ${ch}`)],
-    [signal1d([2, ch, K - 1]), new RegExp(`smaller than kernel_size ${K}`)],
+    [signal1d([2, ch, K - 1]), new RegExp(`^signal size ${K - 1} is smaller than ${model.meta.min_size}, the least this model takes`)],
     [{ data: new Float32Array(5), shape: [1, ch, 10 * K] }, /holds \d+ values but data has 5/],
     [{ data: new Float64Array(ch * 10 * K), shape: [1, ch, 10 * K] }, /must be a Float32Array \(got Float64Array\)/],
     [{ data: new Float32Array(ch * 10 * K), shape: [0, ch, 10 * K] }, /array of positive integers/],

@@ -21,6 +21,7 @@ let browser;
 let page;
 const pageErrors = [];
 const outsideRequests = [];
+const requested = [];
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing; run runtimes/web/setup.sh (apt-get install chromium)`);
@@ -30,6 +31,7 @@ before(async () => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   await context.route('**/*', (route) => {
     const target = new URL(route.request().url());
+    if (target.hostname === '127.0.0.1') requested.push(target.pathname);
     if (target.hostname === '127.0.0.1' || target.protocol === 'blob:' || target.protocol === 'data:') return route.continue();
     outsideRequests.push(target.href);
     return route.abort();
@@ -71,6 +73,64 @@ test('every golden vector runs inside the page within atol', { timeout: 600_000 
   for (const [i, r] of results.entries()) {
     assert.ok(r.diff <= expected[i].atol, `${r.name} ${r.output}: max |out - ref| = ${r.diff} > atol ${expected[i].atol}`);
   }
+});
+
+test('the page\'s contract is export/contract.json, read through its crsae-node dependency', async () => {
+  const contract = JSON.parse(readFileSync(join(REPO, 'export', 'contract.json'), 'utf8'));
+  const got = await page.evaluate(async () => {
+    const web = await import('./crsae-web.js');
+    return { contract: web.CONTRACT, message: web.message('too_small', { size: web.sizeText([7, 96]), min_size: 8 }) };
+  });
+  assert.deepEqual(got.contract, contract);
+  assert.equal(got.message, contract.messages.too_small.replace('{size}', '7x96').replace('{min_size}', '8'));
+});
+
+test('too-small signals are refused in the page with the contract\'s exact too_small message', async () => {
+  const contract = JSON.parse(readFileSync(join(REPO, 'export', 'contract.json'), 'utf8'));
+  const index = JSON.parse(readFileSync(join(EXPORT_DIR, 'golden', 'index.json'), 'utf8'));
+  const byKind = {};
+  for (const c of index.cases) byKind[JSON.parse(readFileSync(join(EXPORT_DIR, c.sidecar), 'utf8')).kind] ??= c;
+  assert.ok(byKind['1d'] && byKind['2d'], 'export/golden/index.json needs a 1-D and a 2-D case');
+  const results = await page.evaluate(async (cases) => {
+    const web = await import('./crsae-web.js');
+    const out = [];
+    for (const c of cases) {
+      const model = await web.loadModel(new URL(c.model, web.EXPORT_URL));
+      const { channels, min_size: least, kind } = model.meta;
+      const sizes = kind === '1d' ? [[least - 1], [1]] : [[least - 1, 96], [96, least - 1], [model.meta.kernel_size, model.meta.kernel_size]];
+      for (const spatial of sizes) {
+        const shape = [1, channels, ...spatial];
+        const data = new Float32Array(shape.reduce((p, d) => p * d, 1));
+        try {
+          await model.run(model.meta.outputs[0], { data, shape });
+          out.push({ kind, spatial, least, error: null });
+        } catch (err) {
+          out.push({ kind, spatial, least, name: err.name, error: err.message });
+        }
+      }
+      const shape = [1, channels, ...(kind === '1d' ? [least] : [least, least])];
+      const fine = await model.run(model.meta.outputs[0], { data: new Float32Array(shape.reduce((p, d) => p * d, 1)), shape });
+      out.push({ kind, spatial: shape.slice(2), least, runs: fine.data.every(Number.isFinite) });
+      await model.release();
+    }
+    return out;
+  }, [byKind['1d'], byKind['2d']]);
+  for (const r of results) {
+    if ('runs' in r) {
+      assert.ok(r.runs, `${r.kind} ${r.spatial}: a signal of exactly min_size should run`);
+      continue;
+    }
+    const expected = contract.messages.too_small.replace('{size}', r.spatial.join('x')).replace('{min_size}', String(r.least));
+    assert.equal(r.name, 'ShapeError', `${r.kind} ${r.spatial}`);
+    assert.equal(r.error, expected, `${r.kind} ${r.spatial}`);
+  }
+  assert.ok(results.some((r) => r.kind === '2d' && r.spatial.join('x') === '7x96' && r.error), 'image2d (stride 3) should refuse a 7-pixel-high image');
+});
+
+test('the page loads its code only from runtimes/web (its node_modules included) and the models from /export/', () => {
+  const elsewhere = requested.filter((p) => !p.startsWith('/runtimes/web/') && !p.startsWith('/export/'));
+  assert.deepEqual(elsewhere, [], 'the page reached outside its own folder (e.g. ../node/src by relative path)');
+  assert.ok(requested.includes('/runtimes/web/node_modules/crsae-node/src/core.js'), 'crsae-node/core comes through node_modules');
 });
 
 test('the page fetched nothing outside 127.0.0.1, logged no error, and is saved as screenshot.png', async () => {
