@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // crsae-node MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N]
+//
+// The same promise as the Python CLI: a bad model, input, option or output path gives exactly one line
+// `error: <what is wrong and the fix>` on stderr and exit 1 (2 for a usage error), never a stack trace, and
+// never a partial or temporary output file (OUT.npy is written to a temporary name beside it and renamed; an
+// existing OUT.npy stays as it was unless the run succeeds). CRSAE_DEBUG=1 adds the stack of unexpected errors.
 
 import { parseArgs } from 'node:util';
-import { CrsaeError, loadModel, readNpy, writeNpy } from '../src/index.js';
 
 const USAGE = `usage: crsae-node MODEL.onnx INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N]
 
@@ -10,15 +14,15 @@ Runs a crsae ONNX model on INPUT.npy (float32, [batch, channels, length] or
 [batch, channels, height, width], fed as it is: scale images to [0, 1] yourself when the model's
 input_scaling is "unit_interval") and writes the chosen output to OUT.npy.
 
-  -o, --out PATH     output .npy (written to a temporary name, then renamed)
+  -o, --out PATH     output .npy (written to a temporary name beside it, then renamed)
   --output NAME      codes or reconstruction (default: the model's first output)
   --chunk N          1-D only: process in chunks of N output samples (the contract's chunking rule)
   -h, --help         show this help`;
 
-function usageError(message) {
-  process.stderr.write(`error: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
+class UsageError extends Error {}
+
+/** One line: newlines and terminal escapes of a message folded away. */
+const oneLine = (text) => String(text).replace(/\x1b\[[0-9;]*m/g, '').replace(/\s*\n\s*/g, '; ').trim();
 
 async function main(argv) {
   let args;
@@ -34,21 +38,24 @@ async function main(argv) {
       },
     });
   } catch (err) {
-    usageError(err.message);
+    throw new UsageError(err.message);
   }
   const { values, positionals } = args;
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (positionals.length !== 2) usageError(`expected MODEL and INPUT, got ${positionals.length} positional argument(s)`);
-  if (!values.out) usageError('missing -o OUT.npy');
+  if (positionals.length !== 2) throw new UsageError(`expected MODEL and INPUT, got ${positionals.length} positional argument(s)`);
+  if (!values.out) throw new UsageError('missing -o OUT.npy');
   let chunk = null;
   if (values.chunk !== undefined) {
     chunk = Number(values.chunk);
-    if (!/^\d+$/.test(values.chunk) || chunk < 1) usageError(`--chunk must be an integer >= 1 (got ${values.chunk})`);
+    if (!/^\d+$/.test(values.chunk) || chunk < 1) throw new UsageError(`--chunk must be an integer >= 1 (got ${values.chunk})`);
   }
+  // Loaded here, after the arguments are checked, so that --help and usage errors stay quick.
+  const { checkWritable, loadModel, readNpy, writeNpy } = await import('../src/index.js');
   const [modelPath, inputPath] = positionals;
+  await checkWritable(values.out);
   const model = await loadModel(modelPath);
   const output = values.output ?? model.meta.outputs[0];
   const signal = await readNpy(inputPath);
@@ -62,7 +69,15 @@ async function main(argv) {
 try {
   await main(process.argv.slice(2));
 } catch (err) {
-  if (!(err instanceof CrsaeError)) throw err;
-  process.stderr.write(`error: ${err.message}\n`);
-  process.exit(1);
+  if (err instanceof UsageError) {
+    process.stderr.write(`error: ${oneLine(err.message)}\n${USAGE}\n`);
+    process.exitCode = 2;
+  } else {
+    const { CrsaeError } = await import('../src/errors.js');
+    const known = err instanceof CrsaeError;
+    const text = known ? err.message : `unexpected ${err?.name ?? 'error'}: ${err?.message ?? err}; please report it (CRSAE_DEBUG=1 shows where)`;
+    process.stderr.write(`error: ${oneLine(text)}\n`);
+    if (!known && process.env.CRSAE_DEBUG) process.stderr.write(`${err?.stack}\n`);
+    process.exitCode = 1;
+  }
 }
