@@ -51,8 +51,8 @@ def versions() -> dict:
             continue
         version = getattr(module, "__version__", None)
         if name == "crsae":
-            from crsae.checkpoint import package_version
-            version = package_version()
+            from crsae import __version__
+            version = __version__
         out[name] = version
     return out
 

@@ -5,8 +5,8 @@ simulated spike-like data, in one process. Run by hand in the peers venv (bash b
     bench/.venv-peers/bin/python bench/dictlearn.py --threads 1 --budget 240
 
 Data: crsae.simulate, 100 signals x 5000 samples, 10 filters of 45 taps, 5 positive events per filter per signal
-(amplitudes 1..2), 20 dB SNR. Start: crsae.recovery.perturb_dictionary with err in [0.48, 0.5] per filter.
-Metric: crsae.recovery.filter_errors (shift- and sign-invariant, best permutation), the maximum over filters.
+(amplitudes 1..2), 20 dB SNR. Start: crsae.metrics.perturb_dictionary with err in [0.48, 0.5] per filter.
+Metric: crsae.metrics.filter_errors (shift- and sign-invariant, best permutation), the maximum over filters.
 Each method first runs one step on 2 signals untimed (numba JIT of alphacsc, first-call costs). Reported: wall time
 until max error < 0.1, < 0.03, < 0.01, < 0.005 (the time spent measuring the error is excluded), or "not reached"
 within --budget seconds, and the error each method ends at (its floor: 0.005 lies within ~20% of it for every method
@@ -43,11 +43,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from crsae.config import ModelConfig, TrainConfig  # noqa: E402
-from crsae.data import ArrayData  # noqa: E402
-from crsae.model import CRsAE  # noqa: E402
-from crsae.recovery import filter_errors, perturb_dictionary  # noqa: E402
+from crsae.training.datasets import ArrayData  # noqa: E402
+from crsae.model.autoencoder import CRsAE  # noqa: E402
+from crsae.metrics import filter_errors, perturb_dictionary  # noqa: E402
 from crsae.simulate import SimulationConfig, simulate  # noqa: E402
-from crsae.train import Trainer  # noqa: E402
+from crsae.training.mstep import Trainer  # noqa: E402
 
 TARGETS = (0.1, 0.03, 0.01, 0.005)
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from crsae.config import ModelConfig
-from crsae.model import CRsAE
-from crsae.onnx_export import ExportGraph, to_onnx, write_export
-from crsae.runtime import Encoder
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import ExportGraph, to_onnx, write_export
+from crsae.serving.runtime import Encoder
 
 CASES = {
     "1d 8x1x2000, 10 filters x 45": (dict(kind="1d", num_filters=10, kernel_size=45, lam_init=0.5), (8, 1, 2000)),

@@ -23,9 +23,9 @@ import torch
 
 from crsae import contract
 from common import encoder_workloads
-from crsae.model import CRsAE
-from crsae.onnx_export import to_onnx, write_export
-from crsae.runtime import Encoder
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import to_onnx, write_export
+from crsae.serving.runtime import Encoder
 
 CASES = encoder_workloads()
 

@@ -23,11 +23,11 @@ import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from crsae.chunking import plan_chunks  # noqa: E402
+from crsae.serving.chunking import plan_chunks  # noqa: E402
 from crsae.config import ModelConfig  # noqa: E402
-from crsae.model import CRsAE  # noqa: E402
-from crsae.onnx_export import to_onnx, write_export  # noqa: E402
-from crsae.runtime import Encoder  # noqa: E402
+from crsae.model.autoencoder import CRsAE  # noqa: E402
+from crsae.exporter.onnx_export import to_onnx, write_export  # noqa: E402
+from crsae.serving.runtime import Encoder  # noqa: E402
 
 
 def one_chunk_at_a_time(encoder: Encoder, signal: np.ndarray, chunk: int) -> np.ndarray:

@@ -16,11 +16,11 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from crsae.checkpoint import package_version
+from crsae import __version__
 from common import encoder_workloads
-from crsae.model import CRsAE
-from crsae.onnx_export import to_onnx, write_export
-from crsae.runtime import Encoder
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import to_onnx, write_export
+from crsae.serving.runtime import Encoder
 
 WORKLOADS = encoder_workloads()
 
@@ -67,7 +67,7 @@ def main():
     out.mkdir(exist_ok=True)
     (out / "ort_vs_torch.json").write_text(json.dumps({
         "threads": args.threads, "repeats": args.repeats, "machine": platform.processor() or platform.machine(),
-        "crsae": package_version(), "torch": torch.__version__, "onnxruntime": ort.__version__,
+        "crsae": __version__, "torch": torch.__version__, "onnxruntime": ort.__version__,
         "provider": "CPUExecutionProvider", "rows": rows}, indent=2) + "\n")
 
 

@@ -1,6 +1,6 @@
 """Roofline of the exported encoder (issue 6, item 3): FLOPs per call, achieved GFLOP/s of onnxruntime and torch
 beside this CPU's measured float32 matrix-product rate (same run, same threads; onnxruntime through
-``crsae.runtime.Encoder`` with its default call batch, torch eager on the whole batch), how the time grows with T, with
+``crsae.serving.runtime.Encoder`` with its default call batch, torch eager on the whole batch), how the time grows with T, with
 signal size and with batch, and memory. Run by hand (either venv):
 
     .venv/bin/python bench/roofline.py --threads 1,2
@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from crsae.config import ModelConfig  # noqa: E402
-from crsae.model import CRsAE  # noqa: E402
-from crsae.onnx_export import to_onnx, write_export  # noqa: E402
-from crsae.runtime import Encoder  # noqa: E402
+from crsae.model.autoencoder import CRsAE  # noqa: E402
+from crsae.exporter.onnx_export import to_onnx, write_export  # noqa: E402
+from crsae.serving.runtime import Encoder  # noqa: E402
 
 KINDS = {
     "1d": dict(kind="1d", num_filters=10, kernel_size=45, two_sided=False, lam_init=0.1, sigma=1.0,
@@ -67,7 +67,7 @@ def memprobe(path, kind, B, size, threads):
     """Run in a fresh process: peak RSS (MiB) after building the session and after one call."""
     code = f"""
 import numpy as np, resource
-from crsae.runtime import Encoder
+from crsae.serving.runtime import Encoder
 enc = Encoder({str(path)!r}, device='cpu', threads={threads}, batch_size={B})
 y = np.random.default_rng(0).standard_normal(({B}, 1) + {tuple(size)!r}).astype(np.float32)
 def status(key):
@@ -89,7 +89,7 @@ def point(kind, T, B, size, threads, tmp, cache):
         path = Path(tmp) / f"{kind}_T{T}.onnx"
         model = model_for(kind, T)
         if VARIANT and not (kind != "1d" and VARIANT.startswith("1d-as-2d")):
-            import crsae.fista as fista
+            import crsae.model.fista as fista
             from speed_variants import ORIGINAL, VARIANTS
             fista.analysis, fista.synthesis = VARIANTS[VARIANT][:2]
             try:

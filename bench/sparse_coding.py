@@ -49,10 +49,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from crsae.config import ModelConfig  # noqa: E402
-from crsae.fista import analysis, estimate_L, synthesis  # noqa: E402
-from crsae.model import CRsAE  # noqa: E402
-from crsae.onnx_export import to_onnx, write_export  # noqa: E402
-from crsae.runtime import Encoder  # noqa: E402
+from crsae.model.fista import analysis, estimate_L, synthesis  # noqa: E402
+from crsae.model.autoencoder import CRsAE  # noqa: E402
+from crsae.exporter.onnx_export import to_onnx, write_export  # noqa: E402
+from crsae.serving.runtime import Encoder  # noqa: E402
 from crsae.simulate import SimulationConfig, simulate  # noqa: E402
 
 GAPS = (1e-2, 1e-3)
@@ -122,7 +122,7 @@ def export_variant(model, path, variant):
     if variant is None:
         write_export(to_onnx(model, outputs="codes"), path)
         return
-    import crsae.fista as fista
+    import crsae.model.fista as fista
     from speed_variants import ORIGINAL, VARIANTS
     fista.analysis, fista.synthesis = VARIANTS[variant][:2]
     try:
@@ -140,7 +140,7 @@ def run_crsae(p: Problem, Ts, two_sided, threads, tmp: Path, variants=()):
                 continue
             path = tmp / f"{p.name}_T{T}_{variant}.onnx"
             export_variant(model, path, variant)
-            enc = Encoder(path, device="cpu", threads=threads)     # the default call batch (crsae.runtime)
+            enc = Encoder(path, device="cpu", threads=threads)     # the default call batch (crsae.serving.runtime)
             secs, x = measure(lambda: enc.encode(p.y))
             yield ("crsae onnxruntime" + (f" [{variant}]" if variant else ""), f"T={T}", secs, x,
                    f"{enc.provider}, {enc.call_batch(p.y.shape)} per call")
@@ -280,7 +280,7 @@ def dct_dictionary(K=7, extra=15, seed=0):
 
 
 def workload_2d(args):
-    from crsae.data import list_images, load_image
+    from crsae.readers import list_images, load_image
     files = list_images(args.data)[:args.crops]
     clean = []
     for f in files:

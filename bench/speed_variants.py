@@ -1,10 +1,10 @@
 """Speed work on the exported encoder (issue 6, item 4): the same unrolled FISTA written with other ONNX
-operators, exported the same way (crsae.onnx_export.to_onnx) and timed under onnxruntime beside the current
+operators, exported the same way (crsae.exporter.onnx_export.to_onnx) and timed under onnxruntime beside the current
 export, with the parity against the current encoder. Run by hand (either venv):
 
     .venv/bin/python bench/speed_variants.py --threads 1
 
-Variants (each swaps ``crsae.fista.analysis`` / ``synthesis`` or the whole loop for the export; the math is
+Variants (each swaps ``crsae.model.fista.analysis`` / ``synthesis`` or the whole loop for the export; the math is
 unchanged):
 - ``current``: Conv for H^T r, ConvTranspose for H z, residual on the signal, soft threshold as u - clip(u, -b, b),
   one-sided threshold as the analysis Conv's bias (crsae today; 1/L folded into the filters).
@@ -38,13 +38,13 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-import crsae.fista as fista  # noqa: E402
-import crsae.model as model_mod  # noqa: E402
+import crsae.model.fista as fista  # noqa: E402
+import crsae.model.autoencoder as model_mod  # noqa: E402
 from crsae import contract as contract_mod  # noqa: E402
 from crsae.config import ModelConfig  # noqa: E402
-from crsae.model import CRsAE  # noqa: E402
-from crsae.onnx_export import to_onnx, write_export  # noqa: E402
-from crsae.runtime import Encoder  # noqa: E402
+from crsae.model.autoencoder import CRsAE  # noqa: E402
+from crsae.exporter.onnx_export import to_onnx, write_export  # noqa: E402
+from crsae.serving.runtime import Encoder  # noqa: E402
 
 ORIGINAL = (fista.analysis, fista.synthesis)
 LOOP = model_mod.unrolled_fista

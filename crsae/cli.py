@@ -12,11 +12,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 from typer.core import TyperGroup
 
-from .errors import CrsaeError
+from crsae.errors import CrsaeError
 
 class _Group(TyperGroup):
     """Turns a CrsaeError from any command into one line on stderr and exit code 1."""
@@ -31,6 +30,31 @@ class _Group(TyperGroup):
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CRsAE convolutional dictionary learning: train, export to ONNX, infer anywhere.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import crsae
+        typer.echo(f"crsae {crsae.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print crsae's version and exit.")] = False):
+    """CRsAE convolutional dictionary learning: train, export to ONNX, infer anywhere."""
+
+
+TRAINING = ("torch",)
+EXPORT = ("torch", "onnx", "onnxscript", "onnxruntime")
+
+
+def _needs(command: str, modules: tuple[str, ...]) -> None:
+    """Fail in one line, before any work, when ``crsae COMMAND`` needs an extra that is not installed."""
+    from crsae import extras
+    extras.require(*(m for m in modules if m != "onnxruntime"), what=f"crsae {command}")
+    if "onnxruntime" in modules:
+        extras.onnxruntime(what=f"crsae {command}")
 
 
 class Kind(str, Enum):
@@ -63,7 +87,7 @@ class DType(str, Enum):
 
 
 def _shape_option(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    from .errors import ConfigError
+    from crsae.errors import ConfigError
     if text is None:
         return None
     try:
@@ -141,8 +165,9 @@ def train(
 ):
     """Train a CRsAE (two-stage M-step) and write a checkpoint; with no options, learn a simulated 1-D dictionary
     from a perturbed start and print the recovery error before and after."""
-    from .distributed import leave_worker, process_group
-    from .training_run import resume_run, start_run
+    _needs("train", TRAINING)
+    from crsae.training.distributed import leave_worker, process_group
+    from crsae.training.run import resume_run, start_run
     _check_device(device)
     # under torchrun: this process joins the process group for the run; rank 0 alone reports and writes
     with process_group(device) as dist:
@@ -162,12 +187,12 @@ def train(
                             events_per_filter=events_per_filter, snr=snr),
                 init_dictionary=init_dictionary)
         if run.initial_error is not None and dist.is_main:
-            _echo(f"recovery error before: max {run.initial_error.max():.4f}  per filter {np.round(run.initial_error, 4).tolist()}")
+            _echo(f"recovery error before: max {run.initial_error.max():.4f}  per filter {[round(float(e), 4) for e in run.initial_error]}")
         with reporter:
             history = run.fit(on_batch=reporter.batch, on_epoch_done=reporter.epoch)
         last = history[-1] if history else None
         if run.final_error is not None and dist.is_main:
-            _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {np.round(run.final_error, 4).tolist()}")
+            _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {[round(float(e), 4) for e in run.final_error]}")
         if dist.is_main:
             typer.echo(f"wrote {output}" + (f" (epoch {last.epoch}, loss {last.loss:.4g})" if last else ""))
     leave_worker(dist.world_size)
@@ -207,7 +232,7 @@ class _TrainReporter:
 
 def _check_device(device: str) -> None:
     import torch
-    from .errors import ConfigError
+    from crsae.errors import ConfigError
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -229,11 +254,12 @@ def build(
     image: Annotated[bool, typer.Option(help="Images on [0, 1] (input_scaling unit_interval).")] = False,
 ):
     """Make a model (checkpoint) from a dictionary learned elsewhere, without training."""
-    from .checkpoint import save_checkpoint
-    from .config import ModelConfig
-    from .data import load_array
-    from .errors import ConfigError
-    from .model import CRsAE
+    _needs("build", TRAINING)
+    from crsae.model.checkpoint import save_checkpoint
+    from crsae.config import ModelConfig
+    from crsae.readers import load_array
+    from crsae.errors import ConfigError
+    from crsae.model.autoencoder import CRsAE
     filters = load_array(dictionary)
     if filters.ndim not in (3, 4):
         raise ConfigError(f"{dictionary} has shape {filters.shape}; filters are (C, channels, K) or (C, channels, K, K)")
@@ -268,8 +294,8 @@ def simulate(
     seed: Annotated[int, typer.Option()] = 0,
 ):
     """Write a simulated 1-D data set with its ground truth."""
-    from .simulate import SimulationConfig, save_simulation
-    from .simulate import simulate as draw
+    from crsae.simulate import SimulationConfig, save_simulation
+    from crsae.simulate import simulate as draw
     sim = draw(SimulationConfig(num_signals=num_signals, length=length, num_filters=num_filters,
                                 kernel_size=kernel_size, events_per_filter=events_per_filter,
                                 min_spacing=min_spacing, snr_db=snr, nonnegative=nonnegative, seed=seed))
@@ -299,8 +325,9 @@ def export(
 ):
     """Export the unrolled encoder to ONNX, validate it against torch under onnxruntime, then write it
     (one .onnx file, or with --format triton a Triton Inference Server model repository)."""
+    _needs("export", EXPORT)
     import warnings
-    from .errors import ConfigError, StepConstantWarning
+    from crsae.errors import ConfigError, StepConstantWarning
     if format not in ("onnx", "triton"):
         raise ConfigError(f"--format must be onnx or triton, got {format!r}")
     with warnings.catch_warnings(record=True) as caught:
@@ -319,9 +346,9 @@ def export(
 
 def _export(checkpoint, output, outputs, dtype, static_shape, format, name, version, max_batch_size, instances):
     """The export itself: (what was written, parity records)."""
-    from .errors import ConfigError
+    from crsae.errors import ConfigError
     if format == "triton":
-        from .triton import export_triton
+        from crsae.exporter.onnx_export import export_triton
         if static_shape is not None:
             raise ConfigError("--static-shape is for --format onnx; Triton batches dynamic shapes, so drop it")
         folder, records = export_triton(checkpoint, output, name=name, version=version, outputs=outputs.value,
@@ -329,7 +356,7 @@ def _export(checkpoint, output, outputs, dtype, static_shape, format, name, vers
                                         instances=tuple(i.strip() for i in instances.split(",") if i.strip()))
         written = f"{folder / str(version) / 'model.onnx'} and {folder / 'config.pbtxt'}"
     else:
-        from .onnx_export import export_checkpoint
+        from crsae.exporter.onnx_export import export_checkpoint
         records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value,
                                     static_shape=_shape_option(static_shape))
         written = f"{output} and {output.with_suffix('.json')}"
@@ -366,11 +393,12 @@ def infer(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ):
     """Run an exported model with onnxruntime (no torch needed) and write codes, reconstructions or events."""
-    from .errors import DataError
+    from crsae.errors import DataError
+    _needs("infer", ("onnxruntime",))
     if engine not in ("local", "ray"):
         raise DataError(f"--engine must be local or ray, got {engine!r}")
     if engine == "ray":
-        from .ray_infer import infer_files
+        from crsae.serving.ray import infer_files
         if events is not None:
             raise DataError("--events works with --engine local; run crsae infer on one recording for events")
         start = time.perf_counter()
@@ -388,7 +416,7 @@ def infer(
     if len(source) != 1:
         raise DataError(f"--engine local takes one input, got {len(source)}; pass one, or use --engine ray")
     source = source[0]
-    from .infer import infer as run_infer
+    from crsae.serving.infer import infer as run_infer
     progress, task = (None, None) if quiet else (_progress(), None)
 
     def report(done, total):
@@ -427,9 +455,10 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Test-noise seed.")] = 0,
 ):
     """Denoising PSNR (peak 255 on 8-bit images) of noisy vs denoised test images."""
-    from .checkpoint import load_model
-    from .data import load_images
-    from .evaluate import denoise_score
+    _needs("evaluate", TRAINING)
+    from crsae.model.checkpoint import load_model
+    from crsae.readers import load_images
+    from crsae.training.evaluate import denoise_score
     model = load_model(checkpoint)
     images = load_images(data, model.config.channels, max_images)
     score = denoise_score(model, images, noise_sigma, seed=seed, crop=crop)
@@ -442,10 +471,12 @@ def evaluate(
 def info(path: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an exported model (.onnx).")]):
     """Print the config of a checkpoint or the metadata of an exported model, as JSON."""
     if path.suffix == ".onnx":
-        from .runtime import Encoder
+        _needs("info", ("onnxruntime",))
+        from crsae.serving.runtime import Encoder
         typer.echo(json.dumps(Encoder(path, device="cpu").metadata, indent=2))
         return
-    from .checkpoint import read_checkpoint
+    _needs("info", TRAINING)
+    from crsae.model.checkpoint import read_checkpoint
     state = read_checkpoint(path)
     typer.echo(json.dumps({k: state.get(k) for k in ("crsae_version", "model_config", "train_config", "data",
                                                      "epoch", "history")}, indent=2))
@@ -459,7 +490,8 @@ def demo(
 ):
     """The main job on built-in data: train a small 1-D model on simulated signals, export it to ONNX, run it
     under onnxruntime and report the dictionary recovery and the ORT-vs-torch parity."""
-    from .demo import run_demo
+    _needs("demo", EXPORT)
+    from crsae.demo import run_demo
     for line in run_demo(workdir, epochs=epochs, log=_echo):
         typer.echo(line)
 
@@ -471,7 +503,7 @@ app.add_typer(experiment_app, name="experiment")
 
 
 def _register_experiments() -> None:
-    from .experiments import denoise, recovery, spikes
+    from crsae.experiments import denoise, recovery, spikes
     experiment_app.command("recovery")(recovery.command)
     experiment_app.command("denoise")(denoise.command)
     experiment_app.command("spikes")(spikes.command)

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import ConfigError
+from crsae.errors import ConfigError
 
 KINDS = ("1d", "2d")
 THRESHOLD_MODES = ("em", "bias", "fixed")
@@ -53,7 +53,7 @@ class _PlainData:
 
 @dataclass(frozen=True)
 class ModelConfig(_PlainData):
-    """Hyperparameters of a CRsAE (see ``shared/crsae-math.md``).
+    """Hyperparameters of a CRsAE (see ``docs/math.md``).
 
     The encoder solves ``argmin_x 1/2 ||y - Hx||^2 + sum_c lam_c sigma^2 ||x_c||_1`` with ``num_layers`` FISTA
     steps; the per-filter threshold is ``b_c = lam_c sigma^2 / L`` (modes ``em`` and ``fixed``) or a free bias
@@ -120,7 +120,7 @@ class ModelConfig(_PlainData):
 
 @dataclass(frozen=True)
 class TrainConfig(_PlainData):
-    """How to train: the two-stage M-step of the math page, with its optimiser defaults."""
+    """How to train: the two-stage M-step of docs/math.md, with its optimiser defaults."""
 
     epochs: int = 20                # passes over the training set
     batch_size: int = 32            # examples per step

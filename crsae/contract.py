@@ -47,3 +47,61 @@ def message(name: str, **values) -> str:
 def size_text(size) -> str:
     """A spatial size as the contract's messages write it: axes joined by 'x' (``(7, 96)`` -> ``7x96``)."""
     return "x".join(str(int(n)) for n in size)
+
+
+# Keys every runtime needs to run a model, and the checks on their values.
+_POSITIVE_INTS = ("channels", "num_filters", "kernel_size", "stride", "num_layers", "min_size")
+
+
+def decode_metadata(props: dict[str, str], source: str) -> dict:
+    """Typed metadata from ONNX ``metadata_props`` (each value the JSON encoding of the sidecar's value), checked
+    against the contract; raises ModelFormatError naming the first problem and the fix."""
+    from crsae.errors import ModelFormatError
+    spec = contract()
+    if "format" not in props:
+        raise ModelFormatError(f"{source} is an ONNX model but not a crsae export (no format={spec['format']} "
+                               "metadata); export it with crsae export")
+    meta = {}
+    for key, text in props.items():
+        try:
+            meta[key] = json.loads(text)
+        except json.JSONDecodeError:
+            raise ModelFormatError(f"{source}: metadata {key!r} holds {text[:40]!r}, which is not JSON; re-export the "
+                                   "model with crsae export") from None
+    return check_metadata(meta, source)
+
+
+def check_metadata(meta: dict, source: str) -> dict:
+    """``meta`` unchanged if it is the metadata of a crsae export this version can run, else ModelFormatError."""
+    from crsae.errors import ModelFormatError
+    spec = contract()
+    if meta.get("format") != spec["format"]:
+        raise ModelFormatError(f"{source} is not a crsae export (metadata format is {meta.get('format')!r}, expected "
+                               f"{spec['format']!r}); export it with crsae export")
+    version = meta.get("contract_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFormatError(f"{source} has contract_version {version!r}, expected a positive integer; re-export "
+                               "it with crsae export")
+    if version > spec["contract_version"]:
+        raise ModelFormatError(f"{source} uses contract version {version}, newer than {spec['contract_version']}; "
+                               "upgrade crsae")
+    missing = [key for key in spec["metadata_keys"] if key not in meta]
+    if missing:
+        raise ModelFormatError(f"{source} lacks metadata {', '.join(missing)}; re-export it with this crsae "
+                               "(crsae export)")
+    problems = []
+    if meta["kind"] not in ("1d", "2d"):
+        problems.append(f"kind {meta['kind']!r} (expected '1d' or '2d')")
+    problems += [f"{key} {meta[key]!r} (expected a positive integer)" for key in _POSITIVE_INTS
+                 if isinstance(meta[key], bool) or not isinstance(meta[key], int) or meta[key] < 1]
+    if isinstance(meta["chunk_halo"], bool) or not isinstance(meta["chunk_halo"], int) or meta["chunk_halo"] < 0:
+        problems.append(f"chunk_halo {meta['chunk_halo']!r} (expected an integer >= 0)")
+    outputs = meta["outputs"]
+    if (not isinstance(outputs, list) or not outputs or len(set(outputs)) != len(outputs)
+            or any(o not in spec["outputs"] for o in outputs)):
+        problems.append(f"outputs {outputs!r} (expected one or both of {', '.join(spec['outputs'])})")
+    if meta["dtype"] not in ("float32", "float16"):
+        problems.append(f"dtype {meta['dtype']!r} (expected 'float32' or 'float16')")
+    if problems:
+        raise ModelFormatError(f"{source} has metadata {problems[0]}; re-export it with crsae export")
+    return meta

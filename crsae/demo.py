@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import contract
-from .checkpoint import load_model
-from .onnx_export import export_checkpoint
-from .runtime import Encoder
-from .simulate import SimulationConfig, simulate
-from .training_run import start_run
+from crsae import contract
+from crsae.model.checkpoint import load_model
+from crsae.exporter.onnx_export import export_checkpoint
+from crsae.serving.runtime import Encoder
+from crsae.simulate import SimulationConfig, simulate
+from crsae.training.run import start_run
 
 
 def run_demo(workdir: Path, *, epochs: int = 15, log=print):

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import DataError
+from crsae.errors import DataError
 
 
 @contextlib.contextmanager

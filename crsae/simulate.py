@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .files import atomic_path
+from crsae.errors import ConfigError
+from crsae.files import atomic_path
 
 
 @dataclass(frozen=True)

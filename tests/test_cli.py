@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from crsae.cli import app
-from crsae.checkpoint import save_checkpoint
+from crsae.model.checkpoint import save_checkpoint
 from crsae.config import ModelConfig
-from crsae.model import CRsAE
+from crsae.model.autoencoder import CRsAE
 
 runner = CliRunner()
 
@@ -66,7 +66,7 @@ def test_infer_raw_recording_in_chunks_equals_whole(exported, tmp_path, rng):
     result = invoke("infer", models["m1"], tmp_path / "rec.bin", "-o", tmp_path / "codes.npy", "--raw-dtype",
                     "int16", "--chunk", 700, "--quiet")
     assert result.exit_code == 0, result.output
-    from crsae.runtime import Encoder
+    from crsae.serving.runtime import Encoder
     whole = Encoder(models["m1"], device="cpu").encode(data.T[None].astype(np.float32))[0]
     got = np.load(tmp_path / "codes.npy")
     assert got.shape == whole.shape and np.abs(got - whole).max() <= 1e-5 * max(1, np.abs(whole).max())

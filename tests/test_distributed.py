@@ -12,14 +12,14 @@ import torch
 import torch.multiprocessing as mp
 from typer.testing import CliRunner
 
-from crsae.checkpoint import read_checkpoint
+from crsae.model.checkpoint import read_checkpoint
 from crsae.cli import app
 from crsae.config import ModelConfig, TrainConfig
-from crsae.data import ArrayData
-from crsae.distributed import Distributed, process_group
+from crsae.training.datasets import ArrayData
+from crsae.training.distributed import Distributed, process_group
 from crsae.errors import ConfigError
-from crsae.model import CRsAE
-from crsae.train import Trainer
+from crsae.model.autoencoder import CRsAE
+from crsae.training.mstep import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 RTOL = 1e-5         # 1 vs 2 processes: the same sums in a different order

@@ -75,7 +75,7 @@ def test_denoise_writes_figures_and_table(tiny_run):
 @pytest.mark.data
 def test_denoise_keeps_every_trained_model(tiny_run):
     """Each trained model is a checkpoint that loads back with the lambdas the results report."""
-    from crsae.checkpoint import load_model
+    from crsae.model.checkpoint import load_model
     output, _, results = tiny_run
     for t in results["training"]:
         assert t["checkpoint"] == f"models/{t['variant']}_sigma25.pt"

@@ -10,7 +10,7 @@ from PIL import Image
 from crsae.errors import ConfigError
 from crsae.experiments.recording import simulate_recording
 from crsae.experiments.spikes import Settings, count_matches, fista_to_tolerance, run, score
-from crsae.fista import unrolled_fista
+from crsae.model.fista import unrolled_fista
 
 TINY = dict(train_seconds=4.0, test_seconds=3.0, num_layers=30, epochs=2, window=1000, batch_size=8,
             inference_layers=(10,), repeats=1, sweep_points=8, chunk=20000, fista_max_iter=3000)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from crsae.config import ModelConfig
-from crsae.fista import estimate_L, momentum_schedule, soft_threshold, unrolled_fista
-from crsae.model import CRsAE
+from crsae.model.fista import estimate_L, momentum_schedule, soft_threshold, unrolled_fista
+from crsae.model.autoencoder import CRsAE
 from reference import dense_operator, fista
 
 CASES = {

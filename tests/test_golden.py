@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from crsae import contract
-from crsae.checkpoint import file_sha256, load_model
-from crsae.golden import reference_outputs
-from crsae.runtime import Encoder
+from crsae.model.checkpoint import file_sha256, load_model
+from crsae.exporter.golden import reference_outputs
+from crsae.serving.runtime import Encoder
 
 EXPORT = Path(__file__).resolve().parent.parent / "export"
 INDEX = json.loads((EXPORT / "golden" / "index.json").read_text())

@@ -4,7 +4,7 @@ import torch
 
 from crsae.config import ModelConfig, TrainConfig
 from crsae.errors import ConfigError, ShapeError
-from crsae.model import CRsAE
+from crsae.model.autoencoder import CRsAE
 from reference import fista, synthesis
 
 
@@ -56,7 +56,7 @@ def test_known_answer_sparse_recovery(rng):
 
 
 def test_decode_is_adjoint_of_encode_analysis(rng):
-    from crsae.fista import analysis, synthesis as synth
+    from crsae.model.fista import analysis, synthesis as synth
     H = torch.from_numpy(rng.standard_normal((3, 2, 4, 4)))
     x = torch.from_numpy(rng.standard_normal((1, 3, 4, 5)))
     y = torch.from_numpy(rng.standard_normal((1, 2, 13, 16)))

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from crsae import contract
-from crsae.checkpoint import save_checkpoint
+from crsae.model.checkpoint import save_checkpoint
 from crsae.config import ModelConfig
 from crsae.errors import ToleranceError
-from crsae.model import CRsAE
-from crsae.onnx_export import ExportGraph, export_checkpoint, read_metadata, to_onnx, validate_onnx, write_export
-from crsae.runtime import Encoder
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import ExportGraph, export_checkpoint, read_metadata, to_onnx, validate_onnx, write_export
+from crsae.serving.runtime import Encoder
 
 # The parity grid: every axis of the grid appears (1-D/2-D, T in {1, 5, 30, 100}, stride 1 and > 1,
 # 1 and several channels, one- and two-sided, tied and untied), each model validated on several shapes
@@ -104,7 +104,7 @@ def test_export_file_contract(tmp_path):
 
 
 def test_failed_validation_writes_nothing(tmp_path, monkeypatch):
-    import crsae.onnx_export as ox
+    import crsae.exporter.onnx_export as ox
     model = CRsAE(GRID["1d-T1"])
     save_checkpoint(tmp_path / "m.pt", model)
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from crsae.checkpoint import save_checkpoint
+from crsae.model.checkpoint import save_checkpoint
 from crsae.cli import app
 from crsae.config import ModelConfig
 from crsae.errors import ConfigError, ProviderUnavailableError, ShapeError
-from crsae.model import CRsAE
-from crsae.onnx_export import read_metadata, to_onnx, validate_onnx, write_export
-from crsae.providers import provider_plan
-from crsae.runtime import Encoder
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import read_metadata, to_onnx, validate_onnx, write_export
+from crsae.serving.providers import provider_plan
+from crsae.serving.runtime import Encoder
 
 GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 

@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 from crsae.cli import app
 from crsae.config import ModelConfig
 from crsae.errors import DataError, MissingDependencyError
-from crsae.infer import infer
-from crsae.model import CRsAE
-from crsae.onnx_export import to_onnx, write_export
+from crsae.serving.infer import infer
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import to_onnx, write_export
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'crsae[ray]')")
-from crsae.ray_infer import infer_files, list_sources  # noqa: E402  (after the importorskip)
+from crsae.serving.ray import infer_files, list_sources  # noqa: E402  (after the importorskip)
 
 runner = CliRunner()
 CHUNK = 700                          # recordings longer than this run chunked, in both engines

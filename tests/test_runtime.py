@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from crsae.chunking import plan_chunks
+from crsae.serving.chunking import plan_chunks
 from crsae.config import ModelConfig
 from crsae.errors import ModelFormatError, ProviderUnavailableError, ShapeError
-from crsae.events import detect_events
-from crsae.model import CRsAE
-from crsae.onnx_export import to_onnx, write_export
-from crsae.runtime import Encoder
+from crsae.serving.events import detect_events
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import to_onnx, write_export
+from crsae.serving.runtime import Encoder
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_batch_size_does_not_change_results(spike_model, rng):
 
 def test_default_cpu_call_batch_keeps_codes_in_cache(spike_model):
     """Without batch_size, one CPU call holds about CPU_CALL_CODE_BYTES of codes (at least one example)."""
-    from crsae.runtime import CPU_CALL_CODE_BYTES
+    from crsae.serving.runtime import CPU_CALL_CODE_BYTES
     encoder = Encoder(spike_model[1], device="cpu", threads=1)
     C, K = encoder.metadata["num_filters"], encoder.kernel_size
     for length in (5000, 100_000, 10_000_000):
@@ -153,7 +153,7 @@ def test_default_cpu_call_batch_keeps_codes_in_cache(spike_model):
 def test_default_call_batch_splits_evenly_across_threads(spike_model):
     """On several threads the calls are a multiple of the thread count, of equal size, and each within the cache
     budget: 16 examples that fit 13 per call run as 2 calls of 8 on 2 threads, not 13 + 3."""
-    from crsae.runtime import CPU_CALL_CODE_BYTES
+    from crsae.serving.runtime import CPU_CALL_CODE_BYTES
     encoder = Encoder(spike_model[1], device="cpu", threads=2)
     C, K = encoder.metadata["num_filters"], encoder.kernel_size
     length = CPU_CALL_CODE_BYTES // (13 * C * 4) + K - 1             # 13 examples' codes fill the budget

@@ -6,14 +6,14 @@ import torch
 from typer.testing import CliRunner
 
 from conftest import require_shared_data
-from crsae.checkpoint import load_model, read_checkpoint, save_checkpoint
+from crsae.model.checkpoint import load_model, read_checkpoint, save_checkpoint
 from crsae.cli import app
 from crsae.config import ModelConfig, TrainConfig
-from crsae.data import ArrayData
-from crsae.model import CRsAE
-from crsae.recovery import perturb_dictionary
+from crsae.training.datasets import ArrayData
+from crsae.model.autoencoder import CRsAE
+from crsae.metrics import perturb_dictionary
 from crsae.simulate import SimulationConfig, simulate
-from crsae.train import Trainer
+from crsae.training.mstep import Trainer
 
 runner = CliRunner()
 
@@ -129,8 +129,8 @@ def test_short_image_run_denoises_bsd68_crops(tmp_path):
                     "--stride", 2, "--num-layers", 8, "--crop-size", 32, "--crops-per-epoch", 96, "--batch-size", 8,
                     "--epochs", 2, "--max-images", 40, "--quiet")
     assert result.exit_code == 0, result.output
-    from crsae.data import load_images
-    from crsae.evaluate import denoise_score
+    from crsae.readers import load_images
+    from crsae.training.evaluate import denoise_score
     score = denoise_score(load_model(tmp_path / "img.pt"), load_images(data / "BSD68", 1, limit=8), 25 / 255,
                           crop=64)
     assert score.denoised_psnr > score.noisy_psnr + 1.0, score
@@ -143,7 +143,7 @@ def test_lambda_learning_rate_follows_lam_init_unless_given():
 
 
 def test_one_d_prior_weighs_as_one_window(tmp_path):
-    from crsae.training_run import start_run
+    from crsae.training.run import start_run
     run = start_run(output=tmp_path / "r.pt", source=dict(num_signals=8, length=120))
     cfg = run.trainer.model.config
     assert cfg.delta * cfg.lam_init == pytest.approx(120 - cfg.kernel_size + 1)      # r = M code entries

@@ -7,13 +7,13 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from crsae.checkpoint import save_checkpoint
+from crsae.model.checkpoint import save_checkpoint
 from crsae.cli import app
 from crsae.config import ModelConfig
 from crsae.errors import ConfigError, DataError, ModelFormatError
-from crsae.model import CRsAE
-from crsae.onnx_export import to_onnx
-from crsae.triton import triton_config, write_triton_repository
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import to_onnx
+from crsae.serving.triton import triton_config, write_triton_repository
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
                                        reason="tritonclient is not installed (pip install 'crsae[triton]')")
@@ -127,7 +127,7 @@ def test_cli_export_triton(tmp_path):
     config = parse((tmp_path / "repo" / "spikes" / "config.pbtxt").read_text())
     assert config.name == "spikes" and config.max_batch_size == 32
     assert [o.name for o in config.output] == ["codes", "reconstruction"]
-    from crsae.runtime import Encoder
+    from crsae.serving.runtime import Encoder
     signal = np.random.default_rng(0).standard_normal((2, 1, 40)).astype(np.float32)
     codes = Encoder(tmp_path / "repo" / "spikes" / "1" / "model.onnx", device="cpu").encode(signal)
     assert codes.shape == (2, 2, 35)

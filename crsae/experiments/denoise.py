@@ -35,7 +35,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from ..errors import ConfigError, DataError
+from crsae.errors import ConfigError, DataError
 
 VARIANTS = {"em-tied": ("em", True), "bias-tied": ("bias", True), "fixed-tied": ("fixed", True),
             "em-untied": ("em", False)}                         # name -> (threshold_mode, tied)
@@ -117,7 +117,7 @@ class Settings:
 
     def model_config(self, threshold_mode: str, tied: bool):
         """The ModelConfig of one variant."""
-        from ..config import ModelConfig
+        from crsae.config import ModelConfig
         return ModelConfig(kind="2d", channels=1, num_filters=self.num_filters, kernel_size=self.kernel_size,
                            stride=self.stride, num_layers=self.num_layers, L=self.L, sigma=self.model_sigma,
                            threshold_mode=threshold_mode, lam_init=self.lam_init, delta=self.delta, tied=tied,
@@ -125,7 +125,7 @@ class Settings:
 
     def train_config(self):
         """The TrainConfig shared by all variants (supervised)."""
-        from ..config import TrainConfig
+        from crsae.config import TrainConfig
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, adam_eps=self.adam_eps,
                            lr_decay=self.lr_decay, lr_step=self.lr_step, lam_lr=self.lam_lr, supervised=True,
                            seed=self.seed)
@@ -148,7 +148,7 @@ class Settings:
 
 def load_data(settings: Settings) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Training images (CBSD432 as grayscale) and test images (BSD68), each a list of (1, Hh, Ww) in [0, 1]."""
-    from ..data import load_images
+    from crsae.readers import load_images
     root = Path(settings.data)
     missing = [name for name in (TRAIN_FOLDER, TEST_FOLDER) if not (root / name).is_dir()]
     if missing:
@@ -173,9 +173,9 @@ def _centre_crop(image: np.ndarray, side: int) -> np.ndarray:
 
 def train_variant(settings: Settings, variant: str, sigma: float, images: list[np.ndarray], log=print):
     """Train one variant supervised at noise std ``sigma`` (0-255); returns (model, per-step losses, seconds)."""
-    from ..data import ImageCropData
-    from ..model import CRsAE
-    from ..train import Trainer
+    from crsae.training.datasets import ImageCropData
+    from crsae.model.autoencoder import CRsAE
+    from crsae.training.mstep import Trainer
     mode, tied = VARIANTS[variant]
     model = CRsAE(settings.model_config(mode, tied), seed=settings.seed)
     data = ImageCropData(images, crop_size=settings.crop_size, crops_per_epoch=settings.crops_per_epoch,
@@ -204,7 +204,7 @@ def evaluate(model, clean: list[np.ndarray], noisy: list[np.ndarray], *, keep: i
     for EM models, the mean over images of the closed-form M-step lambda (C,) from each image's codes (its s^2
     shifted copies)."""
     import torch
-    from ..evaluate import psnr
+    from crsae.metrics import psnr
     model.eval()
     psnrs, psnrs_max, closed, denoised = [], [], [], []
     with torch.no_grad():
@@ -241,8 +241,8 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
     curve, learned lambda / bias and wall time, and per test sigma the mean noisy and denoised PSNRs (both peaks),
     the paired EM-minus-bias difference and, for EM variants, the lambda correlation with the closed-form M-step.
     """
-    from ..checkpoint import save_checkpoint
-    from .report import environment, output_folder, write_results
+    from crsae.model.checkpoint import save_checkpoint
+    from crsae.experiments.report import environment, output_folder, write_results
     started = time.perf_counter()
     folder = output_folder(output)
     train_images, test_images = load_data(settings)
@@ -280,7 +280,7 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
 def score_sigma(settings: Settings, models: dict, clean: list[np.ndarray], sigma: float, log=print):
     """Add test noise of std ``sigma`` (0-255) and denoise with every variant. Returns (scores, examples): the
     scores dict of results.json for this sigma, and (noisy, {variant: denoised}) for the first example images."""
-    from ..evaluate import psnr
+    from crsae.metrics import psnr
     noisy = noisy_test_images(clean, sigma, settings.seed)
     noisy_psnr = [psnr(c, n) for c, n in zip(clean, noisy)]
     noisy_max = [psnr(c, n, peak=float(c.max())) for c, n in zip(clean, noisy)]
@@ -361,7 +361,7 @@ def _tiles(filters: np.ndarray) -> np.ndarray:
 
 def _plot_filters(models: dict, settings: Settings, folder: Path) -> None:
     """The learned synthesis filters of every variant (at the first training sigma), one panel each."""
-    from .report import pyplot, save_figure
+    from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     sigma = settings.training_sigmas()[0]
     fig, axes = plt.subplots(1, len(settings.variants), figsize=(2.6 * len(settings.variants), 2.9), squeeze=False)
@@ -377,8 +377,8 @@ def _plot_filters(models: dict, settings: Settings, folder: Path) -> None:
 
 def _plot_examples(clean: list[np.ndarray], examples: dict, settings: Settings, folder: Path) -> None:
     """Clean / noisy / denoised (every variant) for the first test images, at the middle test sigma."""
-    from .report import pyplot, save_figure
-    from ..evaluate import psnr
+    from crsae.experiments.report import pyplot, save_figure
+    from crsae.metrics import psnr
     plt = pyplot()
     sigma = sorted(settings.test_sigmas)[len(settings.test_sigmas) // 2]
     noisy, denoised = examples[sigma]
@@ -397,7 +397,7 @@ def _plot_examples(clean: list[np.ndarray], examples: dict, settings: Settings, 
 
 def _plot_losses(trained: list[dict], folder: Path) -> None:
     """Training loss per step (moving average over a twentieth of the steps), one line per trained model."""
-    from .report import pyplot, save_figure
+    from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for t in trained:

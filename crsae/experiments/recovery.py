@@ -3,7 +3,7 @@
 For every SNR, simulate windows y = sum_c h_c * x_c + v (a few events per filter per window, random signs), start
 from the true dictionary perturbed to a recovery error in [0.4, 0.5], and train CRsAE unsupervised (target = the noisy
 input) with the EM lambda and with lambda fixed at its initial value. Both variants start from the same filters and
-see the same batches, so they differ only in the threshold. Reported: the math page's recovery error
+see the same batches, so they differ only in the threshold. Reported: docs/math.md's recovery error
 err = sqrt(1 - max_shift <h, h_hat>^2) after the best sign-invariant permutation, per filter, after every epoch,
 also in dB (20 log10 err).
 
@@ -24,7 +24,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from ..errors import ConfigError
+from crsae.errors import ConfigError
 
 VARIANTS = ("em", "fixed")
 
@@ -76,8 +76,8 @@ def to_db(error: float) -> float:
 
 def train_variant(settings: Settings, snr: float, variant: str, log=print) -> dict:
     """Simulate at ``snr`` dB and train one variant; returns the initial error, errors per epoch and the filters."""
-    from ..recovery import filter_errors
-    from ..training_run import start_run
+    from crsae.metrics import filter_errors
+    from crsae.training.run import start_run
     with tempfile.TemporaryDirectory() as scratch:
         run = start_run(
             output=Path(scratch) / "run.pt", seed=settings.seed,
@@ -115,7 +115,7 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
     Returns the results dict: settings, environment, and per pair the initial error, the per-filter errors after
     every epoch (C values each), the final max error (also in dB), the learned lambda and the wall time.
     """
-    from .report import environment, output_folder, write_results
+    from crsae.experiments.report import environment, output_folder, write_results
     folder = output_folder(output)
     runs = [train_variant(settings, snr, variant, log) for snr in settings.snrs for variant in settings.variants]
     results = {"experiment": "recovery", "settings": dataclasses.asdict(settings), "environment": environment(),
@@ -137,7 +137,7 @@ def summary_table(results: dict) -> str:
 
 
 def _plot_curves(runs: list[dict], folder: Path) -> None:
-    from .report import pyplot, save_figure
+    from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     snrs = sorted({r["snr_db"] for r in runs})
@@ -158,8 +158,8 @@ def _plot_curves(runs: list[dict], folder: Path) -> None:
 def _plot_filters(runs: list[dict], folder: Path) -> None:
     """True (black), initial (grey) and learned (colour) filters, matched and sign/shift aligned, for the lowest
     and highest SNR of the first variant."""
-    from ..recovery import align_filter
-    from .report import pyplot, save_figure
+    from crsae.metrics import align_filter
+    from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     variant = runs[0]["variant"]
     chosen = [r for r in runs if r["variant"] == variant]

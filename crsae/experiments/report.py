@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, MissingDependencyError
-from ..files import atomic_path
+from crsae.errors import DataError, MissingDependencyError
+from crsae.files import atomic_path
 
 
 def output_folder(path: str | os.PathLike) -> Path:

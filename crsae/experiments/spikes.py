@@ -28,7 +28,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from ..errors import ConfigError
+from crsae.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Settings:
 # --- the recording and the initial filters --------------------------------------------------------------------
 def make_recording(s: Settings):
     """(train, test) Recordings cut from one simulated recording of train + test seconds."""
-    from .recording import simulate_recording
+    from crsae.experiments.recording import simulate_recording
     rec = simulate_recording(num_neurons=s.num_neurons, duration_s=s.train_seconds + s.test_seconds, fs=s.fs,
                              kernel_size=s.kernel_size, rates=s.rates_hz, refractory_ms=s.refractory_ms,
                              amplitude_jitter=s.amplitude_jitter, noise_cutoff_hz=s.noise_cutoff_hz, seed=s.seed)
@@ -164,10 +164,10 @@ def train_model(signal: np.ndarray, init: np.ndarray, s: Settings, log):
     """A one-sided EM-lambda CRsAE trained on non-overlapping windows (n, 1, window) of ``signal``.
 
     Returns (model, history as a list of dicts, training seconds)."""
-    from ..config import ModelConfig, TrainConfig
-    from ..data import ArrayData
-    from ..model import CRsAE
-    from ..train import Trainer
+    from crsae.config import ModelConfig, TrainConfig
+    from crsae.training.datasets import ArrayData
+    from crsae.model.autoencoder import CRsAE
+    from crsae.training.mstep import Trainer
     config = ModelConfig(kind="1d", channels=1, num_filters=s.num_neurons, kernel_size=s.kernel_size,
                          num_layers=s.num_layers, sigma=1.0, threshold_mode="em", lam_init=s.lam_init,
                          delta=s.delta, two_sided=False)
@@ -192,8 +192,8 @@ def onnx_codes(model, signal: np.ndarray, folder: Path, chunk: int, repeats: int
     """Codes (C, N - K + 1) of the whole recording by the exported model in onnxruntime (1 thread, CPU).
 
     Returns (codes, seconds of run_long (fastest of ``repeats``), seconds to open the session)."""
-    from ..onnx_export import to_onnx, write_export
-    from ..runtime import Encoder
+    from crsae.exporter.onnx_export import to_onnx, write_export
+    from crsae.serving.runtime import Encoder
     path = folder / f"spikes-T{model.config.num_layers}.onnx"
     write_export(to_onnx(model, outputs="codes"), path)
     start = time.perf_counter()
@@ -209,7 +209,7 @@ def onnx_codes(model, signal: np.ndarray, folder: Path, chunk: int, repeats: int
 
 def with_depth(model, num_layers: int):
     """The same H, lambda and L unrolled to ``num_layers`` steps."""
-    from ..model import CRsAE
+    from crsae.model.autoencoder import CRsAE
     return CRsAE(model.config.replace(num_layers=num_layers), model.H.detach().numpy(),
                  lam=model.lam.detach().numpy())
 
@@ -341,8 +341,8 @@ def chance_score(clusters: list[np.ndarray], spikes, length: int, tolerance: int
 
 # --- figures ----------------------------------------------------------------------------------------------------
 def plot_waveforms(true, init, learned, assignment, fs, folder):
-    from ..recovery import align_filter
-    from .report import pyplot, save_figure
+    from crsae.metrics import align_filter
+    from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     J, K = true.shape
     t = np.arange(K) / fs * 1e3
@@ -362,7 +362,7 @@ def plot_waveforms(true, init, learned, assignment, fs, folder):
 
 
 def plot_curves(curves: dict, chance: dict, folder):
-    from .report import pyplot, save_figure
+    from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
     for i, (name, curve) in enumerate(curves.items()):
@@ -380,7 +380,7 @@ def plot_curves(curves: dict, chance: dict, folder):
 
 
 def plot_trace(test, detections, assignment, s: Settings, folder):
-    from .report import pyplot, save_figure
+    from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     n = int(s.trace_ms * 1e-3 * s.fs)
     counts = np.bincount(np.concatenate(test.spikes) // n, minlength=1)[:max(len(test.signal) // n, 1)]
@@ -407,8 +407,8 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
     """Simulate, train, detect, score and time; writes output/results.json and waveforms.png, miss_false.png,
     trace.png; returns the results."""
     import torch
-    from ..recovery import filter_errors
-    from .report import environment, output_folder, write_results
+    from crsae.metrics import filter_errors
+    from crsae.experiments.report import environment, output_folder, write_results
     s, folder = settings, output_folder(output)
     train, test = make_recording(s)
     sigma = noise_std(test.signal)

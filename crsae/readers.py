@@ -1,6 +1,6 @@
-"""Reading inference inputs: .npy / .npz arrays, image files and folders, raw binary recordings.
+"""Every file crsae reads: .npy / .npz arrays, image files and folders, raw binary recordings (no torch).
 
-Each source becomes a list of ``Item`` (name, array). 1-D arrays are (B, channels, N) batches or, for long
+For inference, each source becomes a list of ``Item`` (name, array). 1-D arrays are (B, channels, N) batches or, for long
 recordings, one (channels, N) array that may be memory-mapped; images are (1, channels, Hh, Ww) in [0, 1].
 """
 
@@ -12,8 +12,59 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import IMAGE_SUFFIXES, list_images, load_image
-from .errors import DataError, ShapeError
+from crsae.errors import DataError, ShapeError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """Read a .npy file (no pickled objects) as float32, refusing NaN/Inf."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; pass the path of a .npy file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise DataError(f"{path} is not a readable .npy file ({err}); save it with numpy.save") from None
+    if not np.issubdtype(array.dtype, np.number):
+        raise DataError(f"{path} holds {array.dtype} values; save a numeric array")
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ShapeError(f"{path} holds NaN or Inf; clean or interpolate those samples first")
+    return array
+
+
+def load_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
+    """Read an image as float32 (channels, Hh, Ww) in [0, 1]: grayscale (ITU-R 601 luma) for 1 channel, RGB for 3."""
+    from PIL import Image, UnidentifiedImageError
+    if channels not in (1, 3):
+        raise ShapeError(f"images have 1 (grayscale) or 3 (RGB) channels, not {channels}")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            pixels = np.asarray(im, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist; pass an existing image") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path} is not a readable image ({err}); pass a PNG or JPEG file") from None
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1).copy()
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder; pass a folder of PNG/JPEG images")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder} holds no PNG/JPEG images; pass a folder of images")
+    return files
+
+
+def load_images(folder: str | os.PathLike, channels: int = 1, limit: int | None = None) -> list[np.ndarray]:
+    """All images of a folder (the first ``limit`` by name), each (channels, Hh, Ww) in [0, 1]."""
+    return [load_image(p, channels) for p in list_images(folder)[:limit]]
+
 
 RAW_SUFFIXES = (".bin", ".raw", ".dat")
 RAW_DTYPES = {"int16": np.int16, "float32": np.float32}

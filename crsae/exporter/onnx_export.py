@@ -25,11 +25,12 @@ import onnx
 import torch
 from torch import nn
 
-from . import contract as contract_mod
-from .checkpoint import file_sha256, load_model, package_version
-from .errors import ConfigError, ExportValidationError, OutputMismatchError, StepConstantWarning, ToleranceError
-from .files import atomic_path
-from .model import CRsAE
+from crsae import contract as contract_mod
+from crsae import __version__, extras
+from crsae.model.checkpoint import file_sha256, load_model
+from crsae.errors import ConfigError, ExportValidationError, OutputMismatchError, StepConstantWarning, ToleranceError
+from crsae.files import atomic_path
+from crsae.model.autoencoder import CRsAE
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
         "static_shape": None if static_shape is None else [int(n) for n in static_shape],
         "atol_floor": contract_mod.tolerance_constants(dtype)[0],
         "atol_per_layer": contract_mod.tolerance_constants(dtype)[1],
-        "crsae_version": package_version(), "torch_version": torch.__version__,
+        "crsae_version": __version__, "torch_version": torch.__version__,
         "onnx_version": onnx.__version__, "checkpoint_sha256": checkpoint_sha256,
     }
 
@@ -135,7 +136,7 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
     if found.get("", None) != opset:
         raise ExportValidationError(f"exporter produced opset {found.get('')} instead of {opset}; "
                                     "use the torch version pinned in pyproject.toml")
-    proto.producer_name, proto.producer_version = "crsae", package_version()
+    proto.producer_name, proto.producer_version = "crsae", __version__
     proto.doc_string = "CRsAE unrolled FISTA encoder (Tolooshams, Dey & Ba, arXiv:1904.08827); see export/CONTRACT.md"
     meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256, static_shape=static_shape)
     del proto.metadata_props[:]
@@ -195,8 +196,8 @@ def _name_output_axes(proto: onnx.ModelProto, kind: str) -> None:
 
 
 def read_metadata(proto: onnx.ModelProto) -> dict:
-    """The model's metadata as typed values (each property is JSON-encoded)."""
-    return {p.key: json.loads(p.value) for p in proto.metadata_props}
+    """The model's metadata as typed values, checked against the contract (``crsae.contract.decode_metadata``)."""
+    return contract_mod.decode_metadata({p.key: p.value for p in proto.metadata_props}, "the exported model")
 
 
 @dataclass
@@ -217,7 +218,7 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None) -> list[
     Raises OutputMismatchError for wrong names or axes, ToleranceError listing every output and shape beyond
     tolerance. Returns the parity records (one per output and shape).
     """
-    import onnxruntime as ort
+    ort = extras.onnxruntime("validating an export")
     onnx.checker.check_model(proto)
     meta = read_metadata(proto)
     cfg, names = model.config, tuple(meta["outputs"])
@@ -298,3 +299,22 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     records = validate_onnx(proto, model)
     write_export(proto, output)
     return records
+
+
+def export_triton(checkpoint: str | os.PathLike, repository: str | os.PathLike, *, name: str | None = None,
+                  version: int = 1, outputs: str = "codes", dtype: str = "float32", max_batch_size: int = 64,
+                  instances: tuple[str, ...] = ("gpu", "cpu"), instance_count: int = 1):
+    """Export a checkpoint, validate it against torch, then write it as a Triton model (default name: its stem).
+
+    Returns ``(model_folder, parity_records)``.
+    """
+    from crsae.serving.triton import check_options, write_triton_repository
+    name = name or Path(checkpoint).stem
+    check_options(name, version=version, max_batch_size=max_batch_size, instances=instances,   # before the export
+                  instance_count=instance_count)
+    model = load_model(checkpoint)
+    proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint))
+    records = validate_onnx(proto, model)
+    folder = write_triton_repository(proto, repository, name=name, version=version, max_batch_size=max_batch_size,
+                                     instances=instances, instance_count=instance_count)
+    return folder, records

@@ -1,6 +1,6 @@
 """CRsAE: the constrained recurrent sparse autoencoder of Tolooshams, Dey & Ba (IEEE TNNLS 2021, arXiv:1904.08827).
 
-Encoder: T unrolled FISTA steps (``crsae.fista``), a residual network whose T layers share H.
+Encoder: T unrolled FISTA steps (``crsae.model.fista``), a residual network whose T layers share H.
 Decoder: ``y_hat = H x_T``, tied to the encoder's dictionary (``Wd x_T`` for the untied variant).
 Thresholds ``b_c`` are ``lam_c sigma^2 / L`` (modes ``em``, ``fixed``) or a free bias (mode ``bias``).
 2-D models with stride s > 1 reconstruct with the shift-and-average trick: the image is reflect-padded at all s^2
@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
-from .data import load_array
-from .errors import ConfigError, ShapeError
-from .fista import estimate_L, synthesis, unrolled_fista
+from crsae.config import ModelConfig
+from crsae.readers import load_array
+from crsae.errors import ConfigError, ShapeError
+from crsae.model.fista import estimate_L, synthesis, unrolled_fista
 
 
 def default_L_geometry(config: ModelConfig):
@@ -183,7 +183,7 @@ class CRsAE(nn.Module):
 
     # --- the autoencoder ---------------------------------------------------------------------------------
     def encode(self, y: torch.Tensor) -> torch.Tensor:
-        """Sparse codes x_T of y: (B, channels, *size) -> (B, C, *code_size). See ``crsae.fista.unrolled_fista``."""
+        """Sparse codes x_T of y: (B, channels, *size) -> (B, C, *code_size). See ``crsae.model.fista.unrolled_fista``."""
         self.check_signal(y)
         return self._encode(y)
 
@@ -226,7 +226,7 @@ class CRsAE(nn.Module):
         return self._decode(x, y.shape[2:]), x
 
     def _shift_and_average(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The stride trick (math page, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes."""
+        """The stride trick (docs/math.md, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes."""
         s, K = self.config.stride, self.config.kernel_size
         B, _, Hh, Ww = y.shape
         top, bottom = stride_pads(Hh, K, s)

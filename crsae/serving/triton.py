@@ -24,9 +24,9 @@ from pathlib import Path
 
 import onnx
 
-from . import contract as contract_mod
-from .errors import ConfigError, DataError, ModelFormatError
-from .files import atomic_folder, atomic_path
+from crsae import contract as contract_mod
+from crsae.errors import ConfigError, DataError, ModelFormatError
+from crsae.files import atomic_folder, atomic_path
 
 TRITON_TYPES = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.FLOAT16: "TYPE_FP16"}
 INSTANCE_KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
@@ -164,26 +164,6 @@ def write_triton_repository(model: onnx.ModelProto | str | os.PathLike, reposito
     return folder
 
 
-def export_triton(checkpoint: str | os.PathLike, repository: str | os.PathLike, *, name: str | None = None,
-                  version: int = 1, outputs: str = "codes", dtype: str = "float32", max_batch_size: int = 64,
-                  instances: tuple[str, ...] = ("gpu", "cpu"), instance_count: int = 1):
-    """Export a checkpoint, validate it against torch, then write it as a Triton model (default name: its stem).
-
-    Returns ``(model_folder, parity_records)``.
-    """
-    from .checkpoint import file_sha256, load_model
-    from .onnx_export import to_onnx, validate_onnx
-    name = name or Path(checkpoint).stem
-    check_options(name, version=version, max_batch_size=max_batch_size, instances=instances,   # before the export
-                  instance_count=instance_count)
-    model = load_model(checkpoint)
-    proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint))
-    records = validate_onnx(proto, model)
-    folder = write_triton_repository(proto, repository, name=name, version=version, max_batch_size=max_batch_size,
-                                     instances=instances, instance_count=instance_count)
-    return folder, records
-
-
 def _write_version(folder: Path, model_bytes: bytes, sidecar: str) -> None:
     folder.mkdir(exist_ok=True)
     (folder / "model.onnx").write_bytes(model_bytes)
@@ -201,11 +181,4 @@ def _load(path: Path) -> onnx.ModelProto:
 
 
 def _metadata(proto: onnx.ModelProto) -> dict:
-    try:
-        metadata = {p.key: json.loads(p.value) for p in proto.metadata_props}
-    except json.JSONDecodeError:
-        metadata = {}
-    if metadata.get("format") != "crsae-onnx":
-        raise ModelFormatError("the model is not a crsae export (no format=crsae-onnx metadata); "
-                               "export it with crsae export")
-    return metadata
+    return contract_mod.decode_metadata({p.key: p.value for p in proto.metadata_props}, "the model")

@@ -1,6 +1,6 @@
 """Chunked processing of long 1-D signals (export/CONTRACT.md, "Chunking long 1-D signals").
 
-x_T at code n depends on y only within about T (K - 1) samples of n (math page, "Receptive field"): each unrolled
+x_T at code n depends on y only within about T (K - 1) samples of n (docs/math.md, "Receptive field and chunking"): each unrolled
 step reaches K - 1 samples further. With a halo of (T + 1)(K - 1) samples on each side, every chunk's kept
 outputs equal whole-signal inference up to float rounding, while memory stays bounded by the chunk.
 """

@@ -1,4 +1,5 @@
-"""Denoising evaluation: PSNR of noisy and denoised images (peak 1 on [0, 1] images, i.e. 255 on 8-bit)."""
+"""Denoising evaluation of a trained model: PSNR (``crsae.metrics.psnr``, peak 1 on [0, 1] images, i.e. 255 on
+8-bit) of noisy and denoised images."""
 
 from __future__ import annotations
 
@@ -7,13 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import CRsAE
-
-
-def psnr(clean: np.ndarray, estimate: np.ndarray, peak: float = 1.0) -> float:
-    """10 log10(peak^2 / MSE) in dB."""
-    mse = float(np.mean((np.asarray(clean, np.float64) - np.asarray(estimate, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
+from crsae.metrics import psnr
+from crsae.model.autoencoder import CRsAE
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .errors import ConfigError
+from crsae.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

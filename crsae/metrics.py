@@ -1,4 +1,5 @@
-"""Dictionary recovery on simulated data: the error metric of the math page and the perturbed starting point.
+"""Quality metrics (numpy only): the denoising PSNR, and dictionary recovery on simulated data (the error metric of
+docs/math.md and the perturbed starting point).
 
 err(h, h_hat) = sqrt(1 - max_shift <h, h_hat>^2) for unit-norm filters, after the best permutation of the
 learned filters (sign-invariant). Filters are arrays of shape (C, channels, K) or (C, channels, K, K).
@@ -83,3 +84,9 @@ def align_filter(reference: np.ndarray, filt: np.ndarray) -> np.ndarray:
     else:
         out[:lag] = filt[-lag:]
     return out * np.sign(corr[lag + len(filt) - 1])
+
+
+def psnr(clean: np.ndarray, estimate: np.ndarray, peak: float = 1.0) -> float:
+    """10 log10(peak^2 / MSE) in dB."""
+    mse = float(np.mean((np.asarray(clean, np.float64) - np.asarray(estimate, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)

@@ -1,4 +1,4 @@
-"""The M-step by two-stage back-propagation (math page, "M-step"), as a resumable training loop.
+"""The M-step by two-stage back-propagation (docs/math.md, "M-step"), as a resumable training loop.
 
 Per batch:
 1. dictionary: minimise the reconstruction loss ``1/2 ||y_target - H x_T||^2`` through all T unrolled layers with
@@ -19,7 +19,7 @@ The dictionary learning rate is multiplied by ``lr_decay`` every ``lr_step`` epo
 from generators seeded by (seed, epoch), and a checkpoint after every epoch stores the optimiser states, so a
 run resumed from any epoch's checkpoint continues exactly as the uninterrupted run.
 
-Under torchrun (``crsae.distributed``) every process draws the same global batch and trains on its shard. Each
+Under torchrun (``crsae.training.distributed``) every process draws the same global batch and trains on its shard. Each
 process's loss is its shard's share of the global-batch loss (shard sum / global count); gradients, losses and code
 l1 norms are summed across processes, so every update, and every reported loss, is that of one process on the
 whole batch. Rank 0 alone writes checkpoints; they do not depend on the number of processes, so a run resumes
@@ -35,11 +35,11 @@ from typing import Callable, Optional
 
 import torch
 
-from .checkpoint import model_from_state, read_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .distributed import Distributed
-from .errors import CheckpointError, ConfigError
-from .model import CRsAE
+from crsae.model.checkpoint import model_from_state, read_checkpoint, save_checkpoint
+from crsae.config import TrainConfig
+from crsae.training.distributed import Distributed
+from crsae.errors import CheckpointError, ConfigError
+from crsae.model.autoencoder import CRsAE
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Trainer:
     config : TrainConfig
     device : torch device string ("cpu", "cuda")
     data_spec : plain dict describing how the data was made, stored in checkpoints for ``--resume``
-    dist : this process's place in a torchrun run (``crsae.distributed.process_group``); default one process
+    dist : this process's place in a torchrun run (``crsae.training.distributed.process_group``); default one process
     """
 
     def __init__(self, model: CRsAE, config: TrainConfig, *, device: str = "cpu", data_spec: dict | None = None,

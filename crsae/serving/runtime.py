@@ -1,6 +1,6 @@
 """Run an exported crsae model with onnxruntime, without torch: ``Encoder``.
 
-One session per Encoder, built once and reused; the provider comes from ``crsae.providers`` (no silent fallback).
+One session per Encoder, built once and reused; the provider comes from ``crsae.serving.providers`` (no silent fallback).
 On CUDA, inputs and outputs go through IO binding: numpy batches are uploaded once and outputs are created on the
 device; ``run_tensor`` binds torch tensors in place (zero-copy, CPU or CUDA); a static-shape model replays a CUDA
 graph from fixed device buffers. Long 1-D recordings run in chunks (export/CONTRACT.md): on a GPU (or
@@ -10,7 +10,6 @@ overlap the current chunk's compute; on several CPU threads several chunks at on
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import deque
@@ -19,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import contract
-from .chunking import plan_chunks
-from .errors import ModelFormatError, ShapeError
-from .providers import open_session
+from crsae import contract
+from crsae.serving.chunking import plan_chunks
+from crsae import extras
+from crsae.errors import ModelFormatError, ShapeError
+from crsae.serving.providers import open_session
 
 logger = logging.getLogger(__name__)
-
-FORMAT, CONTRACT_VERSION = "crsae-onnx", 1
 
 # Examples per session call when none is given. On the CPU every FISTA step streams the code tensors (z, u, x,
 # x_prev) through about seven element-wise passes, so a call runs fastest while its codes stay in cache: batches
@@ -37,26 +35,37 @@ GPU_CALL_BATCH = 64
 
 
 def read_model_header(path: Path) -> tuple[dict, list]:
-    """(metadata, input dims) of an ONNX file, before any session is built; dims are ints or None (dynamic)."""
-    import onnx
+    """(metadata, input dims) of an ONNX file, checked against the contract before the session that runs it is
+    built (its provider options depend on the dims); dims are ints or None (dynamic). Read with onnxruntime
+    itself (a CPU session with graph optimisation off), so inference needs no other ONNX library."""
+    ort = extras.onnxruntime()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        proto = onnx.load_model(os.fspath(path), load_external_data=False)
-    except Exception as err:                          # protobuf raises DecodeError and friends
-        raise ModelFormatError(f"{path} is not a loadable ONNX model ({type(err).__name__}); "
+        session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:                          # onnxruntime raises its own Fail/InvalidProtobuf types
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise ModelFormatError(f"{path} is not a loadable ONNX model ({reason}); "
                                "pass a file written by crsae export") from None
-    try:
-        metadata = {p.key: json.loads(p.value) for p in proto.metadata_props}
-    except json.JSONDecodeError:
-        metadata = {}
-    if metadata.get("format") != FORMAT:
-        raise ModelFormatError(f"{path} is an ONNX model but not a crsae export (no format={FORMAT} metadata); "
-                               "export it with crsae export")
-    if int(metadata.get("contract_version", 0)) > CONTRACT_VERSION:
-        raise ModelFormatError(f"{path} uses contract version {metadata['contract_version']}, newer than "
-                               f"{CONTRACT_VERSION}; upgrade crsae")
-    dims = [d.dim_value if d.HasField("dim_value") else None
-            for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    metadata = contract.decode_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+    check_graph(session, metadata, path)
+    dims = [d if isinstance(d, int) else None for d in session.get_inputs()[0].shape]
     return metadata, dims
+
+
+def check_graph(session, metadata: dict, path: Path) -> None:
+    """Refuse a graph whose input and outputs are not the contract's (e.g. crsae metadata copied onto another
+    model): one input ``signal`` of rank 3 (1-D) or 4 (2-D), the outputs named in the metadata, in order."""
+    rank = 3 if metadata["kind"] == "1d" else 4
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    found = f"{[i.name for i in inputs]} -> {[o.name for o in outputs]}"
+    expected = f"['signal'] -> {metadata['outputs']}"
+    if ([i.name for i in inputs] != ["signal"] or [o.name for o in outputs] != metadata["outputs"]
+            or any(len(v.shape) != rank for v in list(inputs) + list(outputs))):
+        raise ModelFormatError(f"{path} has graph {found} (ranks {[len(v.shape) for v in list(inputs) + list(outputs)]}) "
+                               f"but its metadata describes a {metadata['kind']} crsae encoder {expected} of rank "
+                               f"{rank}; export the model with crsae export")
 
 
 class Encoder:
@@ -65,7 +74,7 @@ class Encoder:
     Parameters
     ----------
     path : .onnx file written by ``crsae export``
-    device : "auto", "cpu", "cuda" or "tensorrt" (see ``crsae.providers``)
+    device : "auto", "cpu", "cuda" or "tensorrt" (see ``crsae.serving.providers``)
     threads : CPU threads (default: every core this process may use). A batch of several calls, or a long signal
         of several chunks, runs them concurrently, one thread each; a single call splits its operators across the
         threads.

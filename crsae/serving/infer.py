@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, ShapeError
-from .events import detect_events
-from .files import atomic_folder, atomic_path
-from .inputs import Item, read_input
-from .runtime import Encoder
+from crsae.errors import DataError, ShapeError
+from crsae.serving.events import detect_events
+from crsae.files import atomic_folder, atomic_path
+from crsae.readers import Item, read_input
+from crsae.serving.runtime import Encoder
 
 OUTPUTS = {"codes": ["codes"], "reconstruction": ["reconstruction"], "both": ["codes", "reconstruction"]}
 

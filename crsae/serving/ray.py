@@ -2,9 +2,9 @@
 
 The input files (.npy shards, .npz archives, images, raw recordings; a folder stands for the supported files
 directly in it) become a Ray dataset of paths, mapped by a pool of actors that each hold one onnxruntime session
-(``crsae.runtime.Encoder``): GPU actors (one GPU each) when the cluster has GPUs and ``device`` is not "cpu",
-CPU actors otherwise. Each actor reads a file with ``crsae.inputs.read_input`` and writes its outputs with
-``crsae.infer.write_outputs``, exactly as single-process ``crsae infer`` would for that file:
+(``crsae.serving.runtime.Encoder``): GPU actors (one GPU each) when the cluster has GPUs and ``device`` is not "cpu",
+CPU actors otherwise. Each actor reads a file with ``crsae.readers.read_input`` and writes its outputs with
+``crsae.serving.infer.write_outputs``, exactly as single-process ``crsae infer`` would for that file:
 
 - ``NAME.npy``: the ``outputs`` output of a file holding one array (or one image, or one long recording);
 - ``NAME.npz``: every output of every array, for ``outputs="both"`` or files holding several arrays;
@@ -24,12 +24,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import IMAGE_SUFFIXES
-from .errors import CrsaeError, DataError, MissingDependencyError, ProviderUnavailableError, ShapeError
-from .files import atomic_folder
-from .infer import OUTPUTS, write_outputs
-from .inputs import RAW_SUFFIXES, read_input
-from .runtime import Encoder
+from crsae.readers import IMAGE_SUFFIXES
+from crsae.errors import CrsaeError, DataError, MissingDependencyError, ProviderUnavailableError, ShapeError
+from crsae.files import atomic_folder
+from crsae.serving.infer import OUTPUTS, write_outputs
+from crsae.readers import RAW_SUFFIXES, read_input
+from crsae.serving.runtime import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def infer_files(model: str | os.PathLike, sources, output: str | os.PathLike, *,
     sources : a file, a folder, or a list of them (see ``list_sources``)
     output : a new (or empty) folder
     outputs : "codes", "reconstruction" or "both"
-    batch_size, chunk, device, raw_dtype, raw_channels : as for ``crsae.infer.infer``
+    batch_size, chunk, device, raw_dtype, raw_channels : as for ``crsae.serving.infer.infer``
     threads : onnxruntime CPU threads per actor (default 1 on CPU actors); each CPU actor reserves that many CPUs
     actors : actors in the pool (default: one per GPU, else one per ``threads`` CPUs; never more than the files)
     address : a running Ray cluster to use (default: the one this process is connected to, else a local one,

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ModelConfig, TrainConfig
-from .data import load_array
-from .distributed import Distributed
-from .errors import ConfigError, ShapeError
-from .model import CRsAE
-from .recovery import filter_errors, perturb_dictionary
-from .sources import Source, build_source, spec_for_path
-from .train import Trainer
+from crsae.config import ModelConfig, TrainConfig
+from crsae.readers import load_array
+from crsae.training.distributed import Distributed
+from crsae.errors import ConfigError, ShapeError
+from crsae.model.autoencoder import CRsAE
+from crsae.metrics import filter_errors, perturb_dictionary
+from crsae.training.datasets import Source, build_source, spec_for_path
+from crsae.training.mstep import Trainer
 
 DEFAULTS = {
     "1d": dict(num_filters=4, kernel_size=20, stride=1, num_layers=50, L=None, delta=None, epochs=15, batch_size=32),

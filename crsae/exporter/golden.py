@@ -1,6 +1,6 @@
 """Golden vectors: inputs and torch float32 reference outputs that every runtime must reproduce.
 
-``python -m crsae.golden`` re-exports every shipped checkpoint ``export/models/NAME.pt`` to ``NAME.onnx`` (+ sidecar)
+``python -m crsae.exporter.golden`` re-exports every shipped checkpoint ``export/models/NAME.pt`` to ``NAME.onnx`` (+ sidecar)
 with both outputs, writes seeded inputs and the torch reference outputs as .npy under ``export/golden/``, and the
 index ``export/golden/index.json`` (format in export/CONTRACT.md). For each 1-D model it adds a chunked case: a
 long signal whose reference is the whole-signal result, to be run with the contract's chunking rule.
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import contract
-from .checkpoint import file_sha256, load_model
-from .files import atomic_path
-from .model import CRsAE
-from .onnx_export import to_onnx, validate_onnx, write_export
+from crsae import contract
+from crsae.model.checkpoint import file_sha256, load_model
+from crsae.files import atomic_path
+from crsae.model.autoencoder import CRsAE
+from crsae.exporter.onnx_export import to_onnx, validate_onnx, write_export
 
-EXPORT_DIR = Path(__file__).resolve().parent.parent / "export"
+EXPORT_DIR = Path(__file__).resolve().parents[2] / "export"
 
 
 def golden_inputs(model: CRsAE, name: str) -> list[tuple[str, np.ndarray, int | None]]:
@@ -29,7 +29,7 @@ def golden_inputs(model: CRsAE, name: str) -> list[tuple[str, np.ndarray, int | 
     cfg = model.config
     rng = np.random.default_rng(1234)
     if cfg.kind == "1d":
-        from .simulate import SimulationConfig, simulate
+        from crsae.simulate import SimulationConfig, simulate
         K = cfg.kernel_size
         sim = simulate(SimulationConfig(num_signals=3, length=40 * K + 7, num_filters=cfg.num_filters, kernel_size=K,
                                         events_per_filter=5, min_spacing=K, nonnegative=not cfg.two_sided,
@@ -55,7 +55,7 @@ def synthetic_image(height: int, width: int) -> np.ndarray:
 
 def reference_outputs(model: CRsAE, signal: np.ndarray) -> dict[str, np.ndarray]:
     """Torch float32 reference: codes of the signal as given, and the model's reconstruction."""
-    from .onnx_export import ExportGraph
+    from crsae.exporter.onnx_export import ExportGraph
     with torch.no_grad():
         codes, recon = ExportGraph(model, ("codes", "reconstruction"))(torch.from_numpy(signal))
     return {"codes": codes.numpy(), "reconstruction": recon.numpy()}

@@ -1,6 +1,6 @@
 """The E-step of CRsAE: sparse coding by T unrolled FISTA steps (Tolooshams, Dey & Ba, arXiv:1904.08827).
 
-Symbols, as on the math page (``shared/crsae-math.md``):
+Symbols, as in docs/math.md:
 
 - ``y``  signal, (B, channels, N) in 1-D or (B, channels, Hh, Ww) in 2-D
 - ``H``  dictionary, (C, channels, K) or (C, channels, K, K); ``We`` the analysis filters (= H when tied)

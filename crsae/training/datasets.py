@@ -1,4 +1,5 @@
-"""Training and inference data: plain arrays (.npy), image folders (PNG/JPEG), and batches drawn from them.
+"""Training data: the sources a run draws batches from (arrays, simulations, image crops), described as plain
+dicts stored in checkpoints so ``--resume`` can rebuild them.
 
 Every source yields float32 tensors (n, channels, N) or (n, channels, Hh, Ww). Randomness (order, crops, noise)
 comes from a generator seeded with (seed, epoch), so any epoch can be redrawn exactly, which is what makes
@@ -7,65 +8,16 @@ comes from a generator seeded with (seed, epoch), so any epoch can be redrawn ex
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from .errors import DataError, ShapeError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-
-def load_array(path: str | os.PathLike) -> np.ndarray:
-    """Read a .npy file (no pickled objects) as float32, refusing NaN/Inf."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist; pass the path of a .npy file")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise DataError(f"{path} is not a readable .npy file ({err}); save it with numpy.save") from None
-    if not np.issubdtype(array.dtype, np.number):
-        raise DataError(f"{path} holds {array.dtype} values; save a numeric array")
-    array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)):
-        raise ShapeError(f"{path} holds NaN or Inf; clean or interpolate those samples first")
-    return array
-
-
-def load_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
-    """Read an image as float32 (channels, Hh, Ww) in [0, 1]: grayscale (ITU-R 601 luma) for 1 channel, RGB for 3."""
-    from PIL import Image, UnidentifiedImageError
-    if channels not in (1, 3):
-        raise ShapeError(f"images have 1 (grayscale) or 3 (RGB) channels, not {channels}")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            pixels = np.asarray(im, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist; pass an existing image") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"{path} is not a readable image ({err}); pass a PNG or JPEG file") from None
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1).copy()
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder} is not a folder; pass a folder of PNG/JPEG images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"{folder} holds no PNG/JPEG images; pass a folder of images")
-    return files
-
-
-def load_images(folder: str | os.PathLike, channels: int = 1, limit: int | None = None) -> list[np.ndarray]:
-    """All images of a folder (the first ``limit`` by name), each (channels, Hh, Ww) in [0, 1]."""
-    return [load_image(p, channels) for p in list_images(folder)[:limit]]
+from crsae.errors import DataError, ShapeError
+from crsae.readers import load_array, load_images
+from crsae.simulate import SimulationConfig, simulate
 
 
 def add_noise(clean: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
@@ -144,3 +96,66 @@ class ImageCropData:
         for start in range(0, len(clean), batch_size):
             target = clean[start:start + batch_size]
             yield (add_noise(target, self.noise_sigma, g) if self.noise_sigma > 0 else target), target
+
+
+# --- sources as plain dicts (stored in checkpoints) ---------------------------------------------------------
+# Training data sources described as plain dicts (stored in checkpoints so ``--resume`` can rebuild them).
+# 
+# ``{"source": "simulate", **SimulationConfig}``, ``{"source": "npz", "path": ...}`` (a file from ``crsae simulate``),
+# ``{"source": "array", "path": ..., "noise_sigma": ...}`` or ``{"source": "images", "path": ..., "channels": ...,
+# "crop_size": ..., "crops_per_epoch": ..., "noise_sigma": ..., "max_images": ...}``.
+
+@dataclass
+class Source:
+    data: object                        # ArrayData or ImageCropData
+    kind: str                           # "1d" or "2d"
+    channels: int
+    truth: np.ndarray | None = None     # ground-truth dictionary (C, channels, K), when known
+    sigma: float | None = None          # noise std, when known
+
+
+def build_source(spec: dict) -> Source:
+    kind = spec["source"]
+    if kind == "simulate":
+        sim = simulate(SimulationConfig(**{k: v for k, v in spec.items() if k != "source"}))
+        return Source(ArrayData(sim.clean, sim.signals), "1d", 1, sim.dictionary, sim.sigma)
+    path = Path(spec["path"])
+    if kind == "npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                signals, clean = z["signals"], z["clean"]
+                truth = z["dictionary"] if "dictionary" in z.files else None
+                sigma = float(z["sigma"]) if "sigma" in z.files else None
+        except (OSError, ValueError, KeyError) as err:
+            raise DataError(f"{path} is not a crsae simulation .npz ({err}); write one with crsae simulate") from None
+        return Source(ArrayData(clean, signals), "1d", signals.shape[1], truth, sigma)
+    if kind == "array":
+        array = load_array(path)
+        if array.ndim == 2:
+            array = array[:, None]
+        if array.ndim not in (3, 4):
+            raise DataError(f"{path} has shape {array.shape}; pass (n, channels, length) or (n, channels, h, w)")
+        return Source(ArrayData(array, noise_sigma=spec.get("noise_sigma", 0.0)), "1d" if array.ndim == 3 else "2d",
+                      array.shape[1], None, spec.get("noise_sigma") or None)
+    if kind == "images":
+        images = load_images(path, spec["channels"], spec.get("max_images"))
+        data = ImageCropData(images, crop_size=spec["crop_size"], crops_per_epoch=spec["crops_per_epoch"],
+                             noise_sigma=spec["noise_sigma"])
+        return Source(data, "2d", spec["channels"], None, spec["noise_sigma"] or None)
+    raise DataError(f"unknown data source {kind!r}")
+
+
+def spec_for_path(path: str, *, channels: int, crop_size: int, crops_per_epoch: int, noise_sigma: float,
+                  max_images: int | None) -> dict:
+    """The source spec of a ``--data`` path: an image folder, a .npy array or a simulation .npz."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"--data {p} does not exist; pass an image folder, a .npy array or a crsae simulate .npz")
+    if p.is_dir():
+        return {"source": "images", "path": str(p.resolve()), "channels": channels, "crop_size": crop_size,
+                "crops_per_epoch": crops_per_epoch, "noise_sigma": noise_sigma, "max_images": max_images}
+    if p.suffix == ".npz":
+        return {"source": "npz", "path": str(p.resolve())}
+    if p.suffix == ".npy":
+        return {"source": "array", "path": str(p.resolve()), "noise_sigma": noise_sigma}
+    raise DataError(f"--data {p}: unknown type; pass an image folder, a .npy array or a crsae simulate .npz")

@@ -18,7 +18,8 @@ import logging
 import os
 from pathlib import Path
 
-from .errors import ModelFormatError, ProviderUnavailableError
+from crsae import extras
+from crsae.errors import ModelFormatError, ProviderUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def provider_plan(device: str, available: list[str], *, static: bool, model_path
 
 def open_session(path: Path, device: str, *, threads: int | None = None, static: bool = False):
     """Create the session; return (session, provider that runs it, reason auto fell back to CPU or None)."""
-    import onnxruntime as ort
+    ort = extras.onnxruntime()
     available = ort.get_available_providers()
     providers, wanted = provider_plan(device, available, static=static, model_path=path)
     if wanted is not None and hasattr(ort, "preload_dlls"):

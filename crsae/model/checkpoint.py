@@ -19,25 +19,18 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig
-from .errors import CheckpointError
-from .files import atomic_path
-from .model import CRsAE
+from crsae import __version__
+from crsae.config import ModelConfig
+from crsae.errors import CheckpointError
+from crsae.files import atomic_path
+from crsae.model.autoencoder import CRsAE
 
 FORMAT, VERSION = "crsae-checkpoint", 1
 
 
-def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("crsae")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def save_checkpoint(path: str | os.PathLike, model: CRsAE, **extra) -> None:
     """Write ``model`` (config and weights) and any of train_config, data, epoch, optimizers, history."""
-    state = {"format": FORMAT, "version": VERSION, "crsae_version": package_version(),
+    state = {"format": FORMAT, "version": VERSION, "crsae_version": __version__,
              "model_config": model.config.to_dict(),
              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     state.update(extra)
