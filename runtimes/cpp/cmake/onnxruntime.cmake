@@ -1,15 +1,19 @@
-# Find ONNX Runtime and define the interface target `crsae_onnxruntime`. First match wins:
+# Find ONNX Runtime and define the imported target `crsae::onnxruntime`. First match wins:
 #   1. -DONNXRUNTIME_INCLUDE_DIR=... -DONNXRUNTIME_LIBRARY=...   (a header folder and a libonnxruntime.so* file)
 #   2. -DONNXRUNTIME_ROOT=...   (include/ or include/onnxruntime/ with the headers, lib/ with libonnxruntime.so*)
 #   3. runtimes/cpp/third_party/onnxruntime, as written by setup.sh
 #   4. the system package: find_package(onnxruntime), then pkg-config libonnxruntime (Debian 13 libonnxruntime-dev)
+# Sets CRSAE_ORT_LIBRARY_FILE (the library file itself, links resolved; empty for case 4) and CRSAE_ORT_SYSTEM
+# ("config", "pkgconfig" or empty), which the package config (cmake/crsaeConfig.cmake.in) uses to find it again.
 set(ONNXRUNTIME_ROOT "" CACHE PATH "ONNX Runtime folder holding include/ and lib/")
 set(ONNXRUNTIME_INCLUDE_DIR "" CACHE PATH "folder holding onnxruntime_cxx_api.h")
 set(ONNXRUNTIME_LIBRARY "" CACHE FILEPATH "path of libonnxruntime.so")
 
 set(_ort_fix "run runtimes/cpp/setup.sh, install libonnxruntime-dev, or pass -DONNXRUNTIME_ROOT=DIR")
 set(_ort_bundled "${CMAKE_CURRENT_SOURCE_DIR}/third_party/onnxruntime")
-add_library(crsae_onnxruntime INTERFACE)
+set(CRSAE_ORT_LIBRARY_FILE "")
+set(CRSAE_ORT_SYSTEM "")
+set(CRSAE_ORT_SONAME "")
 
 if(ONNXRUNTIME_INCLUDE_DIR OR ONNXRUNTIME_LIBRARY)
   set(_ort_inc "${ONNXRUNTIME_INCLUDE_DIR}")
@@ -36,7 +40,9 @@ elseif(ONNXRUNTIME_ROOT OR EXISTS "${_ort_bundled}/include/onnxruntime_cxx_api.h
 else()
   find_package(onnxruntime CONFIG QUIET)
   if(TARGET onnxruntime::onnxruntime)
-    target_link_libraries(crsae_onnxruntime INTERFACE onnxruntime::onnxruntime)
+    add_library(crsae::onnxruntime INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(crsae::onnxruntime INTERFACE onnxruntime::onnxruntime)
+    set(CRSAE_ORT_SYSTEM "config")
     get_target_property(_ort_incs onnxruntime::onnxruntime INTERFACE_INCLUDE_DIRECTORIES)
     list(GET _ort_incs 0 _ort_inc)
     set(_ort_source "find_package(onnxruntime) ${onnxruntime_DIR}")
@@ -49,7 +55,9 @@ else()
     if(NOT ORT_FOUND)
       message(FATAL_ERROR "ONNX Runtime not found; ${_ort_fix}")
     endif()
-    target_link_libraries(crsae_onnxruntime INTERFACE PkgConfig::ORT)
+    add_library(crsae::onnxruntime INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(crsae::onnxruntime INTERFACE PkgConfig::ORT)
+    set(CRSAE_ORT_SYSTEM "pkgconfig")
     list(GET ORT_INCLUDE_DIRS 0 _ort_inc)
     set(_ort_source "pkg-config libonnxruntime ${ORT_VERSION}")
     set(_ort_lib_shown "${ORT_LINK_LIBRARIES}")
@@ -63,19 +71,23 @@ if(DEFINED _ort_lib)  # cases 1-3: a library file given by path
   if(NOT EXISTS "${_ort_lib}")
     message(FATAL_ERROR "no libonnxruntime.so* at '${_ort_lib}' (from ${_ort_source}); ${_ort_fix}")
   endif()
-  target_include_directories(crsae_onnxruntime INTERFACE "${_ort_inc}")
-  target_link_libraries(crsae_onnxruntime INTERFACE "${_ort_lib}")
+  get_filename_component(CRSAE_ORT_LIBRARY_FILE "${_ort_lib}" REALPATH)
+  add_library(crsae::onnxruntime SHARED IMPORTED GLOBAL)
+  set_target_properties(crsae::onnxruntime PROPERTIES
+    IMPORTED_LOCATION "${CRSAE_ORT_LIBRARY_FILE}"
+    INTERFACE_INCLUDE_DIRECTORIES "${_ort_inc}")
   set(_ort_lib_shown "${_ort_lib}")
   # pip's wheel ships libonnxruntime.so.1.X.Y without the libonnxruntime.so.1 (SONAME) link the loader looks
   # for: provide one in the build tree and put it on the build RPATH.
-  get_filename_component(_ort_dir "${_ort_lib}" DIRECTORY)
-  get_filename_component(_ort_name "${_ort_lib}" NAME)
+  get_filename_component(_ort_dir "${CRSAE_ORT_LIBRARY_FILE}" DIRECTORY)
+  get_filename_component(_ort_name "${CRSAE_ORT_LIBRARY_FILE}" NAME)
   if(_ort_name MATCHES "^libonnxruntime\\.so\\.([0-9]+)\\.[0-9.]+$")
     set(_ort_soname "libonnxruntime.so.${CMAKE_MATCH_1}")
+    set(CRSAE_ORT_SONAME "${_ort_soname}")
     if(NOT EXISTS "${_ort_dir}/${_ort_soname}")
       set(_ort_link_dir "${CMAKE_BINARY_DIR}/onnxruntime-soname")
       file(MAKE_DIRECTORY "${_ort_link_dir}")
-      file(CREATE_LINK "${_ort_lib}" "${_ort_link_dir}/${_ort_soname}" SYMBOLIC)
+      file(CREATE_LINK "${CRSAE_ORT_LIBRARY_FILE}" "${_ort_link_dir}/${_ort_soname}" SYMBOLIC)
       set(CMAKE_BUILD_RPATH "${_ort_link_dir}")
     endif()
   endif()

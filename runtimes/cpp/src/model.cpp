@@ -1,7 +1,8 @@
 // crsae::Model: one ONNX Runtime session per model, checked against the contract once at load time.
 // ORT_API_MANUAL_INIT lets us check that the loaded libonnxruntime offers the C API version of the headers we
 // were built with (older headers with a newer library are fine) and fail with a message instead of a crash.
-// Only this file includes the ONNX Runtime headers.
+// Only this file includes the ONNX Runtime headers. Every ORT object is made after the API is initialised (an
+// Ort:: wrapper released before that would call through a null API table).
 #define ORT_API_MANUAL_INIT
 #include <onnxruntime_cxx_api.h>
 #undef ORT_API_MANUAL_INIT
@@ -10,6 +11,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -18,6 +21,25 @@
 
 namespace crsae {
 namespace {
+
+// ONNX Runtime's own log stays silent: its errors reach the caller as crsae exceptions (one line each), and a
+// library should not write to stderr. CRSAE_ORT_LOG=verbose|info|warning|error|fatal turns its log on.
+void ORT_API_CALL discard_log(void*, OrtLoggingLevel, const char*, const char*, const char*, const char*) {}
+
+Ort::Env make_env() {
+  const char* level = std::getenv("CRSAE_ORT_LOG");
+  if (level && *level) {
+    const std::pair<const char*, OrtLoggingLevel> levels[] = {
+        {"verbose", ORT_LOGGING_LEVEL_VERBOSE}, {"info", ORT_LOGGING_LEVEL_INFO},
+        {"warning", ORT_LOGGING_LEVEL_WARNING}, {"error", ORT_LOGGING_LEVEL_ERROR},
+        {"fatal", ORT_LOGGING_LEVEL_FATAL}};
+    for (const auto& [name, value] : levels)
+      if (std::strcmp(level, name) == 0) return Ort::Env(value, "crsae");
+    throw ConfigError("CRSAE_ORT_LOG is '" + std::string(level) +
+                      "'; set it to verbose, info, warning, error or fatal, or unset it");
+  }
+  return Ort::Env(ORT_LOGGING_LEVEL_ERROR, "crsae", discard_log, nullptr);
+}
 
 Ort::Env& ort_env() {
   static const bool api_ready = [] {
@@ -30,8 +52,16 @@ Ort::Env& ort_env() {
     return true;
   }();
   (void)api_ready;
-  static Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "crsae");
+  static Ort::Env env = make_env();
   return env;
+}
+
+// ORT's messages may span lines; crsae's errors are one line each.
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
 }
 
 std::string str(int64_t v) { return std::to_string(v); }
@@ -50,7 +80,7 @@ std::vector<int64_t> expected_shape(const Metadata& m, const std::vector<int64_t
 struct Model::Impl {
   std::string path;
   Metadata meta;
-  mutable Ort::Session session{nullptr};  // Run() is thread-safe in ORT but not const in its C++ API
+  mutable std::optional<Ort::Session> session;  // Run() is thread-safe in ORT but not const in its C++ API
   ONNXTensorElementDataType elem = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 
   void check_signal(const Tensor& signal) const;
@@ -63,23 +93,30 @@ Model::Model(const std::string& path) : Model(path, Options{}) {}
 Model::Model(const std::string& path, const Options& options) : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw DataError("model file " + path + " does not exist; check the path");
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status))
+    throw DataError("model file " + path + " does not exist; pass the .onnx file written by crsae export");
+  if (std::filesystem::is_directory(status))
+    throw DataError("model " + path + " is a folder; pass the .onnx file written by crsae export");
+  if (options.intra_op_threads < 0)
+    throw ConfigError("intra_op_threads is " + std::to_string(options.intra_op_threads) +
+                      "; pass 0 (one per core) or a positive count");
 
   Ort::Env& env = ort_env();  // first: initialises the ORT API
-  Ort::SessionOptions so;
-  so.SetIntraOpNumThreads(options.intra_op_threads);
-  so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
   try {
-    impl_->session = Ort::Session(env, path.c_str(), so);
+    Ort::SessionOptions so;
+    so.SetIntraOpNumThreads(options.intra_op_threads);
+    so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    impl_->session.emplace(env, path.c_str(), so);
   } catch (const Ort::Exception& e) {
-    throw ModelFormatError(path + ": ONNX Runtime cannot load it (" + e.what() +
-                           "); check that it is a complete .onnx file or re-export it");
+    throw ModelFormatError(path + " is not a loadable ONNX model (ONNX Runtime: " + one_line(e.what()) +
+                           "); pass a complete .onnx file written by crsae export");
   }
+  Ort::Session& session = *impl_->session;
 
   // The contract's metadata: every value a JSON-encoded string in the custom metadata map.
   Ort::AllocatorWithDefaultOptions alloc;
-  Ort::ModelMetadata md = impl_->session.GetModelMetadata();
+  Ort::ModelMetadata md = session.GetModelMetadata();
   std::map<std::string, std::string> encoded;
   for (const auto& key : md.GetCustomMetadataMapKeysAllocated(alloc))
     encoded[key.get()] = md.LookupCustomMetadataMapAllocated(key.get(), alloc).get();
@@ -89,10 +126,11 @@ Model::Model(const std::string& path, const Options& options) : impl_(std::make_
   // The graph's interface must be the one the metadata describes.
   const size_t rank = m.kind == "1d" ? 3 : 4;
   impl_->elem = m.dtype == "float16" ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  bool input_ok = impl_->session.GetInputCount() == 1 &&
-                  std::string(impl_->session.GetInputNameAllocated(0, alloc).get()) == "signal";
+  const std::string input_name(contract::input);
+  bool input_ok = session.GetInputCount() == 1 &&
+                  std::string(session.GetInputNameAllocated(0, alloc).get()) == input_name;
   if (input_ok) {
-    auto type_info = impl_->session.GetInputTypeInfo(0);
+    auto type_info = session.GetInputTypeInfo(0);
     input_ok = type_info.GetONNXType() == ONNX_TYPE_TENSOR;
     if (input_ok) {
       auto info = type_info.GetTensorTypeAndShapeInfo();
@@ -100,11 +138,11 @@ Model::Model(const std::string& path, const Options& options) : impl_(std::make_
     }
   }
   if (!input_ok)
-    throw ModelFormatError(path + ": the graph input is not one " + m.dtype + " tensor 'signal' of rank " +
+    throw ModelFormatError(path + ": the graph input is not one " + m.dtype + " tensor '" + input_name + "' of rank " +
                            str(int64_t(rank)) + " as its metadata says; re-export the model");
-  bool outputs_ok = impl_->session.GetOutputCount() == m.outputs.size();
+  bool outputs_ok = session.GetOutputCount() == m.outputs.size();
   for (size_t k = 0; outputs_ok && k < m.outputs.size(); ++k)
-    outputs_ok = impl_->session.GetOutputNameAllocated(k, alloc).get() == m.outputs[k];
+    outputs_ok = session.GetOutputNameAllocated(k, alloc).get() == m.outputs[k];
   if (!outputs_ok)
     throw ModelFormatError(path + ": the graph outputs differ from metadata 'outputs' " +
                            m.find("outputs")->dump() + "; re-export the model");
@@ -124,8 +162,8 @@ bool Model::has_output(const std::string& output) const {
 
 Tensor Model::run(const Tensor& signal, const std::string& output, std::optional<int64_t> chunk) const {
   const Metadata& m = impl_->meta;
-  if (output != "codes" && output != "reconstruction")
-    throw ConfigError("unknown output '" + output + "'; use 'codes' or 'reconstruction'");
+  if (!contract::is_output(output))
+    throw ConfigError("unknown output '" + output + "'; use " + contract::outputs_text());
   if (!has_output(output))
     throw ConfigError(impl_->path + " has no output '" + output + "' (it has " + m.find("outputs")->dump() +
                       "); ask for one of those");
@@ -134,6 +172,9 @@ Tensor Model::run(const Tensor& signal, const std::string& output, std::optional
   if (m.kind != "1d")
     throw ConfigError("chunking applies to 1-D models only and " + impl_->path + " is " + m.kind +
                       "; run it without a chunk size");
+  if (!m.static_shape.empty())
+    throw ConfigError(impl_->path + " is a static-shape export, which takes whole signals of shape " +
+                      shape_str(m.static_shape) + " only; run it without a chunk size");
   return impl_->run_chunked(signal, output, *chunk);
 }
 
@@ -152,11 +193,13 @@ void Model::Impl::check_signal(const Tensor& signal) const {
   if (s[1] != m.channels)
     throw ShapeError("signal has " + str(s[1]) + " channels in shape " + shape_str(s) + " but the model takes " +
                      str(m.channels) + "; pass " + axes + " with channels = " + str(m.channels));
-  for (size_t k = 2; k < rank; ++k) {
-    if (s[k] < m.kernel_size)
-      throw ShapeError("signal shape " + shape_str(s) + " is smaller than kernel_size " + str(m.kernel_size) +
-                       " on axis " + str(int64_t(k)) + "; pass at least " + str(m.kernel_size) + " samples there");
-  }
+  // Before ONNX Runtime sees it: a strided 2-D model needs more than kernel_size (metadata min_size).
+  const std::vector<int64_t> spatial(s.begin() + 2, s.end());
+  if (*std::min_element(spatial.begin(), spatial.end()) < m.min_size)
+    throw ShapeError(contract::too_small(spatial, m.min_size));
+  if (!m.static_shape.empty() && s != m.static_shape)
+    throw ShapeError("this model was exported for inputs of shape " + shape_str(m.static_shape) + ", got " +
+                     shape_str(s) + "; pass that size or export without --static-shape");
   if (static_cast<int64_t>(signal.data.size()) != numel(s))
     throw ShapeError("signal holds " + str(int64_t(signal.data.size())) + " values but its shape " + shape_str(s) +
                      " needs " + str(numel(s)) + "; fix the shape or the data");
@@ -180,14 +223,15 @@ Tensor Model::Impl::run_whole(const Tensor& signal, const std::string& output) c
     for (float v : signal.data) half.emplace_back(v);
     input = Ort::Value::CreateTensor<Ort::Float16_t>(mem, half.data(), n, signal.shape.data(), signal.shape.size());
   }
-  const char* input_names[] = {"signal"};
+  const std::string input_name(contract::input);
+  const char* input_names[] = {input_name.c_str()};
   const char* output_names[] = {output.c_str()};
   std::vector<Ort::Value> results;
   try {
-    results = session.Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names, 1);
+    results = session->Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names, 1);
   } catch (const Ort::Exception& e) {
     throw ModelFormatError(path + ": ONNX Runtime failed on a signal of shape " + shape_str(signal.shape) + " (" +
-                           e.what() + "); re-export the model or report a bug");
+                           one_line(e.what()) + "); re-export the model or report a bug");
   }
 
   Tensor out;
@@ -217,7 +261,13 @@ Tensor Model::Impl::run_chunked(const Tensor& signal, const std::string& output,
   out.data.resize(static_cast<size_t>(numel(out.shape)));
 
   Tensor window;
-  for (const Window& w : plan_chunks(length, meta.kernel_size, meta.chunk_halo, chunk, output)) {
+  for (Window w : plan_chunks(length, meta.kernel_size, meta.chunk_halo, chunk, output)) {
+    // The rule's windows are at least kernel_size long; widen one that is shorter than min_size (more context
+    // than the halo leaves the kept core unchanged up to float rounding).
+    if (w.window_end - w.window_begin < meta.min_size) {
+      w.window_end = std::min(length, w.window_begin + meta.min_size);
+      w.window_begin = std::max<int64_t>(0, w.window_end - meta.min_size);
+    }
     const int64_t wlen = w.window_end - w.window_begin;
     window.shape = {batch, channels, wlen};
     window.data.resize(static_cast<size_t>(batch * channels * wlen));

@@ -12,7 +12,7 @@
 
 namespace {
 
-using crsae::json::Value;
+using Value = nlohmann::json;
 
 struct Result {
   int passed = 0, failed = 0;
@@ -41,36 +41,48 @@ void compare(Result& res, const std::string& label, const crsae::Tensor& out, co
 
 // A member that must be there; a missing one fails the case with a message instead of crashing.
 const Value& field(const Value& object, const std::string& key, const std::string& where) {
-  const Value* v = object.find(key);
-  if (!v) throw crsae::DataError(where + " has no '" + key + "'; regenerate the golden index");
-  return *v;
+  if (!object.is_object() || !object.contains(key))
+    throw crsae::DataError(where + " has no '" + key + "'; regenerate the golden index");
+  return object.at(key);
+}
+
+// A member of a given JSON type; a wrong type fails the case with a message instead of an exception escaping.
+std::string text(const Value& object, const std::string& key, const std::string& where) {
+  const Value& v = field(object, key, where);
+  if (!v.is_string()) throw crsae::DataError(where + " '" + key + "' is " + v.dump() + ", expected a string");
+  return v.get<std::string>();
 }
 
 void run_case(Result& res, const std::string& root, const Value& c) {
-  const std::string name = field(c, "name", "a golden case").as_string();
+  const std::string name = text(c, "name", "a golden case");
   const std::string where = "golden case " + name;
-  crsae::Model model(root + "/" + field(c, "model", where).as_string());
+  crsae::Model model(root + "/" + text(c, "model", where));
   const auto& meta = model.metadata();
 
-  if (const Value* sidecar = c.find("sidecar")) {
-    auto side = crsae::Metadata::from_sidecar(root + "/" + sidecar->as_string());
+  if (c.contains("sidecar")) {
+    auto side = crsae::Metadata::from_sidecar(root + "/" + text(c, "sidecar", where));
     std::string mismatch;
-    for (const auto& [key, value] : side.all) {
-      const Value* embedded = meta.find(key);
+    for (const auto& [key, value] : side.all.items()) {
+      const Value* embedded = meta.find(key);  // nullptr when the ONNX metadata lacks the key
       if (!embedded || *embedded != value) mismatch += " " + key;
     }
     res.report(mismatch.empty() && side.all.size() == meta.all.size(),
                name + " sidecar == ONNX metadata" + (mismatch.empty() ? "" : " (differs:" + mismatch + ")"));
   }
 
-  crsae::Tensor signal = crsae::read_npy(root + "/" + field(c, "input", where).as_string());
-  const Value* chunk_length = c.find("chunk_length");
+  crsae::Tensor signal = crsae::read_npy(root + "/" + text(c, "input", where));
   std::optional<int64_t> chunk;
-  if (chunk_length && !chunk_length->is_null()) chunk = chunk_length->as_int();
+  if (c.contains("chunk_length") && !c["chunk_length"].is_null()) {
+    if (!c["chunk_length"].is_number_integer()) throw crsae::DataError(where + " chunk_length is not an integer");
+    chunk = c["chunk_length"].get<int64_t>();
+  }
 
-  for (const auto& [output, ref_path] : field(c, "outputs", where).as_object()) {
-    crsae::Tensor ref = crsae::read_npy(root + "/" + ref_path.as_string());
-    const double atol = field(field(c, "atol", where), output, where + " atol").as_number();
+  for (const auto& item : field(c, "outputs", where).items()) {
+    const std::string output = item.key();
+    crsae::Tensor ref = crsae::read_npy(root + "/" + text(field(c, "outputs", where), output, where + " outputs"));
+    const Value& atol_value = field(field(c, "atol", where), output, where + " atol");
+    if (!atol_value.is_number()) throw crsae::DataError(where + " atol " + output + " is not a number");
+    const double atol = atol_value.get<double>();
     if (!(atol > 0 && std::isfinite(atol))) throw crsae::DataError(where + " has atol " + fmt(atol) + " for " + output);
     const std::string how = chunk ? " chunk=" + std::to_string(*chunk) : "";
     compare(res, name + " " + output + how, model.run(signal, output, chunk), ref, atol);
@@ -92,20 +104,20 @@ int main(int argc, char** argv) {
   std::set<std::string> only(argv + 2, argv + argc);
   Result res;
   try {
-    Value index = crsae::json::parse_file(root + "/golden/index.json");
-    if (field(index, "contract_version", "golden index").as_int() != crsae::kContractVersion)
+    Value index = crsae::read_json(root + "/golden/index.json");
+    if (field(index, "contract_version", "golden index") != crsae::kContractVersion)
       throw crsae::DataError("golden index is for another contract_version; update runtimes/cpp");
-    for (const auto& c : field(index, "cases", "golden index").as_array()) {
-      const std::string name = field(c, "name", "a golden case").as_string();
+    for (const auto& c : field(index, "cases", "golden index")) {
+      const std::string name = text(c, "name", "a golden case");
       if (!only.empty() && !only.count(name)) continue;
       only.erase(name);
       try {
         run_case(res, root, c);
-      } catch (const crsae::Error& e) {
+      } catch (const std::exception& e) {
         res.report(false, name + ": " + e.what());
       }
     }
-  } catch (const crsae::Error& e) {
+  } catch (const std::exception& e) {
     res.report(false, e.what());
   }
   for (const auto& missing : only) res.report(false, missing + ": no such case in the golden index; reconfigure");

@@ -53,8 +53,10 @@ TEST(loads_metadata_from_the_custom_metadata_map) {
   CHECK_EQ(m.kernel_size, 5);
   CHECK_EQ(m.num_layers, 3);
   CHECK_EQ(m.chunk_halo, 16);
+  CHECK_EQ(m.min_size, 5);
+  CHECK(m.static_shape.empty());
   CHECK(m.outputs == (std::vector<std::string>{"codes", "reconstruction"}));
-  CHECK_EQ(m.find("threshold_mode")->as_string(), "fixed");
+  CHECK_EQ(m.find("threshold_mode")->get<std::string>(), "fixed");
   CHECK(m.find("lam")->is_null());
   CHECK_EQ(m.atol(10.0), 1e-5 + 2e-6 * 3 * 10.0);
   CHECK_EQ(m.atol(0.5), 1e-5 + 2e-6 * 3);
@@ -114,9 +116,16 @@ TEST(refuses_inconsistent_metadata) {
 }
 
 TEST(refuses_missing_and_corrupt_files) {
-  CHECK_THROWS(crsae::Model(dir + "/missing.onnx"), crsae::DataError, "does not exist; check the path");
+  // ctest runs this alone in a fresh process: the first Model of the process fails before ONNX Runtime is
+  // initialised, which once crashed (an Ort::Session released through the uninitialised API).
+  CHECK_THROWS(crsae::Model(dir + "/missing.onnx"), crsae::DataError,
+               "missing.onnx does not exist; pass the .onnx file written by crsae export");
+  CHECK_THROWS(crsae::Model(dir), crsae::DataError, "is a folder");
   std::ofstream(dir + "/junk.onnx") << "this is not protobuf";
-  CHECK_THROWS(crsae::Model(dir + "/junk.onnx"), crsae::ModelFormatError, "ONNX Runtime cannot load it");
+  CHECK_THROWS(crsae::Model(dir + "/junk.onnx"), crsae::ModelFormatError, "junk.onnx is not a loadable ONNX model");
+  std::ofstream(dir + "/empty.onnx") << "";
+  CHECK_THROWS(crsae::Model(dir + "/empty.onnx"), crsae::ModelFormatError, "is not a loadable ONNX model");
+  CHECK_THROWS(crsae::Model(model_with("ok", {}), crsae::Model::Options{-1}), crsae::ConfigError, "intra_op_threads is -1");
 }
 
 TEST(refuses_wrong_shape_input) {
@@ -126,7 +135,7 @@ TEST(refuses_wrong_shape_input) {
   CHECK_THROWS(model.encode(random_signal({1, 3, 50}, 1)), crsae::ShapeError,
                "signal has 3 channels in shape (1, 3, 50) but the model takes 2");
   CHECK_THROWS(model.encode(random_signal({1, 2, 4}, 1)), crsae::ShapeError,
-               "signal shape (1, 2, 4) is smaller than kernel_size 5 on axis 2; pass at least 5 samples there");
+               "signal size 4 is smaller than 5, the least this model takes; pass longer signals or larger images");
   CHECK_THROWS(model.encode(random_signal({0, 2, 50}, 1)), crsae::ShapeError, "batch 0");
   CHECK_THROWS(model.encode(crsae::Tensor{{1, 2, 50}, std::vector<float>(99)}), crsae::ShapeError,
                "signal holds 99 values but its shape (1, 2, 50) needs 100");
@@ -201,17 +210,79 @@ TEST(two_d_models_check_both_spatial_axes_and_refuse_chunking) {
   auto y = random_signal({2, 1, 12, 9}, 4);
   CHECK(model.encode(y).shape == (std::vector<int64_t>{2, 3, 8, 5}));
   CHECK(model.reconstruct(y).shape == y.shape);
-  CHECK_THROWS(model.encode(random_signal({2, 1, 12, 4}, 4)), crsae::ShapeError, "smaller than kernel_size 5 on axis 3");
+  CHECK_THROWS(model.encode(random_signal({2, 1, 12, 4}, 4)), crsae::ShapeError, "signal size 12x4 is smaller than 5,");
   CHECK_THROWS(model.encode(random_signal({2, 1, 12}, 4)), crsae::ShapeError, "(batch, channels, height, width)");
   CHECK_THROWS(model.encode(y, 16), crsae::ConfigError, "chunking applies to 1-D models only");
 }
 
 TEST(sidecar_metadata_matches_the_same_checks) {
-  std::ofstream(dir + "/side.json") << R"({"format": "crsae-onnx", "contract_version": 1, "kind": "1d",
-    "channels": 1, "num_filters": 4, "kernel_size": 9, "stride": 1, "num_layers": 10, "chunk_halo": 88,
-    "outputs": ["codes"], "dtype": "float32", "input_scaling": "none", "atol_floor": 1e-5, "atol_per_layer": 2e-6})";
+  nlohmann::json side = nlohmann::json::object();
+  for (const auto& [key, text] : tiny_onnx::crsae_metadata({})) side[key] = nlohmann::json::parse(text);
+  std::ofstream(dir + "/side.json") << side.dump(2);
   auto m = crsae::Metadata::from_sidecar(dir + "/side.json");
-  CHECK_EQ(m.chunk_halo, 88);
+  CHECK_EQ(m.chunk_halo, 16);
+  CHECK(m.all == side);
+  CHECK(m.all == crsae::Model(model_with("ok", {})).metadata().all);
   std::ofstream(dir + "/side2.json") << R"({"format": "crsae-onnx", "contract_version": 3})";
   CHECK_THROWS(crsae::Metadata::from_sidecar(dir + "/side2.json"), crsae::ModelFormatError, "contract_version 3");
+  side.erase("min_size");
+  std::ofstream(dir + "/side3.json") << side.dump();
+  CHECK_THROWS(crsae::Metadata::from_sidecar(dir + "/side3.json"), crsae::ModelFormatError, "metadata has no 'min_size'");
+  std::ofstream(dir + "/side4.json") << "{\"format\": \"crsae-onnx\",\n  \"kind\": 1d}";
+  CHECK_THROWS(crsae::Metadata::from_sidecar(dir + "/side4.json"), crsae::DataError,
+               "side4.json: not valid JSON at line 2, column 12; regenerate the file");
+  std::ofstream(dir + "/side5.json") << "[1, 2]";
+  CHECK_THROWS(crsae::Metadata::from_sidecar(dir + "/side5.json"), crsae::ModelFormatError, "sidecar is not a JSON object");
+  CHECK_THROWS(crsae::Metadata::from_sidecar(dir + "/none.json"), crsae::DataError, "cannot open JSON file");
+}
+
+TEST(metadata_values_must_be_json_encoded) {
+  auto meta = tiny_onnx::crsae_metadata({});
+  meta["sigma"] = "NaN";  // what Python's json.dumps writes for a float NaN; JSON has no NaN
+  CHECK_THROWS(crsae::Metadata::from_encoded(meta, "m.onnx"), crsae::ModelFormatError,
+               "m.onnx: metadata 'sigma' holds NaN or Infinity, which JSON and the contract do not allow");
+  meta = tiny_onnx::crsae_metadata({});
+  meta["num_layers"] = "3.5";
+  CHECK_THROWS(crsae::Metadata::from_encoded(meta, "m.onnx"), crsae::ModelFormatError,
+               "metadata 'num_layers' is 3.5, expected an integer >= 0");
+  meta["num_layers"] = "99999999999999999999";
+  CHECK_THROWS(crsae::Metadata::from_encoded(meta, "m.onnx"), crsae::ModelFormatError, "expected an integer >= 0");
+  meta = tiny_onnx::crsae_metadata({});
+  meta["outputs"] = "[\"codes\", \"codes\"]";
+  CHECK_THROWS(crsae::Metadata::from_encoded(meta, "m.onnx"), crsae::ModelFormatError,
+               "expected a list of distinct 'codes' or 'reconstruction'");
+  meta["outputs"] = "[\"sparse\"]";
+  CHECK_THROWS(crsae::Metadata::from_encoded(meta, "m.onnx"), crsae::ModelFormatError, "metadata 'outputs' is [\"sparse\"]");
+  meta = tiny_onnx::crsae_metadata({});
+  meta["static_shape"] = "[1, 3, 50]";  // channels 3, the model has 2
+  CHECK_THROWS(crsae::Metadata::from_encoded(meta, "m.onnx"), crsae::ModelFormatError, "metadata 'static_shape' is [1,3,50]");
+}
+
+TEST(min_size_comes_from_the_metadata) {
+  // A model whose metadata asks for more than kernel_size (as a strided 2-D export does): refused below it,
+  // and chunk windows shorter than min_size are widened so each run still gets min_size samples.
+  auto y = random_signal({2, 2, 400}, 5);
+  crsae::Model model(model_with("min40", {}, {{"min_size", "40"}}));
+  CHECK_EQ(model.metadata().min_size, 40);
+  CHECK_THROWS(model.encode(random_signal({1, 2, 39}, 1)), crsae::ShapeError,
+               "signal size 39 is smaller than 40, the least this model takes");
+  CHECK(model.encode(random_signal({1, 2, 40}, 1)).shape == (std::vector<int64_t>{1, 3, 36}));
+  for (const char* output : {"codes", "reconstruction"}) {
+    auto whole = model.run(y, output);
+    for (int64_t chunk : {1, 7, 100}) {
+      auto chunked = model.run(y, output, chunk);
+      CHECK(chunked.shape == whole.shape);
+      CHECK(max_abs_diff(chunked, whole) <= model.metadata().atol(max_abs(whole)));
+    }
+  }
+}
+
+TEST(static_shape_exports_take_their_one_shape) {
+  crsae::Model model(model_with("static", {}, {{"static_shape", "[1, 2, 50]"}}));
+  CHECK(model.metadata().static_shape == (std::vector<int64_t>{1, 2, 50}));
+  CHECK(model.encode(random_signal({1, 2, 50}, 1)).shape == (std::vector<int64_t>{1, 3, 46}));
+  CHECK_THROWS(model.encode(random_signal({2, 2, 50}, 1)), crsae::ShapeError,
+               "this model was exported for inputs of shape (1, 2, 50), got (2, 2, 50); pass that size or export "
+               "without --static-shape");
+  CHECK_THROWS(model.encode(random_signal({1, 2, 50}, 1), 10), crsae::ConfigError, "is a static-shape export");
 }

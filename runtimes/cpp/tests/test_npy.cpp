@@ -51,7 +51,7 @@ TEST(reads_format_2_headers) {
 
 TEST(refuses_other_dtypes_orders_and_versions) {
   CHECK_THROWS(crsae::read_npy(raw_npy("f8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 4)),
-               crsae::DataError, "dtype '<f8' is not supported, only little-endian float32");
+               crsae::DataError, "dtype '<f8' is not supported: only little-endian float32 '<f4'");
   CHECK_THROWS(crsae::read_npy(raw_npy("be.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 2)),
                crsae::DataError, "astype('<f4')");
   CHECK_THROWS(crsae::read_npy(raw_npy("fo.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 4)),
@@ -67,12 +67,49 @@ TEST(refuses_truncated_and_foreign_files) {
                crsae::DataError, "data is longer");
   std::ofstream(dir + "/text.npy") << "hello world, not numpy";
   CHECK_THROWS(crsae::read_npy(dir + "/text.npy"), crsae::DataError, "not a .npy file (bad magic)");
-  CHECK_THROWS(crsae::read_npy(dir + "/missing.npy"), crsae::DataError, "cannot open");
+  CHECK_THROWS(crsae::read_npy(dir + "/missing.npy"), crsae::DataError, "missing.npy does not exist; check the path");
+  CHECK_THROWS(crsae::read_npy(dir), crsae::DataError, "is a folder; pass a .npy file");
+  CHECK_THROWS(crsae::read_npy(raw_npy("c8.npy", 1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 4)),
+               crsae::DataError, "complex values are not supported");
+  CHECK_THROWS(crsae::read_npy(raw_npy("big.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4000000000,), }", 4)),
+               crsae::DataError, "data is shorter than shape (4000000000,) needs (16000000000 bytes, the file has 16)");
 }
 
 TEST(write_checks_shape_and_folder) {
   CHECK_THROWS(crsae::write_npy(dir + "/bad.npy", crsae::Tensor{{2, 2}, {1, 2, 3}}), crsae::ConfigError,
                "holds 3 values");
   CHECK_THROWS(crsae::write_npy(dir + "/no/such/dir/x.npy", crsae::Tensor{{1}, {1}}), crsae::DataError,
-               "cannot write");
+               "output folder " + dir + "/no/such/dir does not exist; create it or choose another path");
+
+}
+
+TEST(npy_output_is_atomic) {
+  namespace fs = std::filesystem;
+  const std::string sub = dir + "/atomic";
+  fs::create_directories(sub);
+  std::ofstream(sub + "/keep.npy") << "old";
+  {
+    crsae::NpyOutput out(sub + "/keep.npy");
+    const std::string temp = out.temp_path();
+    CHECK(fs::path(temp).parent_path() == fs::path(sub));
+    CHECK(fs::path(temp).filename().string().rfind(".keep.npy.", 0) == 0);
+    CHECK(temp.size() > 4 && temp.substr(temp.size() - 4) == ".tmp");
+    CHECK(fs::exists(temp));
+    // dropped without commit(): as if the run had failed
+  }
+  CHECK_EQ(std::distance(fs::directory_iterator(sub), fs::directory_iterator()), 1);
+  std::ifstream in(sub + "/keep.npy");
+  std::string text;
+  in >> text;
+  CHECK_EQ(text, "old");
+
+  crsae::NpyOutput out(sub + "/keep.npy");
+  out.commit(crsae::Tensor{{2}, {1, 2}});
+  CHECK(out.temp_path().empty());
+  CHECK(crsae::read_npy(sub + "/keep.npy").data == (std::vector<float>{1, 2}));
+  CHECK_EQ(std::distance(fs::directory_iterator(sub), fs::directory_iterator()), 1);
+  CHECK_THROWS(out.commit(crsae::Tensor{{2}, {1, 2}}), crsae::ConfigError, "is already written");
+  CHECK_THROWS(crsae::NpyOutput(""), crsae::DataError, "the output path is empty");
+  CHECK_THROWS(crsae::NpyOutput(sub), crsae::DataError, "is a folder; pass a file path such as");
+  CHECK_THROWS(crsae::NpyOutput(sub + "/keep.npy/x.npy"), crsae::DataError, "keep.npy is a file, not a folder");
 }

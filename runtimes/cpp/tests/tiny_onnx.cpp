@@ -1,10 +1,14 @@
 #include "tiny_onnx.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
+
+#include "crsae/contract.hpp"
 
 namespace tiny_onnx {
 namespace {
@@ -62,38 +66,31 @@ Proto value_info(const std::string& name, const std::vector<std::string>& dims) 
   return vi.bytes(1, name).msg(2, type);
 }
 
-std::string list_json(const std::vector<std::string>& items) {
-  std::string s = "[";
-  for (size_t k = 0; k < items.size(); ++k) s += (k ? ", \"" : "\"") + items[k] + "\"";
-  return s + "]";
-}
-
-std::string floats_json(const std::vector<float>& v) {
-  std::string s = "[";
-  for (size_t k = 0; k < v.size(); ++k) s += (k ? ", " : "") + std::to_string(v[k]);
-  return s + "]";
-}
-
 float step_L(const Spec& s) { return float(s.num_filters * s.channels) * 1.5f; }
 float threshold(const Spec&, int64_t c) { return 0.02f * float(c + 1); }
 
 }  // namespace
 
 std::map<std::string, std::string> crsae_metadata(const Spec& s) {
+  using nlohmann::json;
   std::vector<float> b;
   for (int64_t c = 0; c < s.num_filters; ++c) b.push_back(threshold(s, c));
   const bool one_d = s.kind == "1d";
-  return {{"format", "\"crsae-onnx\""}, {"contract_version", "1"}, {"kind", "\"" + s.kind + "\""},
-          {"channels", std::to_string(s.channels)}, {"num_filters", std::to_string(s.num_filters)},
-          {"kernel_size", std::to_string(s.kernel_size)}, {"stride", "1"},
-          {"num_layers", std::to_string(s.num_layers)}, {"L", std::to_string(step_L(s))}, {"sigma", "1.0"},
-          {"threshold_mode", "\"fixed\""}, {"two_sided", s.two_sided ? "true" : "false"}, {"tied", "true"},
-          {"lam", "null"}, {"thresholds", floats_json(b)}, {"input_scaling", one_d ? "\"none\"" : "\"unit_interval\""},
-          {"outputs", list_json(s.outputs)},
-          {"chunk_halo", std::to_string(one_d ? (s.num_layers + 1) * (s.kernel_size - 1) : 0)},
-          {"dtype", "\"float32\""}, {"opset", "18"}, {"atol_floor", "1e-05"}, {"atol_per_layer", "2e-06"},
-          {"crsae_version", "\"test\""}, {"torch_version", "\"none\""}, {"onnx_version", "\"none\""},
-          {"checkpoint_sha256", "\"\""}};
+  const auto tol = crsae::contract::tolerance_for("float32");
+  const json values = {
+      {"format", std::string(crsae::contract::format)}, {"contract_version", crsae::contract::version},
+      {"kind", s.kind}, {"channels", s.channels}, {"num_filters", s.num_filters}, {"kernel_size", s.kernel_size},
+      {"stride", 1}, {"num_layers", s.num_layers}, {"L", step_L(s)}, {"sigma", 1.0},
+      {"threshold_mode", "fixed"}, {"two_sided", s.two_sided}, {"tied", true}, {"lam", nullptr},
+      {"thresholds", b}, {"input_scaling", one_d ? "none" : "unit_interval"}, {"outputs", s.outputs},
+      {"chunk_halo", one_d ? (s.num_layers + 1) * (s.kernel_size - 1) : 0},
+      {"min_size", s.kernel_size},  // stride 1: the least size is kernel_size
+      {"dtype", "float32"}, {"opset", crsae::contract::opset}, {"static_shape", nullptr},
+      {"atol_floor", tol.atol_floor}, {"atol_per_layer", tol.atol_per_layer},
+      {"crsae_version", "test"}, {"torch_version", "none"}, {"onnx_version", "none"}, {"checkpoint_sha256", ""}};
+  std::map<std::string, std::string> encoded;  // each value JSON-encoded, as the exporter writes it
+  for (const auto& [key, value] : values.items()) encoded[key] = value.dump();
+  return encoded;
 }
 
 std::string model_bytes(const Spec& s, const std::map<std::string, std::string>& metadata) {
@@ -158,7 +155,7 @@ std::string model_bytes(const Spec& s, const std::map<std::string, std::string>&
 
   Proto m;
   Proto opset;
-  opset.varint(2, 18);  // OperatorSetIdProto.version (default domain)
+  opset.varint(2, uint64_t(crsae::contract::opset));  // OperatorSetIdProto.version (default domain)
   m.varint(1, 8).bytes(2, "crsae-tests").msg(8, opset).msg(7, g);  // ir_version, producer, opset_import, graph
   for (const auto& [k, v] : metadata) {
     Proto entry;

@@ -1,7 +1,15 @@
 // Builds small crsae-like ONNX models in memory for the tests, so they need neither Python nor the shipped
 // exports: an unrolled FISTA encoder with T layers (Conv = H^T, ConvTranspose = H, soft or one-sided
-// threshold), x_0 = z_1 = 0, as in shared/crsae-math.md. The protobuf is written by hand (field numbers from
-// onnx.proto); only what these models need is covered.
+// threshold), x_0 = z_1 = 0, as in shared/crsae-math.md, with the contract's metadata (built with nlohmann_json
+// from the generated contract constants).
+//
+// The protobuf is written by hand (field numbers from onnx.proto; two wire types, about ten fields), on purpose:
+//  - a library (Debian's libonnx-dev + libprotobuf-dev) would be a test-only, root-installed dependency tied to the
+//    distribution's ONNX/protobuf pairing, for what is 40 lines of wire format here;
+//  - pre-generated fixture files would need Python + onnx to regenerate (the no-venv setup has neither), and the
+//    tests write dozens of metadata variants (each contract key dropped, ill-typed values, static shapes);
+//  - every model written here is parsed by ONNX Runtime itself in the tests and checked numerically (contract
+//    output shapes, chunked == whole), so a writer mistake fails loudly rather than silently.
 #pragma once
 #include <cstdint>
 #include <map>

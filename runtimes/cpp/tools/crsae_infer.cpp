@@ -1,100 +1,108 @@
-// crsae-infer MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N]
-// Runs a crsae ONNX export on a float32 .npy array and writes one output as .npy (to a temporary name in the
-// same folder, then renamed, so OUT.npy is never half-written). Exit 0 on success, 1 on a crsae error
-// ("error: <message>" on stderr), 2 on bad usage.
-#include <cstdio>
-#include <cstdlib>
+// crsae-infer MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N] [--threads T]
+// Runs a crsae ONNX export on a float32 .npy array and writes one output as .npy: to a temporary name in the
+// same folder, renamed onto OUT.npy once complete, so OUT.npy is never half-written and an existing one is left
+// as it was when anything fails. Exit 0 on success, 1 on a bad input ("error: <message>", one line on stderr),
+// 2 on bad usage.
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
-#include <unistd.h>
+#include <vector>
 
-#include "crsae/errors.hpp"
+#include "cli.hpp"
+#include "crsae/contract.hpp"
 #include "crsae/model.hpp"
 #include "crsae/npy.hpp"
 
 namespace {
 
 const char* kUsage =
-    "usage: crsae-infer MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N]\n"
+    "usage: crsae-infer MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N] [--threads T]\n"
     "  MODEL      a crsae ONNX export (NAME.onnx)\n"
     "  INPUT.npy  float32 signal: (batch, channels, length) for 1-D, (batch, channels, height, width) for 2-D\n"
-    "  -o OUT.npy where to write the output (float32 .npy)\n"
+    "  -o OUT.npy where to write the output (float32 .npy); its folder must exist\n"
     "  --output   which output to write: codes (default) or reconstruction\n"
-    "  --chunk N  1-D only: process in cores of N output samples (the contract's chunking rule)\n";
+    "  --chunk N  1-D only: process in cores of N output samples (the contract's chunking rule)\n"
+    "  --threads T  ONNX Runtime intra-op threads (default 0: one per core)\n";
 
 struct Args {
   std::string model, input, out, output = "codes";
   std::optional<int64_t> chunk;
+  int threads = 0;
 };
 
-[[noreturn]] void usage_error(const std::string& what) {
-  std::cerr << "error: " << what << "\n" << kUsage;
-  std::exit(2);
-}
-
-int64_t parse_chunk(const std::string& text) {
-  size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || v < 1) usage_error("--chunk must be a whole number >= 1, got '" + text + "'");
-  return v;
-}
-
 Args parse_args(int argc, char** argv) {
+  using crsae::cli::UsageError;
   Args a;
   std::vector<std::string> positional;
+  bool options_done = false;
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
+    const std::string arg = argv[i];
     auto value = [&](const std::string& flag) -> std::string {
-      if (i + 1 >= argc) usage_error(flag + " needs a value");
+      if (i + 1 >= argc) throw UsageError(flag + " needs a value");
       return argv[++i];
     };
-    if (arg == "-h" || arg == "--help") {
+    if (options_done || arg == "-" || arg.empty() || arg[0] != '-') {
+      positional.push_back(arg);
+    } else if (arg == "--") {
+      options_done = true;
+    } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       std::exit(0);
     } else if (arg == "-o" || arg == "--out") {
       a.out = value(arg);
     } else if (arg == "--output") {
       a.output = value(arg);
-      if (a.output != "codes" && a.output != "reconstruction")
-        usage_error("--output must be codes or reconstruction, got '" + a.output + "'");
+      if (!crsae::contract::is_output(a.output))
+        throw UsageError("--output must be " + crsae::contract::outputs_text() + ", got '" + a.output + "'");
     } else if (arg == "--chunk") {
-      a.chunk = parse_chunk(value(arg));
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      usage_error("unknown option " + arg);
+      a.chunk = crsae::cli::parse_int(arg, value(arg), 1, INT64_MAX);
+    } else if (arg == "--threads") {
+      a.threads = int(crsae::cli::parse_int(arg, value(arg), 0, 4096));
     } else {
-      positional.push_back(arg);
+      throw UsageError("unknown option " + arg);
     }
   }
-  if (positional.size() != 2) usage_error("expected MODEL and INPUT.npy, got " + std::to_string(positional.size()) + " paths");
-  if (a.out.empty()) usage_error("missing -o OUT.npy");
+  if (positional.size() != 2)
+    throw UsageError("expected MODEL and INPUT.npy, got " + std::to_string(positional.size()) + " paths");
+  if (a.out.empty()) throw UsageError("missing -o OUT.npy");
   a.model = positional[0];
   a.input = positional[1];
   return a;
 }
 
+// The temporary output file, removed by a fatal signal (Ctrl-C, kill, or a crash) before the process ends.
+char g_temp[PATH_MAX + 1] = "";
+
+void remove_temp_and_reraise(int sig) {
+  if (g_temp[0]) ::unlink(g_temp);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void watch_temp(const std::string& temp) {
+  if (temp.size() > PATH_MAX) return;
+  std::memcpy(g_temp, temp.c_str(), temp.size() + 1);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGABRT, SIGFPE}) ::signal(sig, remove_temp_and_reraise);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args args = parse_args(argc, argv);
-  std::string tmp = args.out + ".tmp-" + std::to_string(getpid());
-  try {
-    crsae::Model model(args.model);
-    crsae::Tensor signal = crsae::read_npy(args.input);
-    crsae::Tensor result = model.run(signal, args.output, args.chunk);
-    crsae::write_npy(tmp, result);
-    if (std::rename(tmp.c_str(), args.out.c_str()) != 0)
-      throw crsae::DataError("cannot rename " + tmp + " to " + args.out + "; check that the folder is writable");
+  return crsae::cli::guarded("crsae-infer", [&] {
+    const Args args = parse_args(argc, argv);
+    crsae::Model model(args.model, crsae::Model::Options{args.threads});
+    const crsae::Tensor signal = crsae::read_npy(args.input);
+    crsae::NpyOutput out(args.out);  // checks the folder and reserves the temporary file, before the run
+    watch_temp(out.temp_path());
+    const crsae::Tensor result = model.run(signal, args.output, args.chunk);
+    out.commit(result);
+    g_temp[0] = '\0';
     std::cout << "wrote " << args.output << " " << crsae::shape_str(result.shape) << " to " << args.out << "\n";
     return 0;
-  } catch (const crsae::Error& e) {
-    std::remove(tmp.c_str());
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -21,9 +21,10 @@ class Model {
     int intra_op_threads = 0;  // ONNX Runtime intra-op threads; 0 lets it choose (one per core)
   };
 
-  // Load MODEL and check it against the contract: `format` is "crsae-onnx", contract_version <= 1, one
-  // input `signal` and the outputs the metadata lists. Throws crsae::DataError (missing file) or
-  // crsae::ModelFormatError (anything else).
+  // Load MODEL and check it against the contract (export/contract.json): `format` is contract::format,
+  // contract_version <= contract::version, every contract metadata key present, one input `signal` and the
+  // outputs the metadata lists. Throws crsae::DataError (missing file or a folder), crsae::ConfigError (bad
+  // options) or crsae::ModelFormatError (anything else).
   explicit Model(const std::string& path);
   Model(const std::string& path, const Options& options);
   ~Model();
@@ -36,11 +37,13 @@ class Model {
 
   // Run the model and return `output` ("codes" or "reconstruction").
   //   signal: (batch, channels, length) for 1-D, (batch, channels, height, width) for 2-D, finite values,
-  //           length (height, width) >= kernel_size, as fed to the model (see metadata input_scaling).
+  //           length (height and width) >= metadata min_size (else the contract's too_small message), the
+  //           one shape of a static-shape export, as fed to the model (see metadata input_scaling).
   //   chunk:  1-D only: process the signal in cores of `chunk` output samples with the contract's
   //           chunking rule (same result up to float rounding, memory bounded by the chunk).
   // Returns codes (batch, num_filters, code_length) or reconstruction (same shape as signal).
-  // Throws crsae::ShapeError for a bad signal and crsae::ConfigError for a bad output or chunk.
+  // Throws crsae::ShapeError for a bad signal (before ONNX Runtime sees it) and crsae::ConfigError for a bad
+  // output or chunk.
   Tensor run(const Tensor& signal, const std::string& output, std::optional<int64_t> chunk = std::nullopt) const;
 
   Tensor encode(const Tensor& signal, std::optional<int64_t> chunk = std::nullopt) const {
