@@ -5,7 +5,8 @@ on a tiny file, each in a fresh interpreter, for one or more source trees, plus 
     git worktree add /tmp/crsae-before 66cb401               # the tree before the torch-free serving package
     .venv/bin/python bench/startup.py --tree /tmp/crsae-before --tree .
 
-Each tree runs with the same interpreter (PYTHONPATH=TREE), median of --repeats runs; writes bench/results/startup.json.
+Each tree runs with the same interpreter (PYTHONPATH=TREE); runs are interleaved across trees and commands, median
+and range of --repeats; writes bench/results/startup.json.
 """
 
 from __future__ import annotations
@@ -53,15 +54,20 @@ def main() -> None:
         np.save(work / "tiny.npy", np.random.default_rng(0).standard_normal((2, 1, 300)).astype(np.float32))
         commands = {"--help": ["--help"], "info": ["info", str(model)],
                     "infer": ["infer", str(model), "tiny.npy", "-o", "codes.npy", "--quiet"]}
-        for tree in trees:
-            for name, argv in commands.items():
-                runs = [timed(tree, argv, work) for _ in range(args.repeats)]
-                seconds = [s for s, _ in runs]
-                rows.append({"tree": str(tree), "command": name, "median_s": statistics.median(seconds),
-                             "min_s": min(seconds), "max_s": max(seconds), "torch_imported": runs[0][1],
-                             "load_1min": os.getloadavg()[0]})
-                print(f"{tree.name:<20} crsae {name:<7} median {rows[-1]['median_s']:.2f} s "
-                      f"(range {min(seconds):.2f}-{max(seconds):.2f}), torch imported: {runs[0][1]}")
+        times = {(tree, name): [] for tree in trees for name in commands}
+        torch_seen = {}
+        for _ in range(args.repeats):                 # interleaved, so a change of machine load hits every tree
+            for tree in trees:
+                for name, argv in commands.items():
+                    seconds, torch_imported = timed(tree, argv, work)
+                    times[tree, name].append(seconds)
+                    torch_seen[tree, name] = torch_imported
+        for (tree, name), seconds in times.items():
+            rows.append({"tree": str(tree), "command": name, "median_s": statistics.median(seconds),
+                         "min_s": min(seconds), "max_s": max(seconds), "torch_imported": torch_seen[tree, name],
+                         "load_1min": os.getloadavg()[0]})
+            print(f"{tree.name:<20} crsae {name:<7} median {rows[-1]['median_s']:.2f} s "
+                  f"(range {min(seconds):.2f}-{max(seconds):.2f}), torch imported: {torch_seen[tree, name]}")
     path = write_json("startup.json", {"versions": versions(), "repeats": args.repeats, "rows": rows})
     print(f"wrote {path}")
 
