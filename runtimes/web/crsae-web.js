@@ -86,7 +86,7 @@ export async function fetchGoldenIndex() {
  */
 export async function runGolden() {
   const index = await fetchGoldenIndex();
-  if (!index) throw new CrsaeError('export/golden/index.json is missing; generate the golden vectors with python -m crsae.golden');
+  if (!index) throw new CrsaeError('export/golden/index.json is missing; generate the golden vectors with python -m crsae.exporter.golden');
   const models = new Map();
   const results = [];
   for (const c of index.cases) {
