@@ -199,7 +199,28 @@ NpyOutput::NpyOutput(std::string path) : path_(std::move(path)) {
   if (leaf.empty() || leaf == "." || leaf == "..")
     throw DataError("output " + path_ + " names a folder; pass a file path such as " +
                     (fs::path(path_) / "codes.npy").lexically_normal().string());
-  fs::path folder = fs::path(path_).parent_path();
+  // Write through a symbolic link, as numpy.save does, rather than replacing the link with a file.
+  // (a dangling link too: its target is created, as open() would).
+  target_ = path_;
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(target_, ec)); ++hops) {
+    if (hops == 40) throw DataError("output " + path_ + " is a loop of symbolic links; choose another path");
+    const fs::path next = fs::read_symlink(target_, ec);
+    if (ec) break;
+    target_ = (next.is_absolute() ? next : fs::path(target_).parent_path() / next).lexically_normal().string();
+  }
+  const auto target_status = fs::status(target_, ec);
+  if (fs::is_directory(target_status))
+    throw DataError("output " + path_ + " is a folder; pass a file path such as " +
+                    (fs::path(path_) / "codes.npy").string());
+  if (fs::exists(target_status) && !fs::is_regular_file(target_status)) {  // /dev/null, a FIFO: no rename
+    const int fd = ::open(target_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno != ENXIO)  // ENXIO: a FIFO nobody reads yet; commit() waits for a reader
+      throw DataError("cannot write to output " + path_ + " (" + os_error(errno) + "); choose another path");
+    if (fd >= 0) ::close(fd);
+    direct_ = true;
+    return;
+  }
+  fs::path folder = fs::path(target_).parent_path();
   if (folder.empty()) folder = ".";
   const auto status = fs::status(folder, ec);
   if (!fs::exists(status))
@@ -207,7 +228,7 @@ NpyOutput::NpyOutput(std::string path) : path_(std::move(path)) {
   if (!fs::is_directory(status))
     throw DataError("output folder " + folder.string() + " is a file, not a folder; choose another path");
 
-  const std::string name = fs::path(path_).filename().string();
+  const std::string name = fs::path(target_).filename().string();
   const std::string pattern = (folder / ("." + name + ".XXXXXX.tmp")).string();
   std::vector<char> tmpl(pattern.begin(), pattern.end());
   tmpl.push_back('\0');
@@ -230,12 +251,13 @@ NpyOutput::~NpyOutput() {
 }
 
 void NpyOutput::commit(const Tensor& tensor) {
-  if (temp_.empty()) throw ConfigError(path_ + " is already written; make a new NpyOutput for another file");
+  if (done_) throw ConfigError(path_ + " is already written; make a new NpyOutput for another file");
   check_fill(path_, tensor);
   if (!little_endian_host()) bad(path_, "this runtime needs a little-endian machine");
   const std::string head = npy_bytes(tensor);
-  const int fd = ::open(temp_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) throw DataError("cannot write " + temp_ + " (" + os_error(errno) + "); choose another output path");
+  const std::string& file = direct_ ? target_ : temp_;
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC | (direct_ ? 0 : O_TRUNC));
+  if (fd < 0) throw DataError("cannot write " + file + " (" + os_error(errno) + "); choose another output path");
   auto write_all = [&](const char* p, size_t n) {
     while (n > 0) {
       const ssize_t w = ::write(fd, p, n);
@@ -249,13 +271,14 @@ void NpyOutput::commit(const Tensor& tensor) {
   bool ok = write_all(head.data(), head.size()) &&
             write_all(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * 4);
   int err = ok ? 0 : errno;
-  if (ok && ::fsync(fd) != 0 && errno != EINVAL) ok = false, err = errno;
+  if (ok && !direct_ && ::fsync(fd) != 0 && errno != EINVAL) ok = false, err = errno;
   if (::close(fd) != 0 && ok) ok = false, err = errno;
-  if (!ok)
-    throw DataError("failed writing " + path_ + " (" + os_error(err) + "); check free disk space");
-  if (::rename(temp_.c_str(), path_.c_str()) != 0)
-    throw DataError("cannot rename " + temp_ + " onto " + path_ + " (" + os_error(errno) + "); choose another output path");
+  if (!ok) throw DataError("failed writing " + path_ + " (" + os_error(err) + "); check free disk space");
+  if (!direct_ && ::rename(temp_.c_str(), target_.c_str()) != 0)
+    throw DataError("cannot rename " + temp_ + " onto " + target_ + " (" + os_error(errno) +
+                    "); choose another output path");
   temp_.clear();
+  done_ = true;
 }
 
 void write_npy(const std::string& path, const Tensor& tensor) {

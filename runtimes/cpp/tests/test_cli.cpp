@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <thread>
 
 #include "check.hpp"
 #include "crsae/model.hpp"
@@ -399,5 +401,31 @@ TEST(paths_after_double_dash_are_positional) {
   r = infer({model(), "-o", "plain.npy", "--", "-odd.npy"}, dir);
   CHECK_EQ(r.code, 0);
   CHECK(fs::exists(dir + "/plain.npy"));
+  CHECK(!leftover_temp());
+}
+
+TEST(output_through_a_link_or_into_a_pipe) {
+  const std::string in = signal("in.npy", {1, 2, 100});
+  fs::create_directories(dir + "/real");
+  fs::create_symlink("real/target.npy", dir + "/link.npy");  // dangling until written
+  Run r = infer({model(), in, "-o", dir + "/link.npy"});
+  CHECK_EQ(r.code, 0);
+  CHECK(fs::is_symlink(dir + "/link.npy"));
+  CHECK(crsae::read_npy(dir + "/real/target.npy").shape == (std::vector<int64_t>{1, 3, 96}));
+
+  // a pipe (as /dev/null or /dev/stdout would be) is written directly
+  const std::string fifo = dir + "/pipe";
+  CHECK_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream pipe(fifo, std::ios::binary);
+    received.assign(std::istreambuf_iterator<char>(pipe), std::istreambuf_iterator<char>());
+  });
+  r = infer({model(), in, "-o", fifo});
+  reader.join();
+  CHECK_EQ(r.code, 0);
+  CHECK(fs::status(fifo).type() == fs::file_type::fifo);
+  std::ofstream(dir + "/from_pipe.npy", std::ios::binary) << received;
+  CHECK(crsae::read_npy(dir + "/from_pipe.npy").data == crsae::read_npy(dir + "/real/target.npy").data);
   CHECK(!leftover_temp());
 }

@@ -1,4 +1,8 @@
+#include <sys/stat.h>
+
 #include <cstring>
+#include <iterator>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 
@@ -112,4 +116,33 @@ TEST(npy_output_is_atomic) {
   CHECK_THROWS(crsae::NpyOutput(""), crsae::DataError, "the output path is empty");
   CHECK_THROWS(crsae::NpyOutput(sub), crsae::DataError, "is a folder; pass a file path such as");
   CHECK_THROWS(crsae::NpyOutput(sub + "/keep.npy/x.npy"), crsae::DataError, "keep.npy is a file, not a folder");
+}
+
+TEST(npy_output_writes_through_links_and_into_pipes) {
+  namespace fs = std::filesystem;
+  const std::string sub = dir + "/links";
+  fs::create_directories(sub + "/real");
+  crsae::write_npy(sub + "/real/a.npy", crsae::Tensor{{1}, {1}});
+  fs::create_symlink("real/a.npy", sub + "/link.npy");
+  crsae::write_npy(sub + "/link.npy", crsae::Tensor{{3}, {1, 2, 3}});
+  CHECK(fs::is_symlink(sub + "/link.npy"));  // the link stays, its target is replaced
+  CHECK(crsae::read_npy(sub + "/real/a.npy").data == (std::vector<float>{1, 2, 3}));
+  CHECK_EQ(std::distance(fs::directory_iterator(sub + "/real"), fs::directory_iterator()), 1);
+
+  // A pipe (as /dev/null or /dev/stdout would be) is written directly: nothing to rename onto it.
+  const std::string fifo = sub + "/pipe";
+  CHECK_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream in(fifo, std::ios::binary);
+    received.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  });
+  crsae::NpyOutput out(fifo);
+  CHECK(out.temp_path().empty());
+  out.commit(crsae::Tensor{{3}, {1, 2, 3}});
+  reader.join();
+  std::ifstream want(sub + "/real/a.npy", std::ios::binary);
+  CHECK(received == std::string(std::istreambuf_iterator<char>(want), std::istreambuf_iterator<char>()));
+  CHECK(fs::status(fifo).type() == fs::file_type::fifo);
+  CHECK_EQ(std::distance(fs::directory_iterator(sub), fs::directory_iterator()), 3);  // real/, link.npy, pipe
 }

@@ -19,6 +19,8 @@ void write_npy(const std::string& path, const Tensor& tensor);
 // makes a temporary file beside PATH, ".NAME.XXXXXX.tmp", so a bad output path fails before any work is done;
 // commit() writes the tensor there and renames it onto PATH. Destroyed without a commit (an error on the way),
 // it removes the temporary file, so PATH is either the complete new file or, if it existed, untouched.
+// PATH a symbolic link: the file it points to is replaced (the link stays), as numpy.save writes through it.
+// PATH an existing device or pipe (/dev/null, /dev/stdout, a FIFO): written directly, nothing renamed.
 // Throws crsae::DataError naming the problem and the fix.
 class NpyOutput {
  public:
@@ -29,10 +31,11 @@ class NpyOutput {
 
   void commit(const Tensor& tensor);
   const std::string& path() const { return path_; }
-  const std::string& temp_path() const { return temp_; }  // empty once committed
+  const std::string& temp_path() const { return temp_; }  // empty once committed, or when writing directly
 
  private:
-  std::string path_, temp_;
+  std::string path_, target_, temp_;
+  bool direct_ = false, done_ = false;
 };
 
 }  // namespace crsae
