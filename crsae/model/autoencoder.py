@@ -23,6 +23,7 @@ from torch import nn
 from crsae.config import ModelConfig
 from crsae.readers import load_array
 from crsae.errors import ConfigError, ShapeError
+from crsae.model.fast_fista import synthesis_train, unrolled_fista_train
 from crsae.model.fista import estimate_L, synthesis, unrolled_fista
 
 
@@ -40,6 +41,17 @@ def stride_pads(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
     return stride, (-(size + stride - kernel_size)) % stride + stride
 
 
+def _filter_tensor(name: str, value, shape: tuple[int, ...]) -> torch.Tensor:
+    """``value`` as a float32 tensor of ``shape`` with finite entries, else ShapeError."""
+    W = torch.as_tensor(np.array(value, dtype=np.float32))
+    if tuple(W.shape) != shape:
+        raise ShapeError(f"{name} has shape {tuple(W.shape)} but the config needs {shape} "
+                         "(num_filters, channels, kernel_size...)")
+    if not torch.isfinite(W).all():
+        raise ShapeError(f"{name} holds NaN or Inf; pass finite filters")
+    return W
+
+
 class CRsAE(nn.Module):
     """Convolutional dictionary learning autoencoder with an unrolled-FISTA encoder.
 
@@ -47,7 +59,8 @@ class CRsAE(nn.Module):
     ----------
     config : ModelConfig
     dictionary : array or Tensor of shape (C, channels, K) or (C, channels, K, K), optional
-        Initial filters (renormalised to unit norm); random Gaussian filters when omitted.
+        Initial filters H (renormalised to unit norm unless ``normalize`` is False); random Gaussian filters
+        when omitted.
     lam : float or array of shape (C,), optional
         Initial lambda_c (default ``config.lam_init``); ignored in ``bias`` mode unless ``bias`` is omitted.
     bias : float or array of shape (C,), optional
@@ -56,33 +69,41 @@ class CRsAE(nn.Module):
         Signal size for the power-iteration estimate of L when ``config.L`` is None.
     seed : int
         Seed of the random dictionary and of the power iteration.
+    analysis, synthesis : array of H's shape, optional
+        Untied models only: the analysis filters We and synthesis filters Wd (default: copies of H).
+    normalize : bool
+        Rescale H (and the given We, Wd) to unit-norm filters (default); False keeps the filters as given, so a
+        dictionary imported from another tool is the same model here (``crsae.model.build.build_model``).
 
     After construction ``config.L`` holds the L in use (estimated if it was None).
     """
 
     def __init__(self, config: ModelConfig, dictionary=None, *, lam=None, bias=None, L_geometry=None,
-                 seed: int = 0):
+                 seed: int = 0, analysis=None, synthesis=None, normalize: bool = True):
         super().__init__()
         C, ch, K = config.num_filters, config.channels, config.kernel_size
         shape = (C, ch) + (K,) * config.ndim
+        if config.tied and (analysis is not None or synthesis is not None):
+            raise ConfigError("analysis and synthesis filters are for untied models; set tied=False to use them")
         if dictionary is None:
             H = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+            normalize = True
         else:
-            H = torch.as_tensor(np.asarray(dictionary, dtype=np.float32))
-            if tuple(H.shape) != shape:
-                raise ShapeError(f"dictionary has shape {tuple(H.shape)} but the config needs {shape} "
-                                 "(num_filters, channels, kernel_size...)")
-            if not torch.isfinite(H).all():
-                raise ShapeError("dictionary holds NaN or Inf; pass finite filters")
-        H = H / H.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (H.dim() - 1)))
-        self.H = nn.Parameter(H.float().contiguous())
+            H = _filter_tensor("dictionary", dictionary, shape)
+        banks = [H] + [H.clone() if W is None else _filter_tensor(name, W, shape)
+                       for name, W in (("analysis", analysis), ("synthesis", synthesis)) if not config.tied]
+        if normalize:
+            banks = [W / W.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (W.dim() - 1)))
+                     for W in banks]
+        self.H = nn.Parameter(banks[0].contiguous())
         if not config.tied:
-            self.We = nn.Parameter(self.H.detach().clone())                  # analysis filters
-            self.Wd = nn.Parameter(self.H.detach().clone())                  # synthesis filters
-        if config.L is None:
+            self.We = nn.Parameter(banks[1].contiguous())                   # analysis filters
+            self.Wd = nn.Parameter(banks[2].contiguous())                   # synthesis filters
+        if config.L is None:                   # ||H||_2^2 (and We's, untied) on the filters as they now are
             geometry = L_geometry if L_geometry is not None else default_L_geometry(config)
-            config = config.replace(L=estimate_L(self.H, geometry, stride=config.stride,
-                                                 margin=config.L_margin, seed=seed))
+            distinct = banks[:1] if config.tied or analysis is None else banks[:2]
+            config = config.replace(L=max(estimate_L(W, geometry, stride=config.stride, margin=config.L_margin,
+                                                     seed=seed) for W in distinct))
         self.config = config
         self.register_buffer("L", torch.tensor(float(config.L)))
         lam = self._per_filter("lam", config.lam_init if lam is None else lam)
@@ -211,21 +232,23 @@ class CRsAE(nn.Module):
         self.check_signal(y)
         return self._forward(y)
 
-    def _encode(self, y: torch.Tensor) -> torch.Tensor:
+    def _encode(self, y: torch.Tensor, fast: bool = False) -> torch.Tensor:
         cfg = self.config
-        return unrolled_fista(y, self.H, self.analysis_filters, self.thresholds(), self.L, cfg.num_layers,
-                              stride=cfg.stride, two_sided=cfg.two_sided)
+        encoder = unrolled_fista_train if fast else unrolled_fista       # fast: training path, same math
+        return encoder(y, self.H, self.analysis_filters, self.thresholds(), self.L, cfg.num_layers,
+                       stride=cfg.stride, two_sided=cfg.two_sided)
 
-    def _decode(self, x: torch.Tensor, size) -> torch.Tensor:
-        return synthesis(x, self.synthesis_filters, size, self.config.stride)
+    def _decode(self, x: torch.Tensor, size, fast: bool = False) -> torch.Tensor:
+        return (synthesis_train if fast else synthesis)(x, self.synthesis_filters, size, self.config.stride)
 
-    def _forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward(self, y: torch.Tensor, fast: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``fast``: the training path (``crsae.model.fast_fista``, hand-written backward), equal up to rounding."""
         if self.config.kind == "2d" and self.config.stride > 1:
-            return self._shift_and_average(y)
-        x = self._encode(y)
-        return self._decode(x, y.shape[2:]), x
+            return self._shift_and_average(y, fast)
+        x = self._encode(y, fast)
+        return self._decode(x, y.shape[2:], fast), x
 
-    def _shift_and_average(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _shift_and_average(self, y: torch.Tensor, fast: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The stride trick (docs/math.md, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes."""
         s, K = self.config.stride, self.config.kernel_size
         B, _, Hh, Ww = y.shape
@@ -234,8 +257,8 @@ class CRsAE(nn.Module):
         shifts = [(r, c) for r in range(s) for c in range(s)]
         padded = torch.cat([F.pad(y, (left - c, right + c, top - r, bottom + r), mode="reflect")
                             for r, c in shifts])                           # (s^2 B, ch, Hh + top + bottom, ...)
-        x = self._encode(padded)                                           # (s^2 B, C, Hc, Wc)
-        y_hat = self._decode(x, padded.shape[2:])                          # (s^2 B, ch, Hh + top + bottom, ...)
+        x = self._encode(padded, fast)                                     # (s^2 B, C, Hc, Wc)
+        y_hat = self._decode(x, padded.shape[2:], fast)                    # (s^2 B, ch, Hh + top + bottom, ...)
         crops = [y_hat[i * B:(i + 1) * B, :, top - r:top - r + Hh, left - c:left - c + Ww]
                  for i, (r, c) in enumerate(shifts)]                       # s^2 x (B, ch, Hh, Ww)
         return torch.stack(crops).mean(dim=0), x
