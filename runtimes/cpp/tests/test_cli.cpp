@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -428,4 +431,39 @@ TEST(output_through_a_link_or_into_a_pipe) {
   std::ofstream(dir + "/from_pipe.npy", std::ios::binary) << received;
   CHECK(crsae::read_npy(dir + "/from_pipe.npy").data == crsae::read_npy(dir + "/real/target.npy").data);
   CHECK(!leftover_temp());
+}
+
+TEST(an_interrupted_run_leaves_no_temporary_file) {
+  // SIGTERM (or Ctrl-C) while the model runs: the temporary output is removed, the old output kept.
+  const std::string model_path = std::string(CRSAE_EXPORT_DIR) + "/models/spikes1d.onnx";
+  std::ofstream(dir + "/kept.npy") << "old";
+  for (int64_t length = 300000; length <= 30000000; length *= 10) {
+    signal("long.npy", {1, 1, length});
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::freopen("/dev/null", "w", stdout);
+      ::execl(CRSAE_INFER, CRSAE_INFER, model_path.c_str(), (dir + "/long.npy").c_str(), "-o",
+              (dir + "/kept.npy").c_str(), "--threads", "1", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    CHECK(pid > 0);
+    bool seen = false;  // wait for the temporary file: the run has started
+    for (auto t0 = std::chrono::steady_clock::now(); !seen && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60);) {
+      seen = leftover_temp();
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (seen) ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK(seen);
+    CHECK(!leftover_temp());
+    if (WIFSIGNALED(status)) {
+      CHECK_EQ(WTERMSIG(status), SIGTERM);
+      CHECK_EQ(slurp(dir + "/kept.npy"), "old");
+      return;
+    }
+    CHECK_EQ(WEXITSTATUS(status), 0);  // finished before the signal landed: try a longer signal
+    std::ofstream(dir + "/kept.npy") << "old";
+  }
+  check::fail(__FILE__, __LINE__, "every run finished before SIGTERM reached it");
 }
