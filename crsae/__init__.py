@@ -6,7 +6,9 @@ The public API, imported lazily so that ``import crsae`` (and everything inferen
 - the model (torch): ``CRsAE``, ``ModelConfig``; checkpoints: ``load_model``, ``save_checkpoint``
 - training (torch): ``Trainer``, ``TrainConfig``
 - export (torch, onnx): ``export_checkpoint`` (trace, validate, write), and its steps ``to_onnx``,
-  ``validate_onnx``, ``write_export``
+  ``validate_onnx``, ``write_export``; ``build_model``: a model from a dictionary learned elsewhere
+- scikit-learn (``crsae[sklearn]``): ``ConvDictionaryLearning1D``, ``ConvDictionaryLearning2D`` (fit trains with
+  torch, transform runs the exported encoder with onnxruntime)
 - errors: ``CrsaeError`` and its subclasses in ``crsae.errors``
 
 The package: ``model`` (the math, docs/math.md), ``training``, ``exporter``, ``serving`` (no torch),
@@ -28,6 +30,9 @@ _API = {
     "to_onnx": "crsae.exporter.onnx_export",
     "validate_onnx": "crsae.exporter.onnx_export",
     "write_export": "crsae.exporter.onnx_export",
+    "build_model": "crsae.model.build",
+    "ConvDictionaryLearning1D": "crsae.estimator",
+    "ConvDictionaryLearning2D": "crsae.estimator",
     "CrsaeError": "crsae.errors",
 }
 

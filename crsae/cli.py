@@ -29,6 +29,7 @@ class _Group(TyperGroup):
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,          # help is plain text: [brackets] as in 'crsae[ray]' stay
                   help="CRsAE convolutional dictionary learning: train, export to ONNX, infer anywhere.")
 
 
@@ -86,6 +87,45 @@ class DType(str, Enum):
     float16 = "float16"
 
 
+class InputScaling(str, Enum):
+    none = "none"
+    unit_interval = "unit_interval"
+
+
+class TrainDevice(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    triton = "triton"
+
+
+class Instances(str, Enum):
+    both = "both"
+    gpu = "gpu"
+    cpu = "cpu"
+
+
+INSTANCE_GROUPS = {Instances.both: ("gpu", "cpu"), Instances.gpu: ("gpu",), Instances.cpu: ("cpu",)}
+
+
+class RawDType(str, Enum):
+    int16 = "int16"
+    float32 = "float32"
+
+
+def _print_json(value) -> None:
+    """A command's result as one JSON document on stdout (--json); progress and notes stay on stderr."""
+    typer.echo(json.dumps(value, indent=2))
+
+
 def _shape_option(text: Optional[str]) -> Optional[tuple[int, ...]]:
     from crsae.errors import ConfigError
     if text is None:
@@ -131,8 +171,11 @@ def train(
                                                            "sqrt(2 log M)/sigma for 1-D, 20 for images).")] = None,
     delta: Annotated[Optional[float], typer.Option(help="Gamma prior rate (default M / lam_init for 1-D, M code entries per "
                                                         "filter, 100 for images).")] = None,
-    one_sided: Annotated[bool, typer.Option(help="One-sided ReLU: non-negative codes (spikes).")] = False,
-    untied: Annotated[bool, typer.Option(help="Learn separate analysis (We) and synthesis (Wd) filters.")] = False,
+    two_sided: Annotated[bool, typer.Option("--two-sided/--one-sided",
+                                            help="Soft threshold, or one-sided ReLU: non-negative codes (spikes).")]
+    = True,
+    tied: Annotated[bool, typer.Option("--tied/--untied", help="One dictionary H, or separate analysis (We) and "
+                                                               "synthesis (Wd) filters, all learned.")] = True,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 15 for 1-D, 10 for images).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 32 for 1-D, 1 for images).")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate of the dictionary.")] = 1e-2,
@@ -154,18 +197,22 @@ def train(
     num_signals: Annotated[int, typer.Option(help="Simulation: number of windows.")] = 512,
     length: Annotated[int, typer.Option(help="Simulation: samples per window.")] = 500,
     events_per_filter: Annotated[int, typer.Option(help="Simulation: events per filter per window.")] = 3,
-    snr: Annotated[float, typer.Option(help="Simulation: SNR in dB.")] = 16.0,
+    snr_db: Annotated[float, typer.Option(help="Simulation: SNR in dB.")] = 16.0,
+    snr: Annotated[Optional[float], typer.Option(hidden=True, help="Old name of --snr-db.")] = None,
     init_dictionary: Annotated[Optional[Path], typer.Option(help=".npy filters (C, channels, K[, K]) to start from "
                                                                   "(default: truth perturbed to err in [0.4, 0.5] for "
                                                                   "simulations, random otherwise).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of data, initialisation and order: runs repeat exactly.")] = 0,
-    device: Annotated[str, typer.Option(help="torch device: cpu or cuda (under torchrun: cuda:LOCAL_RANK, "
-                                             "NCCL; cpu: gloo).")] = "cpu",
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    device: Annotated[TrainDevice, typer.Option(help="torch device (under torchrun, cuda is cuda:LOCAL_RANK with "
+                                                     "NCCL; cpu uses gloo).")] = TrainDevice.cpu,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or per-epoch lines.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the final report (checkpoint, epochs, losses, "
+                                                             "recovery errors) as one JSON object.")] = False,
 ):
     """Train a CRsAE (two-stage M-step) and write a checkpoint; with no options, learn a simulated 1-D dictionary
     from a perturbed start and print the recovery error before and after."""
     _needs("train", TRAINING)
+    device = device.value
     from crsae.training.distributed import leave_worker, process_group
     from crsae.training.run import resume_run, start_run
     _check_device(device)
@@ -179,21 +226,27 @@ def train(
                 data=data, output=output, device=dist.device, seed=seed, dist=dist,
                 model=dict(num_filters=num_filters, kernel_size=kernel_size, stride=stride, num_layers=num_layers,
                            L=L, sigma=sigma, threshold_mode=threshold_mode.value, lam_init=lam_init, delta=delta,
-                           two_sided=not one_sided, tied=not untied),
+                           two_sided=two_sided, tied=tied),
                 train=dict(epochs=epochs, batch_size=batch_size, lr=lr, adam_eps=adam_eps, lam_lr=lam_lr, lr_decay=lr_decay,
                            lr_step=lr_step, supervised=supervised),
                 source=dict(noise_sigma=noise_sigma, crop_size=crop_size, crops_per_epoch=crops_per_epoch,
                             max_images=max_images, channels=channels, num_signals=num_signals, length=length,
-                            events_per_filter=events_per_filter, snr=snr),
+                            events_per_filter=events_per_filter, snr_db=snr if snr is not None else snr_db),
                 init_dictionary=init_dictionary)
-        if run.initial_error is not None and dist.is_main:
+        if run.initial_error is not None and dist.is_main and not quiet:
             _echo(f"recovery error before: max {run.initial_error.max():.4f}  per filter {[round(float(e), 4) for e in run.initial_error]}")
         with reporter:
             history = run.fit(on_batch=reporter.batch, on_epoch_done=reporter.epoch)
         last = history[-1] if history else None
-        if run.final_error is not None and dist.is_main:
+        if run.final_error is not None and dist.is_main and not quiet:
             _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {[round(float(e), 4) for e in run.final_error]}")
-        if dist.is_main:
+        if dist.is_main and json_output:
+            errors = {"initial": run.initial_error, "final": run.final_error}
+            _print_json({"checkpoint": str(output), "epochs": last.epoch if last else 0,
+                         "loss": last.loss if last else None, "history": [r.to_dict() for r in history],
+                         **{f"recovery_error_{k}": None if v is None else [float(e) for e in v]
+                            for k, v in errors.items()}})
+        elif dist.is_main:
             typer.echo(f"wrote {output}" + (f" (epoch {last.epoch}, loss {last.loss:.4g})" if last else ""))
     leave_worker(dist.world_size)
 
@@ -242,64 +295,100 @@ def _check_device(device: str) -> None:
 # --- build a model from an existing dictionary --------------------------------------------------------------
 @app.command()
 def build(
-    dictionary: Annotated[Path, typer.Argument(help=".npy filters (C, channels, K) or (C, channels, K, K) from any tool.")],
+    dictionary: Annotated[Path, typer.Argument(help=".npy filters (C, channels, K) or (C, channels, K, K) from any "
+                                                    "tool, kept as given (see --normalize).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write.")],
     num_layers: Annotated[int, typer.Option(help="T, unrolled FISTA steps.")] = 50,
-    lam: Annotated[Optional[float], typer.Option(help="lambda for every filter (b = lam sigma^2 / L).")] = None,
-    bias: Annotated[Optional[float], typer.Option(help="A fixed threshold b for every filter instead of lambda.")] = None,
+    lam: Annotated[Optional[str], typer.Option(help="lambda (thresholds b = lam sigma^2 / L): one number for every "
+                                                    "filter, comma-separated numbers one per filter, or a .npy of "
+                                                    "one per filter.")] = None,
+    thresholds: Annotated[Optional[str], typer.Option(help="The thresholds b themselves instead of --lam: one "
+                                                           "number, one per filter (comma-separated), or a .npy.")]
+    = None,
+    bias: Annotated[Optional[str], typer.Option(hidden=True, help="Old name of --thresholds.")] = None,
     sigma: Annotated[float, typer.Option(help="Noise std the thresholds refer to.")] = 1.0,
-    L: Annotated[Optional[float], typer.Option("--L", help="Step constant; default: power iteration.")] = None,
+    L: Annotated[Optional[float], typer.Option("--L", help="Step constant; default: power iteration on the filters "
+                                                            "as given (x1.05).")] = None,
     stride: Annotated[int, typer.Option(help="2-D code stride.")] = 1,
-    one_sided: Annotated[bool, typer.Option(help="Non-negative codes.")] = False,
-    image: Annotated[bool, typer.Option(help="Images on [0, 1] (input_scaling unit_interval).")] = False,
+    two_sided: Annotated[bool, typer.Option("--two-sided/--one-sided",
+                                            help="Soft threshold, or one-sided ReLU (non-negative codes).")] = True,
+    analysis: Annotated[Optional[Path], typer.Option(help="Untied: .npy analysis filters We (the encoder's "
+                                                          "correlations), the dictionary's shape.")] = None,
+    synthesis: Annotated[Optional[Path], typer.Option(help="Untied: .npy synthesis filters Wd (the decoder), the "
+                                                           "dictionary's shape.")] = None,
+    normalize: Annotated[bool, typer.Option(help="Rescale every filter to unit norm first (default: keep the "
+                                                 "norms as given).")] = False,
+    input_scaling: Annotated[InputScaling, typer.Option(help="none, or unit_interval for 8-bit images divided by "
+                                                             "255.")] = InputScaling.none,
+    image: Annotated[bool, typer.Option(hidden=True, help="Old name of --input-scaling unit_interval.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ):
-    """Make a model (checkpoint) from a dictionary learned elsewhere, without training."""
+    """Make a model (checkpoint) from a dictionary learned elsewhere, without training (Python:
+    crsae.build_model)."""
     _needs("build", TRAINING)
-    from crsae.model.checkpoint import save_checkpoint
-    from crsae.config import ModelConfig
-    from crsae.readers import load_array
     from crsae.errors import ConfigError
-    from crsae.model.autoencoder import CRsAE
-    filters = load_array(dictionary)
-    if filters.ndim not in (3, 4):
-        raise ConfigError(f"{dictionary} has shape {filters.shape}; filters are (C, channels, K) or (C, channels, K, K)")
-    if filters.ndim == 4 and filters.shape[2] != filters.shape[3]:
-        raise ConfigError(f"{dictionary} has {filters.shape[2]}x{filters.shape[3]} filters; only square ones are supported")
-    if (lam is None) == (bias is None):
-        raise ConfigError("pass exactly one of --lam or --bias")
-    config = ModelConfig(kind="1d" if filters.ndim == 3 else "2d", channels=filters.shape[1],
-                         num_filters=filters.shape[0], kernel_size=filters.shape[-1], stride=stride,
-                         num_layers=num_layers, L=L, sigma=sigma,
-                         threshold_mode="fixed" if lam is not None else "bias",
-                         lam_init=lam if lam is not None else 1.0, two_sided=not one_sided,
-                         input_scaling="unit_interval" if image else "none")
-    model = CRsAE(config, filters, bias=bias)
+    from crsae.model.build import build_model
+    from crsae.model.checkpoint import save_checkpoint
+    if bias is not None:
+        if thresholds is not None:
+            raise ConfigError("pass --thresholds only (--bias is its old name)")
+        thresholds = bias
+    model = build_model(dictionary, num_layers=num_layers, lam=_per_filter_option("--lam", lam),
+                        thresholds=_per_filter_option("--thresholds", thresholds), sigma=sigma, L=L, stride=stride,
+                        two_sided=two_sided, analysis=analysis, synthesis=synthesis, normalize=normalize,
+                        input_scaling="unit_interval" if image else input_scaling.value)
     save_checkpoint(output, model)
+    config = model.config
+    if json_output:
+        _print_json({"checkpoint": str(output), "model_config": config.to_dict(),
+                     "thresholds": [float(b) for b in model.thresholds().detach()]})
+        return
     typer.echo(f"wrote {output} ({config.kind}, {config.num_filters} filters, K={config.kernel_size}, "
-               f"T={config.num_layers}, L={model.config.L:.4g})")
+               f"T={config.num_layers}, L={config.L:.4g})")
+
+
+def _per_filter_option(option: str, text: Optional[str]):
+    """A per-filter option's value: a number, comma-separated numbers, or the path of a .npy (None stays None)."""
+    from crsae.errors import ConfigError
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")] if "," in text else float(text)
+    except ValueError:
+        pass
+    path = Path(text)
+    if path.suffix != ".npy":
+        raise ConfigError(f"{option} {text!r} is not a number, comma-separated numbers or a .npy file")
+    return path
 
 
 # --- simulate -----------------------------------------------------------------------------------------------
 @app.command()
 def simulate(
     output: Annotated[Path, typer.Option("--output", "-o", help=".npz to write (signals, clean, dictionary, codes, events).")],
-    num_signals: Annotated[int, typer.Option()] = 512,
-    length: Annotated[int, typer.Option()] = 500,
-    num_filters: Annotated[int, typer.Option()] = 4,
-    kernel_size: Annotated[int, typer.Option()] = 20,
-    events_per_filter: Annotated[int, typer.Option()] = 3,
-    min_spacing: Annotated[int, typer.Option()] = 20,
-    snr: Annotated[float, typer.Option(help="SNR in dB.")] = 16.0,
+    num_signals: Annotated[int, typer.Option(help="Number of windows.")] = 512,
+    length: Annotated[int, typer.Option(help="Samples per window.")] = 500,
+    num_filters: Annotated[int, typer.Option(help="C, filters of the true dictionary.")] = 4,
+    kernel_size: Annotated[int, typer.Option(help="K, taps per filter.")] = 20,
+    events_per_filter: Annotated[int, typer.Option(help="Events per filter per window.")] = 3,
+    min_spacing: Annotated[int, typer.Option(help="Least samples between two events of a filter.")] = 20,
+    snr_db: Annotated[float, typer.Option(help="SNR in dB.")] = 16.0,
+    snr: Annotated[Optional[float], typer.Option(hidden=True, help="Old name of --snr-db.")] = None,
     nonnegative: Annotated[bool, typer.Option(help="Positive amplitudes only.")] = False,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the dictionary, events and noise.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print what was written as one JSON object.")] = False,
 ):
     """Write a simulated 1-D data set with its ground truth."""
     from crsae.simulate import SimulationConfig, save_simulation
     from crsae.simulate import simulate as draw
     sim = draw(SimulationConfig(num_signals=num_signals, length=length, num_filters=num_filters,
                                 kernel_size=kernel_size, events_per_filter=events_per_filter,
-                                min_spacing=min_spacing, snr_db=snr, nonnegative=nonnegative, seed=seed))
+                                min_spacing=min_spacing, snr_db=snr if snr is not None else snr_db,
+                                nonnegative=nonnegative, seed=seed))
     save_simulation(sim, output)
+    if json_output:
+        _print_json({"written": str(output), "num_signals": num_signals, "length": length, "sigma": sim.sigma})
+        return
     typer.echo(f"wrote {output} ({num_signals} x {length} samples, sigma {sim.sigma:.4g})")
 
 
@@ -314,34 +403,39 @@ def export(
     static_shape: Annotated[Optional[str], typer.Option(help="Fix every axis, e.g. 64,1,5000 (batch,channels,length): "
                                                               "fixed-shape GPU jobs get exhaustive conv search and "
                                                               "CUDA graphs.")] = None,
-    format: Annotated[str, typer.Option("--format", help="onnx: one .onnx file; triton: a Triton model repository "
-                                                         "at --output (NAME/VERSION/model.onnx, NAME/config.pbtxt).")]
-    = "onnx",
+    format: Annotated[ExportFormat, typer.Option("--format", help="onnx: one .onnx file; triton: a Triton model "
+                                                                  "repository at --output (NAME/VERSION/model.onnx, "
+                                                                  "NAME/config.pbtxt).")] = ExportFormat.onnx,
     name: Annotated[Optional[str], typer.Option(help="--format triton: model name (default: the checkpoint's stem).")] = None,
     version: Annotated[int, typer.Option(help="--format triton: model version folder.")] = 1,
     max_batch_size: Annotated[int, typer.Option(help="--format triton: max_batch_size (dynamic batching).")] = 64,
-    instances: Annotated[str, typer.Option(help="--format triton: instance groups gpu,cpu (both), gpu, or cpu "
-                                                "(a server without GPUs needs cpu).")] = "gpu,cpu",
+    instances: Annotated[Instances, typer.Option(help="--format triton: instance groups, GPU and CPU (both), gpu or "
+                                                      "cpu (a server without GPUs needs cpu).")] = Instances.both,
+    json_output: Annotated[bool, typer.Option("--json", help="Print what was written and the parity records as one "
+                                                             "JSON object.")] = False,
 ):
     """Export the unrolled encoder to ONNX, validate it against torch under onnxruntime, then write it
     (one .onnx file, or with --format triton a Triton Inference Server model repository)."""
     _needs("export", EXPORT)
     import warnings
-    from crsae.errors import ConfigError, StepConstantWarning
-    if format not in ("onnx", "triton"):
-        raise ConfigError(f"--format must be onnx or triton, got {format!r}")
+    from crsae.errors import StepConstantWarning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StepConstantWarning)
-        written, records = _export(checkpoint, output, outputs, dtype, static_shape, format, name, version,
-                                   max_batch_size, instances)
-    for r in records:
+        written, records = _export(checkpoint, output, outputs, dtype, static_shape, format.value, name, version,
+                                   max_batch_size, INSTANCE_GROUPS[instances])
+    for r in records if not json_output else ():
         typer.echo(f"parity {r.output:<14} {str(tuple(r.shape)):<22} max |diff| {r.max_abs_diff:.2e}  atol {r.atol:.2e}")
     for w in caught:
         if issubclass(w.category, StepConstantWarning):
             typer.echo(f"warning: {w.message}", err=True)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    typer.echo(f"wrote {written}")
+    if json_output:
+        _print_json({"written": written, "parity": [{"output": r.output, "shape": list(r.shape),
+                                                     "max_abs_diff": r.max_abs_diff, "atol": r.atol, "ok": r.ok}
+                                                    for r in records]})
+        return
+    typer.echo(f"wrote {' and '.join(written)}")
 
 
 def _export(checkpoint, output, outputs, dtype, static_shape, format, name, version, max_batch_size, instances):
@@ -353,13 +447,13 @@ def _export(checkpoint, output, outputs, dtype, static_shape, format, name, vers
             raise ConfigError("--static-shape is for --format onnx; Triton batches dynamic shapes, so drop it")
         folder, records = export_triton(checkpoint, output, name=name, version=version, outputs=outputs.value,
                                         dtype=dtype.value, max_batch_size=max_batch_size,
-                                        instances=tuple(i.strip() for i in instances.split(",") if i.strip()))
-        written = f"{folder / str(version) / 'model.onnx'} and {folder / 'config.pbtxt'}"
+                                        instances=instances)
+        written = [str(folder / str(version) / "model.onnx"), str(folder / "config.pbtxt")]
     else:
         from crsae.exporter.onnx_export import export_checkpoint
         records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value,
                                     static_shape=_shape_option(static_shape))
-        written = f"{output} and {output.with_suffix('.json')}"
+        written = [str(output), str(output.with_suffix(".json"))]
     return written, records
 
 
@@ -374,11 +468,14 @@ def infer(
     output: Annotated[Path, typer.Option("--output", "-o", help=".npy (one output), .npz (all), or a folder "
                                                                 "(denoised images, for image input); with --engine "
                                                                 "ray, a new folder with one output per input file.")],
-    outputs: Annotated[Outputs, typer.Option("--output-kind", help="Which outputs to write.")] = Outputs.codes,
+    outputs: Annotated[Outputs, typer.Option(help="Which outputs to write: codes, reconstruction or both (the "
+                                                  "model must have them: crsae export --outputs).")]
+    = Outputs.codes,
+    output_kind: Annotated[Optional[Outputs], typer.Option(hidden=True, help="Old name of --outputs.")] = None,
     events: Annotated[Optional[Path], typer.Option(help="1-D: also write events (sample, filter, amplitude) as CSV.")] = None,
     event_threshold: Annotated[float, typer.Option(help="Minimum |code| of an event.")] = 0.0,
     sampling_rate: Annotated[Optional[float], typer.Option(help="Hz, adds event times in seconds.")] = None,
-    raw_dtype: Annotated[Optional[str], typer.Option(help="Raw recordings: int16 or float32.")] = None,
+    raw_dtype: Annotated[Optional[RawDType], typer.Option(help="Raw recordings: the sample type.")] = None,
     raw_channels: Annotated[Optional[int], typer.Option(help="Raw recordings: interleaved channels (default: the model's).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Signals per onnxruntime call (default: CPU, as many as "
                                                            "keep 2 MiB of codes in cache; GPU, 64).")] = None,
@@ -386,18 +483,20 @@ def infer(
     device: Annotated[Device, typer.Option(help="auto: CUDA if it really works, else CPU (says which); "
                                                 "cuda, tensorrt: strict; cpu.")] = Device.auto,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for onnxruntime (per actor with --engine ray).")] = None,
-    engine: Annotated[str, typer.Option(help="local: this process, one input; ray: a Ray Data pipeline over many "
-                                             "files (pip install 'crsae[ray]').")] = "local",
+    engine: Annotated[Engine, typer.Option(help="local: this process, one input; ray: a Ray Data pipeline over many "
+                                                "files (pip install 'crsae[ray]').")] = Engine.local,
     actors: Annotated[Optional[int], typer.Option(help="--engine ray: onnxruntime actors (default: one per GPU, "
                                                        "else one per --threads CPUs).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary (files written, provider, events, "
+                                                             "seconds) as one JSON object.")] = False,
 ):
     """Run an exported model with onnxruntime (no torch needed) and write codes, reconstructions or events."""
     from crsae.errors import DataError
     _needs("infer", ("onnxruntime",))
-    if engine not in ("local", "ray"):
-        raise DataError(f"--engine must be local or ray, got {engine!r}")
-    if engine == "ray":
+    outputs = output_kind or outputs
+    raw_dtype = raw_dtype.value if raw_dtype is not None else None
+    if engine == Engine.ray:
         from crsae.serving.ray import infer_files
         if events is not None:
             raise DataError("--events works with --engine local; run crsae infer on one recording for events")
@@ -405,10 +504,17 @@ def infer(
         summary = infer_files(model, source, output, outputs=outputs.value, batch_size=batch_size, chunk=chunk,
                               device=device.value, threads=threads, raw_dtype=raw_dtype, raw_channels=raw_channels,
                               actors=actors, progress=not quiet)
-        _echo(f"provider: {', '.join(summary.providers) or 'none'} ({summary.actors} "
-              f"{'GPU' if summary.gpu else 'CPU'} actors)")
-        typer.echo(f"wrote {len(summary.written)} of {len(summary.results)} files to {output} "
-                   f"in {time.perf_counter() - start:.2f}s")
+        if json_output:
+            _print_json({"output": str(output), "inputs": len(summary.results),
+                         "written": [r.output for r in summary.written],
+                         "errors": [{"input": r.input, "error": r.error} for r in summary.errors],
+                         "providers": list(summary.providers), "actors": summary.actors, "gpu": summary.gpu,
+                         "seconds": round(time.perf_counter() - start, 3)})
+        else:
+            _echo(f"provider: {', '.join(summary.providers) or 'none'} ({summary.actors} "
+                  f"{'GPU' if summary.gpu else 'CPU'} actors)")
+            typer.echo(f"wrote {len(summary.written)} of {len(summary.results)} files to {output} "
+                       f"in {time.perf_counter() - start:.2f}s")
         if summary.errors:
             raise DataError(f"{len(summary.errors)} of {len(summary.results)} inputs failed, listed in "
                             f"{output / 'errors.json'} (first: {summary.errors[0].error}); fix them and rerun those")
@@ -438,6 +544,11 @@ def infer(
     finally:
         if progress is not None:
             progress.stop()
+    if json_output:
+        _print_json({"written": list(summary.written), "provider": summary.provider,
+                     "fallback_reason": summary.fallback_reason, "items": summary.items,
+                     "events": summary.events if events else None, "seconds": round(time.perf_counter() - start, 3)})
+        return
     note = f" ({summary.fallback_reason})" if summary.fallback_reason else ""
     _echo(f"provider: {summary.provider}{note}")
     typer.echo(f"wrote {', '.join(summary.written)}" + (f" ({summary.events} events)" if events else "")
@@ -453,6 +564,7 @@ def evaluate(
     crop: Annotated[Optional[int], typer.Option(help="Centre crop side (faster).")] = None,
     max_images: Annotated[Optional[int], typer.Option(help="First N images only.")] = None,
     seed: Annotated[int, typer.Option(help="Test-noise seed.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object.")] = False,
 ):
     """Denoising PSNR (peak 255 on 8-bit images) of noisy vs denoised test images."""
     _needs("evaluate", TRAINING)
@@ -462,24 +574,48 @@ def evaluate(
     model = load_model(checkpoint)
     images = load_images(data, model.config.channels, max_images)
     score = denoise_score(model, images, noise_sigma, seed=seed, crop=crop)
-    typer.echo(json.dumps({"images": score.count, "noise_sigma": noise_sigma, "noisy_psnr": round(score.noisy_psnr, 3),
-                           "denoised_psnr": round(score.denoised_psnr, 3)}))
+    result = {"images": score.count, "noise_sigma": noise_sigma, "noisy_psnr": round(score.noisy_psnr, 3),
+              "denoised_psnr": round(score.denoised_psnr, 3)}
+    if json_output:
+        _print_json(result)
+        return
+    typer.echo(f"PSNR (peak 255) on {score.count} images with noise sigma {noise_sigma:.4g}: noisy "
+               f"{result['noisy_psnr']:.2f} dB, denoised {result['denoised_psnr']:.2f} dB")
 
 
 # --- info ---------------------------------------------------------------------------------------------------
 @app.command()
-def info(path: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an exported model (.onnx).")]):
-    """Print the config of a checkpoint or the metadata of an exported model, as JSON."""
+def info(path: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an exported model (.onnx).")],
+         json_output: Annotated[bool, typer.Option("--json", help="Print it all as one JSON object.")] = False):
+    """Print the config of a checkpoint or the metadata of an exported model (--json: as JSON)."""
     if path.suffix == ".onnx":
         _needs("info", ("onnxruntime",))
         from crsae.serving.runtime import Encoder
-        typer.echo(json.dumps(Encoder(path, device="cpu").metadata, indent=2))
-        return
-    _needs("info", TRAINING)
-    from crsae.model.checkpoint import read_checkpoint
-    state = read_checkpoint(path)
-    typer.echo(json.dumps({k: state.get(k) for k in ("crsae_version", "model_config", "train_config", "data",
-                                                     "epoch", "history")}, indent=2))
+        result = Encoder(path, device="cpu").metadata
+    else:
+        _needs("info", TRAINING)
+        from crsae.model.checkpoint import read_checkpoint
+        state = read_checkpoint(path)
+        result = {k: state.get(k) for k in ("crsae_version", "model_config", "train_config", "data", "epoch",
+                                            "history")}
+    if json_output:
+        _print_json(result)
+    else:
+        _print_fields(result)
+
+
+def _print_fields(data: dict, indent: str = "") -> None:
+    """A nested dict as indented ``key: value`` lines (lists of numbers on one line, lists of records counted)."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            typer.echo(f"{indent}{key}:")
+            _print_fields(value, indent + "  ")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            typer.echo(f"{indent}{key}: {len(value)} records (--json lists them)")
+        elif isinstance(value, list):
+            typer.echo(f"{indent}{key}: " + ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value))
+        else:
+            typer.echo(f"{indent}{key}: {value}")
 
 
 # --- demo ---------------------------------------------------------------------------------------------------
@@ -487,17 +623,18 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an exp
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the checkpoint, model and outputs go.")] = Path("runs/demo"),
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
+    quiet: Annotated[bool, typer.Option(help="No progress lines, only the report.")] = False,
 ):
     """The main job on built-in data: train a small 1-D model on simulated signals, export it to ONNX, run it
     under onnxruntime and report the dictionary recovery and the ORT-vs-torch parity."""
     _needs("demo", EXPORT)
     from crsae.demo import run_demo
-    for line in run_demo(workdir, epochs=epochs, log=_echo):
+    for line in run_demo(workdir, epochs=epochs, log=(lambda line: None) if quiet else _echo):
         typer.echo(line)
 
 
 # --- experiment ---------------------------------------------------------------------------------------------
-experiment_app = typer.Typer(no_args_is_help=True, help="The paper's experiments: each writes results.json and PNG "
+experiment_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The paper's experiments: each writes results.json and PNG "
                                                         "figures; quick by default, --full for the full-size run.")
 app.add_typer(experiment_app, name="experiment")
 

@@ -52,7 +52,7 @@ def test_infer_npz_both_outputs(exported, tmp_path, rng):
     _, models = exported
     np.savez(tmp_path / "in.npz", a=rng.standard_normal((2, 1, 50)).astype(np.float32),
              b=rng.standard_normal((80,)).astype(np.float32))
-    result = invoke("infer", models["m1"], tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--output-kind", "both",
+    result = invoke("infer", models["m1"], tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--outputs", "both",
                     "--quiet")
     assert result.exit_code == 0, result.output
     with np.load(tmp_path / "out.npz") as z:
@@ -150,7 +150,7 @@ def test_build_from_dictionary_then_info(tmp_path, rng):
     result = invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m.pt", "--lam", 2.0, "--sigma", 0.1,
                     "--num-layers", 20)
     assert result.exit_code == 0, result.output
-    info = json.loads(invoke("info", tmp_path / "m.pt").output)
+    info = json.loads(invoke("info", tmp_path / "m.pt", "--json").output)
     assert info["model_config"]["num_filters"] == 5 and info["model_config"]["threshold_mode"] == "fixed"
     bad = invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m2.pt", "--num-layers", 0, "--lam", 1.0)
     assert bad.exit_code == 1 and "num_layers must be a positive integer" in bad.output
@@ -169,7 +169,7 @@ def test_export_float16_and_info_on_onnx(exported, tmp_path):
     folder, models = exported
     result = invoke("export", folder / "m1.pt", "-o", tmp_path / "h.onnx", "--dtype", "float16")
     assert result.exit_code == 0, result.output
-    info = json.loads(invoke("info", tmp_path / "h.onnx").output)
+    info = json.loads(invoke("info", tmp_path / "h.onnx", "--json").output)
     assert info["dtype"] == "float16" and info["atol_per_layer"] == 1e-4 and info["atol_floor"] == 5e-3 and info["outputs"] == ["codes"]
 
 
@@ -178,7 +178,7 @@ def test_evaluate_reports_psnr(exported, tmp_path, rng):
     folder, _ = exported
     (tmp_path / "imgs").mkdir()
     Image.fromarray((rng.random((30, 32)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / "a.png")
-    result = invoke("evaluate", folder / "m2.pt", "--data", tmp_path / "imgs", "--noise-sigma", 0.1)
+    result = invoke("evaluate", folder / "m2.pt", "--data", tmp_path / "imgs", "--noise-sigma", 0.1, "--json")
     assert result.exit_code == 0, result.output
     score = json.loads(result.output)
     assert score["images"] == 1 and 15 < score["noisy_psnr"] < 25 and np.isfinite(score["denoised_psnr"])
@@ -190,7 +190,7 @@ def test_train_variants_from_cli(tmp_path):
     result = invoke("train", "-o", tmp_path / "v.pt", "--num-signals", 16, "--length", 100, "--num-layers", 4,
                     "--epochs", 1, "--untied", "--threshold-mode", "bias", "--one-sided", "--quiet")
     assert result.exit_code == 0, result.output
-    info = json.loads(invoke("info", tmp_path / "v.pt").output)
+    info = json.loads(invoke("info", tmp_path / "v.pt", "--json").output)
     config = info["model_config"]
     assert (config["tied"], config["threshold_mode"], config["two_sided"]) == (False, "bias", False)
     assert info["epoch"] == 1 and info["data"]["nonnegative"] is True

@@ -64,7 +64,7 @@ def test_wheel_in_a_fresh_venv_infers_without_torch(dist, tmp_path):
     assert run(crsae, "--version", cwd=tmp_path, env=env).stdout.strip().startswith("crsae ")
     index = json.loads((EXPORT / "golden" / "index.json").read_text())
     case = next(c for c in index["cases"] if c["name"] == "spikes1d")
-    info = json.loads(run(crsae, "info", EXPORT / case["model"], cwd=tmp_path, env=env).stdout)
+    info = json.loads(run(crsae, "info", EXPORT / case["model"], "--json", cwd=tmp_path, env=env).stdout)
     assert info["format"] == "crsae-onnx" and info["kind"] == "1d"
     run(crsae, "infer", EXPORT / case["model"], EXPORT / case["input"], "-o", tmp_path / "codes.npy", "--quiet",
         cwd=tmp_path, env=env)

@@ -43,7 +43,7 @@ def test_cli_info_and_infer_run_without_torch(tmp_path):
             "except SystemExit as done:\n"
             "    assert sys.modules['torch'] is None\n"
             "    raise\n")
-    info = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "info", str(MODEL)], cwd=tmp_path,
+    info = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "info", str(MODEL), "--json"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert info.returncode == 0, info.stderr
     assert json.loads(info.stdout)["format"] == "crsae-onnx"

@@ -30,6 +30,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from enum import Enum
 from typing import Annotated, Optional
 
 import numpy as np
@@ -39,6 +40,7 @@ from crsae.errors import ConfigError, DataError
 
 VARIANTS = {"em-tied": ("em", True), "bias-tied": ("bias", True), "fixed-tied": ("fixed", True),
             "em-untied": ("em", False)}                         # name -> (threshold_mode, tied)
+Variant = Enum("Variant", {v.replace("-", "_"): v for v in VARIANTS}, type=str)     # the CLI's choices
 TRAIN_FOLDER, TEST_FOLDER = "CBSD432", "BSD68"
 
 
@@ -422,8 +424,8 @@ def command(
     full: Annotated[bool, typer.Option(help="The paper's sizes (64 filters 7x7 stride 5, T 30, 128x128 crops, all "
                                             "images, sigma 15/25/50, one model per sigma, 30 epochs): hours of CPU."
                                        )] = False,
-    variant: Annotated[Optional[list[str]], typer.Option(
-        help="em-tied, bias-tied, fixed-tied, em-untied (repeat; default all).")] = None,
+    variant: Annotated[Optional[list[Variant]], typer.Option(
+        help="EM lambda, free bias, fixed lambda (tied), EM lambda untied (repeat; default all).")] = None,
     test_sigma: Annotated[Optional[list[float]], typer.Option(help="Test noise std on 0-255 (repeat).")] = None,
     train_sigma: Annotated[Optional[float], typer.Option(
         help="Training noise std on 0-255 for every model; 0: one model per test sigma, trained at it.")] = None,
@@ -439,6 +441,7 @@ def command(
     test_crop: Annotated[Optional[int], typer.Option(help="Centre crop side of test images; 0: whole images.")]
     = None,
     seed: Annotated[int, typer.Option(help="Seed of the dictionary, crops and noise.")] = 0,
+    quiet: Annotated[bool, typer.Option(help="No per-epoch progress lines.")] = False,
 ):
     """Image denoising on BSD68: EM lambda vs free bias vs fixed lambda, tied vs untied (the paper's Table)."""
     changes = {k: v for k, v in dict(num_filters=num_filters, kernel_size=kernel_size, stride=stride,
@@ -449,11 +452,11 @@ def command(
         if value is not None:
             changes[name] = value or None                        # 0 means "all" / "whole" / "per test sigma"
     if variant:
-        changes["variants"] = tuple(variant)
+        changes["variants"] = tuple(v.value for v in variant)
     if test_sigma:
         changes["test_sigmas"] = tuple(test_sigma)
     changes.update(data=str(data), seed=seed)
     settings = Settings.full(**changes) if full else Settings(**changes)
-    results = run(settings, output, log=lambda line: typer.echo(line, err=True))
+    results = run(settings, output, log=(lambda line: None) if quiet else lambda line: typer.echo(line, err=True))
     typer.echo(summary_table(results))
     typer.echo(f"wrote {Path(output) / 'results.json'} and figures")

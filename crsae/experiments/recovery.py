@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from enum import Enum
 from typing import Annotated, Optional
 
 import numpy as np
@@ -27,6 +28,7 @@ import typer
 from crsae.errors import ConfigError
 
 VARIANTS = ("em", "fixed")
+Variant = Enum("Variant", {v: v for v in VARIANTS}, type=str)            # the CLI's choices
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Settings:
 
     def __post_init__(self):
         if not self.snrs:
-            raise ConfigError("snrs is empty; pass at least one SNR, e.g. --snr 12")
+            raise ConfigError("snrs is empty; pass at least one SNR, e.g. --snr-db 12")
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown or not self.variants:
             raise ConfigError(f"variants must be among {', '.join(VARIANTS)}, got {list(self.variants)}; "
@@ -85,7 +87,7 @@ def train_variant(settings: Settings, snr: float, variant: str, log=print) -> di
                        num_layers=settings.num_layers, threshold_mode=variant),
             train=dict(epochs=settings.epochs, batch_size=settings.batch_size, supervised=False),
             source=dict(num_signals=settings.num_signals, length=settings.length,
-                        events_per_filter=settings.events_per_filter, snr=snr))
+                        events_per_filter=settings.events_per_filter, snr_db=snr))
         truth, initial = run.source.truth, run.trainer.model.H.detach().cpu().numpy().copy()
         errors = []
 
@@ -193,8 +195,10 @@ def command(
     = Path("runs/experiment-recovery"),
     full: Annotated[bool, typer.Option(help="Full-size run (6 filters x 30 taps, 512 x 1000 windows, T 50, "
                                             "20 epochs) instead of the quick default.")] = False,
-    snr: Annotated[Optional[list[float]], typer.Option(help="SNR in dB (repeat; default 7, 9, 12, 16).")] = None,
-    variant: Annotated[Optional[list[str]], typer.Option(help="em and/or fixed (repeat; default both).")] = None,
+    snr_db: Annotated[Optional[list[float]], typer.Option(help="SNR in dB (repeat; default 7, 9, 12, 16).")] = None,
+    snr: Annotated[Optional[list[float]], typer.Option(hidden=True, help="Old name of --snr-db.")] = None,
+    variant: Annotated[Optional[list[Variant]], typer.Option(help="EM lambda and/or lambda fixed (repeat; default "
+                                                                  "both).")] = None,
     num_filters: Annotated[Optional[int], typer.Option(help="C filters.")] = None,
     kernel_size: Annotated[Optional[int], typer.Option(help="K taps.")] = None,
     num_signals: Annotated[Optional[int], typer.Option(help="Training windows.")] = None,
@@ -202,15 +206,16 @@ def command(
     num_layers: Annotated[Optional[int], typer.Option(help="T unrolled FISTA steps.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs per training.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of data, perturbation and order.")] = 0,
+    quiet: Annotated[bool, typer.Option(help="No per-epoch progress lines.")] = False,
 ):
     """Simulated 1-D dictionary recovery at several SNRs, EM lambda vs fixed lambda (the paper's simulations)."""
     changes = {k: v for k, v in dict(num_filters=num_filters, kernel_size=kernel_size, num_signals=num_signals,
                                      length=length, num_layers=num_layers, epochs=epochs).items() if v is not None}
-    if snr:
-        changes["snrs"] = tuple(snr)
+    if snr_db or snr:
+        changes["snrs"] = tuple(snr_db or snr)
     if variant:
-        changes["variants"] = tuple(variant)
+        changes["variants"] = tuple(v.value for v in variant)
     settings = Settings.full(seed=seed, **changes) if full else Settings(seed=seed, **changes)
-    results = run(settings, output, log=lambda line: typer.echo(line, err=True))
+    results = run(settings, output, log=(lambda line: None) if quiet else lambda line: typer.echo(line, err=True))
     typer.echo(summary_table(results))
     typer.echo(f"wrote {Path(output) / 'results.json'} and figures")

@@ -506,12 +506,13 @@ def command(
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
     train_seconds: Annotated[Optional[float], typer.Option(help="Seconds of recording to train on.")] = None,
     test_seconds: Annotated[Optional[float], typer.Option(help="Seconds of recording to score and time.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ):
     """Spike sorting on a simulated recording: CRsAE vs FISTA to tolerance vs threshold + PCA + k-means."""
     given = {name: value for name, value in dict(num_layers=num_layers, epochs=epochs, train_seconds=train_seconds,
                                                  test_seconds=test_seconds).items() if value is not None}
     settings = Settings.full(seed=seed, **given) if full else Settings(seed=seed, **given)
-    results = run(settings, output, log=typer.echo)
+    results = run(settings, output, log=(lambda line: None) if quiet else lambda line: typer.echo(line, err=True))
     typer.echo(f"{'method':28s} {'best F1':>8s} {'% missed':>9s} {'% false':>8s}")
     for name, point in results["best"].items():
         typer.echo(f"{name:28s} {point['f1']:8.3f} {point['missed']:9.1f} {point['false']:8.1f}")

@@ -8,7 +8,7 @@ A checkpoint is a ``torch.save`` of plain containers (dicts, lists, numbers, str
      "train_config": {...} | None, "data": {...how the data was made...} | None,
      "epoch": int, "optimizers": {...} | None, "history": [...]}
 
-``crsae info CHECKPOINT`` prints the config as JSON. Files are written to a temporary name and renamed.
+``crsae info CHECKPOINT`` prints the config (``--json``: as JSON). Files are written to a temporary name and renamed.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def infer_files(model: str | os.PathLike, sources, output: str | os.PathLike, *,
     except ImportError:
         raise MissingDependencyError(f"--engine ray needs Ray, which is not installed; {RAY_HINT}") from None
     if outputs not in OUTPUTS:
-        raise DataError(f"--output-kind must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
+        raise DataError(f"--outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
     if chunk < 1:
         raise ShapeError(f"--chunk must be at least 1, got {chunk}")
     if actors is not None and actors < 1:

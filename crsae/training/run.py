@@ -37,7 +37,7 @@ DEFAULTS = {
                sigma=0.078, epochs=10, batch_size=1),
 }
 SOURCE_DEFAULTS = dict(noise_sigma=25 / 255, crop_size=128, crops_per_epoch=400, max_images=None, channels=1,
-                       num_signals=512, length=500, events_per_filter=3, snr=16.0)
+                       num_signals=512, length=500, events_per_filter=3, snr_db=16.0)
 
 
 @dataclass
@@ -82,7 +82,7 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
         spec = {"source": "simulate", "num_signals": source["num_signals"], "length": source["length"],
                 "num_filters": model.get("num_filters", DEFAULTS["1d"]["num_filters"]),
                 "kernel_size": model.get("kernel_size", DEFAULTS["1d"]["kernel_size"]),
-                "events_per_filter": source["events_per_filter"], "snr_db": source["snr"], "seed": seed,
+                "events_per_filter": source["events_per_filter"], "snr_db": source["snr_db"], "seed": seed,
                 "nonnegative": not two_sided}
     else:
         spec = spec_for_path(data, channels=source["channels"], crop_size=source["crop_size"],
@@ -98,9 +98,8 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
         num_filters = pick("num_filters")
     sigma = model.get("sigma") or src.sigma or defaults.get("sigma", 0.078)
     if src.kind == "1d":
-        code_length = _signal_length(src) - kernel + 1
-        lam_init = model.get("lam_init") or math.sqrt(2 * math.log(max(code_length, 2))) / sigma
-        delta = model.get("delta") or max(code_length, 1) / lam_init   # prior shape r = code_length: module doc
+        lam_init, delta = prior_1d(_signal_length(src) - kernel + 1, sigma, lam_init=model.get("lam_init"),
+                                   delta=model.get("delta"))
     else:
         lam_init = model.get("lam_init") or defaults["lam_init"]
         delta = pick("delta")
@@ -145,6 +144,14 @@ def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epo
     if epochs is not None:
         trainer.config = trainer.config.replace(epochs=epochs)
     return Run(trainer, src, Path(output), None)
+
+
+def prior_1d(code_length: int, sigma: float, *, lam_init: float | None = None,
+             delta: float | None = None) -> tuple[float, float]:
+    """The 1-D lambda prior of the module doc, for the values not given: lam_init = sqrt(2 log M) / sigma (the
+    universal threshold, M code entries per filter) and delta = M / lam_init (prior shape r = M)."""
+    lam_init = lam_init or math.sqrt(2 * math.log(max(code_length, 2))) / sigma
+    return lam_init, delta or max(code_length, 1) / lam_init
 
 
 def _given(options: dict | None) -> dict:
