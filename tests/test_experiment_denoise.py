@@ -138,5 +138,5 @@ def test_settings_reject_bad_values(changes, message):
 
 def test_command_rejects_a_bad_variant_before_loading_data(tmp_path):
     result = _invoke("--output", tmp_path, "--data", tmp_path, "--variant", "lasso")
-    assert result.exit_code == 1
-    assert "error: variants must be among em-tied, bias-tied, fixed-tied, em-untied, got ['lasso']" in result.output
+    assert result.exit_code == 2                                   # a usage error: --variant is a choice
+    assert "'lasso' is not one of 'em-tied', 'bias-tied', 'fixed-tied', 'em-untied'" in result.output

@@ -63,10 +63,10 @@ def test_settings_errors(changes, message):
         Settings(**changes)
 
 
-def test_cli_bad_variant_is_one_line_error(tmp_path):
+def test_cli_bad_variant_is_a_usage_error(tmp_path):
     result = runner.invoke(app, ["experiment", "recovery", "-o", str(tmp_path / "out"), "--variant", "bogus"])
-    assert result.exit_code == 1
-    assert "error: variants must be among em, fixed" in result.output
+    assert result.exit_code == 2                                   # a usage error: --variant is a choice
+    assert "'bogus' is not one of 'em', 'fixed'" in result.output
     assert not (tmp_path / "out" / "results.json").exists()
 
 
