@@ -213,10 +213,15 @@ NpyOutput::NpyOutput(std::string path) : path_(std::move(path)) {
     throw DataError("output " + path_ + " is a folder; pass a file path such as " +
                     (fs::path(path_) / "codes.npy").string());
   if (fs::exists(target_status) && !fs::is_regular_file(target_status)) {  // /dev/null, a FIFO: no rename
-    const int fd = ::open(target_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno != ENXIO)  // ENXIO: a FIFO nobody reads yet; commit() waits for a reader
+    // Probe a device now; never a FIFO: opening and closing it would hand a waiting reader an early EOF.
+    if (!fs::is_fifo(target_status)) {
+      const int fd = ::open(target_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0)
+        throw DataError("cannot write to output " + path_ + " (" + os_error(errno) + "); choose another path");
+      ::close(fd);
+    } else if (::access(target_.c_str(), W_OK) != 0) {
       throw DataError("cannot write to output " + path_ + " (" + os_error(errno) + "); choose another path");
-    if (fd >= 0) ::close(fd);
+    }
     direct_ = true;
     return;
   }

@@ -27,6 +27,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Let a reader blocked opening FIFO go (it reads EOF) when the writer under test never opened it.
+inline void release_reader(const std::string& fifo) {
+  const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+  if (fd >= 0) ::close(fd);
+}
+
 const std::string dir = tiny_onnx::temp_dir("cli");
 const std::string logs = tiny_onnx::temp_dir("cli-logs");  // stdout/stderr captures, outside `dir`
 
@@ -425,6 +431,7 @@ TEST(output_through_a_link_or_into_a_pipe) {
     received.assign(std::istreambuf_iterator<char>(pipe), std::istreambuf_iterator<char>());
   });
   r = infer({model(), in, "-o", fifo});
+  release_reader(fifo);
   reader.join();
   CHECK_EQ(r.code, 0);
   CHECK(fs::status(fifo).type() == fs::file_type::fifo);

@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <iterator>
@@ -12,6 +14,12 @@
 #include "tiny_onnx.hpp"
 
 namespace {
+
+// Let a reader blocked opening FIFO go (it reads EOF) when the writer under test never opened it.
+inline void release_reader(const std::string& fifo) {
+  const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+  if (fd >= 0) ::close(fd);
+}
 
 const std::string dir = tiny_onnx::temp_dir("npy");
 
@@ -140,6 +148,7 @@ TEST(npy_output_writes_through_links_and_into_pipes) {
   crsae::NpyOutput out(fifo);
   CHECK(out.temp_path().empty());
   out.commit(crsae::Tensor{{3}, {1, 2, 3}});
+  release_reader(fifo);
   reader.join();
   std::ifstream want(sub + "/real/a.npy", std::ios::binary);
   CHECK(received == std::string(std::istreambuf_iterator<char>(want), std::istreambuf_iterator<char>()));
