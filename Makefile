@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU build of torch (an unpinned torch pulls a multi-GB CUDA build); install your CUDA build first on GPUs.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[cpu,train,test,ray,triton,experiments]'
+	$(PY) -m pip install -q -e '.[cpu,train,test,ray,triton,experiments,spikes]'
 	touch $@
 
 setup: $(VENV)/.installed

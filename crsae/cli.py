@@ -18,14 +18,45 @@ from typer.core import TyperGroup
 from crsae.errors import CrsaeError
 
 class _Group(TyperGroup):
-    """Turns a CrsaeError from any command into one line on stderr and exit code 1."""
+    """Turns a CrsaeError from any command into one line on stderr and exit code 1 (so too an operating-system
+    failure such as a full disk, and running out of memory); prints each distinct DataWarning once as
+    ``warning: ...``."""
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except CrsaeError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(code=1) from None
+        import warnings
+        from crsae.errors import DataWarning
+        shown, previous = set(), warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, DataWarning):
+                return previous(message, category, filename, lineno, file, line)
+            if str(message) not in shown:
+                shown.add(str(message))
+                typer.echo(_printable(f"warning: {message}"), err=True)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DataWarning)
+            warnings.showwarning = show
+            try:
+                return super().invoke(ctx)
+            except CrsaeError as err:
+                typer.echo(_printable(f"error: {err}"), err=True)
+                raise typer.Exit(code=1) from None
+            except OSError as err:              # e.g. the disk filled up mid-write: the temporaries are gone
+                where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+                typer.echo(_printable(f"error: {err.strerror or err}{where}"), err=True)
+                raise typer.Exit(code=1) from None
+            except MemoryError:
+                typer.echo("error: out of memory; pass smaller inputs (or a smaller --batch-size / --chunk)",
+                           err=True)
+                raise typer.Exit(code=1) from None
+
+
+def _printable(text: str) -> str:
+    """One line that any terminal encoding can print: file names that are not UTF-8 (surrogate escapes) and
+    control characters are shown escaped."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -216,6 +247,7 @@ def train(
     from crsae.training.distributed import leave_worker, process_group
     from crsae.training.run import resume_run, start_run
     _check_device(device)
+    _check_train_output(output, data, init_dictionary)
     # under torchrun: this process joins the process group for the run; rank 0 alone reports and writes
     with process_group(device) as dist:
         reporter = _TrainReporter(quiet or not dist.is_main)
@@ -281,6 +313,17 @@ class _TrainReporter:
             self.progress.console.print(line)
         elif not self.quiet:
             _echo(line)
+
+
+def _check_train_output(output: Path, data, init_dictionary) -> None:
+    """Before any data is built: the checkpoint's folder exists (the default runs/ is created) and is writable,
+    and the checkpoint would not replace an input (--resume may rewrite its own checkpoint)."""
+    from crsae.files import check_output
+    from crsae.model.checkpoint import check_checkpoint_path
+    check_checkpoint_path(output)
+    if output == Path("runs/crsae.pt"):
+        output.parent.mkdir(parents=True, exist_ok=True)
+    check_output(output, what="--output", inputs=[data, init_dictionary])
 
 
 def _check_device(device: str) -> None:
@@ -647,6 +690,14 @@ def _register_experiments() -> None:
 
 
 _register_experiments()
+
+
+def _register_sort() -> None:
+    from crsae.sorting.command import command as sort_command   # spikeinterface and torch load when it runs
+    app.command("sort")(sort_command)
+
+
+_register_sort()
 
 
 def main() -> None:

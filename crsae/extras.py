@@ -17,7 +17,7 @@ from crsae.errors import MissingDependencyError
 
 # import name -> the extra that installs it
 EXTRA_OF = {"torch": "train", "onnx": "train", "onnxscript": "train", "ray": "ray", "tritonclient": "triton",
-            "matplotlib": "experiments", "sklearn": "sklearn"}
+            "matplotlib": "experiments", "sklearn": "sklearn", "spikeinterface": "spikes"}
 ORT_HINT = "pip install 'crsae[cpu]' (or 'crsae[gpu]' on an NVIDIA GPU)"
 TORCH_HINT = ("install the CPU build of torch first on machines without a GPU (PyTorch's CPU wheel index); "
               "an unpinned torch from PyPI is a multi-GB CUDA build")

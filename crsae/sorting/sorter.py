@@ -1,0 +1,426 @@
+"""``CRsAESorter``: fit templates on a recording, then sort it (or another recording of the same probe) in chunks
+through the exported ONNX encoder, into a spikeinterface Sorting; ``export_phy`` writes a Phy folder.
+
+fit (needs torch): preprocess (crsae.sorting.recording), learn the templates (crsae.sorting.templates: k-means
+of thresholded snippets, then CRsAE's EM), export the one-sided CRsAE encoder to ONNX (validated against torch).
+
+sort (onnxruntime only): the same preprocessing with the fitted whitening matrix; blocks of ``block_seconds``
+with a halo of the contract's ``chunk_halo`` on each side go through ``Encoder.run_long``, so the codes equal the
+whole-recording codes; a spike of unit c is a local maximum of its code ``x_c`` (one-sided, so >= 0) summed over
++-``max_shift_ms`` (a spike's code spreads over a few samples after T steps), at least ``refractory_ms`` from a
+larger one and above ``amplitude_threshold`` times the unit's template norm. Its time is the code index plus the
+template's ``nbefore`` (the trough); its amplitude is that sum over ``||template_c||``, the scaling of the unit's
+mean waveform that the code found (about 1), as Phy's ``amplitudes.npy`` holds.
+
+The saved sorter (``save`` / ``load``) is a folder: ``model.onnx`` (+ its contract sidecar ``model.json``),
+``sorter.json`` (parameters, unit and channel ids, sampling rate) and ``sorter.npz`` (whitening matrix,
+templates in microvolts and in the whitened space).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from crsae.errors import ConfigError, DataError
+from crsae.sorting import recording as rec_mod
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SorterParams:
+    """Every setting of fit and sort. Defaults suit 20-40 kHz extracellular probes."""
+
+    # preprocessing (crsae.sorting.recording)
+    freq_min: float = 300.0
+    freq_max: float = 6000.0
+    reference: str = "median"            # common reference: "median", "average" or "none"
+    # templates
+    ms_before: float = 1.0               # template samples before the trough
+    ms_after: float = 1.5                # and after it
+    fit_seconds: float = 60.0            # seconds of recording (from the start) the templates are learned on
+    detect_threshold: float = 5.0        # troughs below -this robust noise stds give the k-means snippets
+    max_snippets: int = 20000            # at most this many snippets are clustered
+    clusters: Optional[int] = None       # k-means k; None: 3 x num_units, or 2 x channels when num_units is None
+    num_units: Optional[int] = None      # expected units (a hint for k only: merging decides the count)
+    pca_components: int = 12
+    merge_similarity: float = 0.9        # merge templates whose best-shift cosine similarity exceeds this
+    max_shift_ms: float = 0.2            # shifts tried when comparing and aligning templates
+    min_spikes: int = 20                 # clusters with fewer snippets are dropped
+    # CRsAE
+    num_layers: int = 30                 # T unrolled FISTA steps
+    lam: float = 4.0                     # lambda sigma^2 with sigma = 1 (whitened noise): the lasso's code threshold
+    em: bool = True                      # learn lambda by EM (else it stays at lam)
+    delta: float = 1000.0                # Gamma prior rate on lambda: strong, keeps lambda near lam
+    epochs: int = 2                      # EM passes over the training windows (0: k-means templates as they are)
+    window: int = 3000                   # training window (samples)
+    max_windows: int = 64                # at most this many windows per epoch
+    batch_size: int = 8
+    lr: float = 1e-3                     # Adam learning rate for the templates
+    # detection
+    amplitude_threshold: float = 0.5     # a spike's code must exceed this x its unit's template norm
+    refractory_ms: float = 1.0           # one spike per unit within +-this
+    # running
+    block_seconds: float = 10.0          # sort reads and codes the recording this many seconds at a time
+    chunk: int = 32768                   # run_long chunk (codes)
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("freq_min", "freq_max", "ms_before", "ms_after", "fit_seconds", "detect_threshold", "lam",
+                     "delta", "lr", "amplitude_threshold", "refractory_ms", "block_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("max_snippets", "pca_components", "min_spikes", "num_layers", "window", "max_windows",
+                     "batch_size", "chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("clusters", "num_units"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer or None, got {value!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ConfigError(f"epochs must be a non-negative integer, got {self.epochs!r}")
+        if not 0 <= self.max_shift_ms < self.ms_before + self.ms_after:
+            raise ConfigError(f"max_shift_ms must be non-negative and under the template length, got "
+                              f"{self.max_shift_ms!r}")
+        if not -1 <= self.merge_similarity <= 1:
+            raise ConfigError(f"merge_similarity must be in [-1, 1], got {self.merge_similarity!r}")
+
+    def replace(self, **changes) -> "SorterParams":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"unknown sorter parameters {unknown}; known: {sorted(known)}")
+        return SorterParams(**{**asdict(self), **changes})
+
+    def samples(self, fs: float) -> tuple[int, int]:
+        """(nbefore, nafter) at sampling rate fs."""
+        return int(round(self.ms_before * 1e-3 * fs)), int(round(self.ms_after * 1e-3 * fs))
+
+
+class CRsAESorter:
+    """Template learning and sorting with CRsAE (module docstring).
+
+    >>> sorter = CRsAESorter(num_units=10).fit(recording, "runs/sorter")   # torch: learns and exports
+    >>> sorting = sorter.sort(recording)                                   # onnxruntime only
+    >>> export_phy(sorting, recording, "phy", sorter=sorter)
+    """
+
+    def __init__(self, params: SorterParams | None = None, **changes):
+        self.params = (params or SorterParams()).replace(**changes)
+        self.folder: Path | None = None
+        self.info: dict | None = None
+        self._arrays: dict | None = None
+        self._tmp = None
+        self._encoder = None
+
+    # --- fit --------------------------------------------------------------------------------------------------
+    def fit(self, recording, folder: str | os.PathLike | None = None, *, log: Callable[[str], None] | None = None):
+        """Learn the templates on the first ``fit_seconds`` of ``recording`` and export the encoder to
+        ``folder`` (a temporary folder when None; ``save`` copies it). Returns self."""
+        from crsae import extras
+        from crsae.sorting import templates as tmpl
+        extras.require("torch", "onnx", "onnxscript", what="fitting a sorter")
+        log = log or (lambda line: None)
+        p = self.params
+        fs = float(recording.get_sampling_frequency()) if hasattr(recording, "get_sampling_frequency") else 0.0
+        nbefore, nafter = p.samples(fs) if fs > 0 else (1, 1)
+        rec_mod.check_recording(recording, min_seconds=(nbefore + nafter) * 4 / fs if fs > 0 else 0.0)
+        K = nbefore + nafter
+        if K < 3:
+            raise ConfigError(f"templates of {p.ms_before} + {p.ms_after} ms are {K} samples at {fs:g} Hz; "
+                              "use longer templates")
+        start = time.perf_counter()
+        filt = rec_mod.filtered(recording, freq_min=p.freq_min, freq_max=min(p.freq_max, 0.45 * fs),
+                                reference=p.reference)
+        stages = {}
+
+        def stage(name, since):
+            stages[name] = time.perf_counter() - since
+            return time.perf_counter()
+
+        W = rec_mod.whitening_matrix(filt, seed=p.seed)
+        white = rec_mod.whitened(filt, W)
+        t = stage("whitening_matrix", start)
+        n = min(recording.get_num_samples(0), int(p.fit_seconds * fs))
+        traces = white.get_traces(segment_index=0, start_frame=0, end_frame=n).astype(np.float32)
+        t = stage("preprocess", t)
+        scale = float(np.median(tmpl.robust_std(traces)))
+        log(f"fit: {n / fs:.1f} s of {recording.get_num_channels()} channels at {fs:g} Hz, whitened noise std "
+            f"{scale:.2f} (median over channels)")
+        peaks = tmpl.detect_troughs(traces, p.detect_threshold, nbefore, nafter)
+        if len(peaks) < p.min_spikes:
+            raise DataError(f"only {len(peaks)} troughs below -{p.detect_threshold:g} noise stds in the first "
+                            f"{n / fs:.1f} s; lower detect_threshold or fit on a longer recording")
+        rng = np.random.default_rng(p.seed)
+        chosen = np.sort(rng.choice(len(peaks), size=min(len(peaks), p.max_snippets), replace=False))
+        waves = tmpl.snippets(traces, peaks[chosen], nbefore, nafter)
+        channels = recording.get_num_channels()
+        k = p.clusters or (3 * p.num_units if p.num_units else 2 * channels)
+        max_shift = int(round(p.max_shift_ms * 1e-3 * fs))
+        means, labels = tmpl.cluster_templates(waves, clusters=k, pca_components=p.pca_components,
+                                               merge_similarity=p.merge_similarity, max_shift=max_shift,
+                                               min_spikes=p.min_spikes, seed=p.seed)
+        t = stage("clustering", t)
+        log(f"templates: {len(peaks)} troughs, {len(waves)} snippets, k-means k = {k} -> {len(means)} units")
+        norms = np.linalg.norm(means.reshape(len(means), -1), axis=1)
+        filters = np.transpose(means / norms[:, None, None], (0, 2, 1)).astype(np.float32)   # (C, channels, K)
+        model, train_s = tmpl.train_dictionary(traces, filters, num_layers=p.num_layers, lam=p.lam,
+                                               delta=p.delta, em=p.em, window=p.window, epochs=p.epochs,
+                                               batch_size=p.batch_size, lr=p.lr, max_windows=p.max_windows,
+                                               seed=p.seed, log=log)
+        t = stage("training", t)
+        H = model.H.detach().numpy().astype(np.float32)                                      # (C, channels, K)
+        # template norms in the whitened space, along the learned filters: the codes' scale of an average spike
+        learned = np.transpose(H, (0, 2, 1))                                                 # (C, K, channels)
+        norms = np.array([max(float(np.sum(m * h)), 1e-6) for m, h in zip(means, learned)])
+        if folder is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="crsae-sorter-")
+            folder = self._tmp.name
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._export(model, folder)
+        t = stage("export", t)
+        # templates in microvolts, on the filtered (unwhitened) recording: whitened = traces @ W
+        unwhiten = np.linalg.pinv(W)
+        templates_uV = np.einsum("ckd,de->cke", learned * norms[:, None, None], unwhiten).astype(np.float32)
+        self._arrays = {"W": W, "templates_uV": templates_uV, "templates_white": (learned * norms[:, None, None]),
+                        "norms": norms.astype(np.float32)}
+        self.info = {"format_version": FORMAT_VERSION, "params": asdict(self.params), "sampling_frequency": fs,
+                     "nbefore": nbefore, "nafter": nafter, "num_channels": channels,
+                     "channel_ids": [_plain(c) for c in recording.get_channel_ids()],
+                     "unit_ids": list(range(len(norms))), "lam": model.lam.detach().numpy().tolist(),
+                     "L": float(model.L), "fit": {"seconds_of_recording": n / fs, "troughs": int(len(peaks)),
+                                                  "snippets": int(len(waves)), "kmeans_k": int(k),
+                                                  "units": int(len(norms)), "train_seconds": train_s, "stages": stages,
+                                                  "fit_seconds": time.perf_counter() - start}}
+        self.folder = folder
+        self._write_info(folder)
+        log(f"fit: {len(norms)} units in {time.perf_counter() - start:.1f} s ("
+            + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) + ")")
+        return self
+
+    def _export(self, model, folder: Path) -> None:
+        import warnings
+        from crsae.exporter.onnx_export import to_onnx, validate_onnx, write_export
+        proto = to_onnx(model, outputs="codes")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                # StepConstantWarning: L is re-estimated after training
+            validate_onnx(proto, model)
+        write_export(proto, folder / "model.onnx")
+
+    def _write_info(self, folder: Path) -> None:
+        (folder / "sorter.json").write_text(json.dumps(self.info, indent=2) + "\n")
+        np.savez(folder / "sorter.npz", **self._arrays)
+
+    # --- save / load ------------------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Copy the fitted sorter (model.onnx, model.json, sorter.json, sorter.npz) into ``folder``."""
+        import shutil
+        self._require_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder.resolve() != self.folder.resolve():
+            for name in ("model.onnx", "model.json", "sorter.json", "sorter.npz"):
+                shutil.copy2(self.folder / name, folder / name)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "CRsAESorter":
+        """A sorter saved by ``fit`` or ``save``; DataError when the folder is not one."""
+        folder = Path(folder)
+        missing = [n for n in ("model.onnx", "sorter.json", "sorter.npz") if not (folder / n).is_file()]
+        if missing:
+            raise DataError(f"{folder} is not a saved crsae sorter (missing {', '.join(missing)}); "
+                            "make one with CRsAESorter.fit or crsae sort")
+        try:
+            info = json.loads((folder / "sorter.json").read_text())
+            arrays = dict(np.load(folder / "sorter.npz"))
+        except (ValueError, OSError) as err:
+            raise DataError(f"{folder}/sorter.json or sorter.npz is corrupt ({err})") from None
+        if info.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"{folder} holds a sorter of format {info.get('format_version')!r}; this crsae reads "
+                            f"format {FORMAT_VERSION}")
+        sorter = cls(SorterParams(**info["params"]))
+        sorter.folder, sorter.info, sorter._arrays = folder, info, arrays
+        return sorter
+
+    # --- sort -------------------------------------------------------------------------------------------------
+    @property
+    def templates(self) -> np.ndarray:
+        """Templates in microvolts on the filtered recording: (units, samples, channels), trough at nbefore."""
+        self._require_fitted()
+        return self._arrays["templates_uV"]
+
+    @property
+    def unit_ids(self) -> list:
+        self._require_fitted()
+        return self.info["unit_ids"]
+
+    def preprocess(self, recording, *, whiten: bool = True):
+        """``recording`` through the fitted preprocessing (band-pass, reference, and the fitted whitening)."""
+        self._require_fitted()
+        p, fs = self.params, self.info["sampling_frequency"]
+        self._check_compatible(recording)
+        filt = rec_mod.filtered(recording, freq_min=p.freq_min, freq_max=min(p.freq_max, 0.45 * fs),
+                                reference=p.reference)
+        return rec_mod.whitened(filt, self._arrays["W"]) if whiten else filt
+
+    def encoder(self, threads: int | None = None):
+        from crsae.serving.runtime import Encoder
+        if self._encoder is None or self._encoder[0] != threads:
+            self._encoder = (threads, Encoder(self.folder / "model.onnx", device="cpu", threads=threads))
+        return self._encoder[1]
+
+    def sort(self, recording, *, threads: int | None = None, progress: Callable[[int, int], None] | None = None,
+             return_amplitudes: bool = False):
+        """Spikes of every fitted unit in ``recording``: a spikeinterface NumpySorting (units = the fitted
+        templates, ids 0..C-1), and with ``return_amplitudes`` also the amplitudes (float32, one per spike in
+        ``sorting.to_spike_vector()`` order). ``progress(done, total)`` counts samples over all segments."""
+        from spikeinterface.core import NumpySorting
+        from spikeinterface.core.base import minimum_spike_dtype
+        self._require_fitted()
+        p, info = self.params, self.info
+        fs = info["sampling_frequency"]
+        K = info["nbefore"] + info["nafter"]
+        rec_mod.check_recording(recording, min_seconds=K / fs)
+        white = self.preprocess(recording)
+        encoder = self.encoder(threads)
+        halo = encoder.metadata["chunk_halo"]
+        norms = self._arrays["norms"].astype(np.float64)
+        thresholds = p.amplitude_threshold * norms
+        distance = max(1, int(round(p.refractory_ms * 1e-3 * fs)))
+        width = int(round(p.max_shift_ms * 1e-3 * fs))
+        block = max(int(p.block_seconds * fs), 4 * K)
+        total = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
+        done = 0
+        spikes, amplitudes = [], []
+        for segment in range(recording.get_num_segments()):
+            N = recording.get_num_samples(segment)
+            M = N - K + 1                                             # codes of the whole segment
+            for a in range(0, M, block):
+                b = min(M, a + block)
+                lo, hi = max(0, a - halo - distance), min(N, b + K - 1 + halo + distance)
+                traces = white.get_traces(segment_index=segment, start_frame=lo, end_frame=hi)
+                codes = encoder.run_long(np.ascontiguousarray(traces.T, dtype=np.float32), "codes", chunk=p.chunk)
+                rows, sums = _code_peaks(codes, thresholds, distance, width)   # code index in window, unit
+                index = rows[:, 0] + lo                               # code index in the segment
+                keep = (index >= a) & (index < b)
+                rows, index, sums = rows[keep], index[keep], sums[keep]
+                found = np.zeros(len(rows), dtype=minimum_spike_dtype)
+                found["sample_index"] = index + info["nbefore"]
+                found["unit_index"] = rows[:, 1]
+                found["segment_index"] = segment
+                spikes.append(found)
+                amplitudes.append((sums / norms[rows[:, 1]]).astype(np.float32))
+                if progress is not None:
+                    progress(done + (N if b == M else b), total)
+            done += N
+        spikes = np.concatenate(spikes) if spikes else np.zeros(0, dtype=minimum_spike_dtype)
+        amplitudes = np.concatenate(amplitudes) if amplitudes else np.zeros(0, np.float32)
+        order = np.lexsort((spikes["unit_index"], spikes["sample_index"], spikes["segment_index"]))
+        sorting = NumpySorting(spikes[order], fs, np.array(info["unit_ids"]))
+        return (sorting, amplitudes[order]) if return_amplitudes else sorting
+
+    # --- checks -----------------------------------------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.info is None:
+            raise ConfigError("this sorter is not fitted; call fit(recording) or CRsAESorter.load(folder) first")
+
+    def _check_compatible(self, recording) -> None:
+        rec_mod.check_recording(recording)
+        info = self.info
+        if recording.get_num_channels() != info["num_channels"]:
+            raise DataError(f"recording has {recording.get_num_channels()} channels but the sorter was fitted on "
+                            f"{info['num_channels']}; sort recordings of the same probe")
+        fs = float(recording.get_sampling_frequency())
+        if abs(fs - info["sampling_frequency"]) > 1e-6 * info["sampling_frequency"]:
+            raise DataError(f"recording is sampled at {fs:g} Hz but the sorter was fitted at "
+                            f"{info['sampling_frequency']:g} Hz; resample it or fit again")
+
+
+def _code_peaks(codes: np.ndarray, thresholds: np.ndarray, distance: int, width: int):
+    """Events of one-sided codes (C, M): the codes summed over +-``width`` samples (a spike's code spreads over
+    neighbouring samples while FISTA has not converged, the more so as templates are smooth), local maxima of that
+    sum within +-distance above the unit's threshold. Returns ((n, 2) int rows (code index, unit), (n,) sums)."""
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+    codes = codes.astype(np.float32)
+    summed = uniform_filter1d(codes, size=2 * width + 1, axis=1, mode="constant") * (2 * width + 1)
+    score = summed + 1e-3 * codes                         # a plateau of the sum peaks where the code itself does
+    peak = maximum_filter1d(score, size=2 * distance + 1, axis=1, mode="constant")
+    unit, index = np.nonzero((score >= peak) & (summed > thresholds[:, None].astype(np.float32)))
+    order = np.lexsort((index, unit))
+    unit, index = unit[order], index[order]
+    # exact ties left: keep the first of detections closer than `distance` within a unit
+    gap = np.diff(index, prepend=-10 * distance - 1)
+    keep = (gap > distance) | (np.diff(unit, prepend=-1) != 0)
+    unit, index = unit[keep], index[keep]
+    return np.column_stack([index, unit]).astype(np.int64), summed[unit, index]
+
+
+def _plain(value):
+    """A channel id as a JSON value."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def export_phy(sorting, recording, folder: str | os.PathLike, *, sorter: CRsAESorter | None = None,
+               amplitudes: np.ndarray | None = None, copy_binary: bool = True, remove_if_exists: bool = False,
+               threads: int = 1) -> Path:
+    """A Phy (template-gui) folder from spikeinterface's exporter: the SortingAnalyzer of ``sorting`` on the
+    filtered recording (the sorter's preprocessing without whitening, when given, so Phy shows band-passed
+    microvolts), sparse templates, no PC features; ``amplitudes`` (CRsAE's, from ``sort(...,
+    return_amplitudes=True)``) become ``amplitudes.npy`` instead of spikeinterface's peak amplitudes."""
+    rec_mod.spikeinterface()
+    from spikeinterface.core import create_sorting_analyzer
+    from spikeinterface.exporters import export_to_phy
+    folder = Path(folder)
+    shown = sorter.preprocess(recording, whiten=False) if sorter is not None else recording
+    if sorting.get_num_segments() != 1:
+        raise DataError(f"Phy takes one segment; this sorting has {sorting.get_num_segments()} (sort each "
+                        "segment on its own: recording.select_segments([i]))")
+    if sorting.to_spike_vector().size == 0:
+        raise DataError("the sorting has no spikes; Phy needs at least one")
+    vector = sorting.to_spike_vector()
+    if amplitudes is not None:
+        amplitudes = np.asarray(amplitudes, dtype=np.float64)
+        if amplitudes.shape != (len(vector),):
+            raise DataError(f"{len(amplitudes)} amplitudes for {len(vector)} spikes; pass the ones sort returned "
+                            "with this sorting")
+    counts = np.bincount(vector["unit_index"], minlength=len(sorting.unit_ids))
+    if (counts == 0).any():
+        # Phy gets the units that fired (spikeinterface's exporter indexes clusters by unit_index, so empty units
+        # would shift the labels); the amplitudes follow the re-indexed spike vector, ordered by (sample, unit)
+        kept = np.flatnonzero(counts)
+        sorting = sorting.select_units(list(np.asarray(sorting.unit_ids)[kept]))
+        if amplitudes is not None:
+            remap = np.full(len(counts), -1)
+            remap[kept] = np.arange(len(kept))
+            old = np.lexsort((remap[vector["unit_index"]], vector["sample_index"]))
+            new_vector = sorting.to_spike_vector()
+            new = np.lexsort((new_vector["unit_index"], new_vector["sample_index"]))
+            ordered = np.empty_like(amplitudes)
+            ordered[new] = amplitudes[old]
+            amplitudes = ordered
+    job = {"n_jobs": threads, "progress_bar": False}
+    analyzer = create_sorting_analyzer(sorting, shown, sparse=True, format="memory", job_kwargs=job)
+    analyzer.compute("random_spikes", max_spikes_per_unit=200, seed=0)
+    ms_before = sorter.params.ms_before if sorter is not None else 1.0
+    ms_after = sorter.params.ms_after if sorter is not None else 1.5
+    analyzer.compute("templates", ms_before=ms_before, ms_after=ms_after, **job)
+    analyzer.compute("template_similarity")
+    export_to_phy(analyzer, folder, compute_pc_features=False, compute_amplitudes=amplitudes is None,
+                  copy_binary=copy_binary, remove_if_exists=remove_if_exists, verbose=False,
+                  use_relative_path=True, **job)
+    if amplitudes is not None:
+        np.save(folder / "amplitudes.npy", amplitudes[:, None])
+    return folder

@@ -1,0 +1,257 @@
+"""crsae.sorting: spikeinterface recordings in, a Sorting and a Phy folder out (the ``spikes`` extra).
+
+Fast tests: bad recordings and bad paths give one-line errors, a Phy export parses, importing crsae.sorting loads
+neither spikeinterface nor torch. Slow tests (one fit, shared): a generated ground-truth recording round-trips
+through fit + sort above a stated accuracy; sort runs with torch unimportable; save/load; ``crsae sort``.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+si = pytest.importorskip("spikeinterface")
+pytest.importorskip("sklearn")
+
+from spikeinterface.core import NumpyRecording, generate_ground_truth_recording  # noqa: E402
+
+from crsae.errors import ConfigError, CrsaeError, DataError  # noqa: E402
+from crsae.sorting import CRsAESorter, SorterParams, export_phy  # noqa: E402
+from crsae.sorting.recording import check_recording, read_recording  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCK_TORCH = "import sys; sys.modules['torch'] = None\n"
+FS = 30000.0
+# the round trip's bar: mean accuracy over the ground-truth units that are visible at all (template peak at least
+# 4x the noise std); measured 0.98-1.0 on these recordings
+MIN_ACCURACY = 0.9
+
+
+def small_recording(seconds=8.0, channels=4, units=3, seed=0):
+    return generate_ground_truth_recording(durations=[seconds], sampling_frequency=FS, num_channels=channels,
+                                           num_units=units, seed=seed,
+                                           generate_templates_kwargs=dict(unit_params=dict(alpha=(150.0, 250.0))),
+                                           noise_kwargs=dict(noise_levels=5.0, strategy="on_the_fly"))
+
+
+def one_line(err: Exception) -> str:
+    text = str(err)
+    assert "\n" not in text and text
+    return text
+
+
+# --- bad recordings -----------------------------------------------------------------------------------------------
+def test_not_a_recording_is_refused_in_one_line():
+    with pytest.raises(DataError) as err:
+        check_recording(np.zeros((100, 4)))
+    assert "not a spikeinterface recording" in one_line(err.value)
+
+
+def test_no_channels_is_refused():
+    rec = NumpyRecording([np.zeros((3000, 0), np.float32)], sampling_frequency=FS)
+    with pytest.raises(DataError) as err:
+        CRsAESorter().fit(rec)
+    assert "no channels" in one_line(err.value)
+
+
+def test_wrong_dtype_is_refused():
+    rec = NumpyRecording([np.zeros((3000, 2), np.complex64)], sampling_frequency=FS)
+    with pytest.raises(DataError) as err:
+        check_recording(rec)
+    assert "complex64" in one_line(err.value)
+
+
+def test_too_short_is_refused():
+    rec = NumpyRecording([np.zeros((50, 4), np.float32)], sampling_frequency=FS)
+    with pytest.raises(DataError) as err:
+        CRsAESorter().fit(rec)
+    assert "too short" in one_line(err.value)
+
+
+def test_silent_recording_is_refused_before_training():
+    rec = NumpyRecording([np.random.default_rng(0).standard_normal((30000, 4)).astype(np.float32)],
+                         sampling_frequency=FS)
+    with pytest.raises(DataError) as err:
+        CRsAESorter(epochs=0, detect_threshold=8.0).fit(rec)
+    assert "troughs" in one_line(err.value)
+
+
+def test_unfitted_sorter_and_bad_params():
+    with pytest.raises(ConfigError):
+        CRsAESorter().sort(small_recording(1.0))
+    with pytest.raises(ConfigError) as err:
+        SorterParams(num_layers=0)
+    assert "num_layers" in one_line(err.value)
+    with pytest.raises(ConfigError):
+        CRsAESorter(no_such_setting=1)
+
+
+def test_read_recording_errors(tmp_path):
+    with pytest.raises(DataError) as err:
+        read_recording(tmp_path / "missing.bin")
+    assert "does not exist" in one_line(err.value)
+    raw = tmp_path / "rec.bin"
+    np.zeros((100, 3), np.int16).tofile(raw)
+    with pytest.raises(DataError) as err:
+        read_recording(raw)
+    assert "sampling_frequency" in one_line(err.value)
+    with pytest.raises(DataError) as err:
+        read_recording(raw, sampling_frequency=FS, num_channels=7, dtype="int16")
+    assert "whole number" in one_line(err.value)
+    with pytest.raises(DataError) as err:
+        read_recording(raw, format="no_such_format")
+    assert "unknown recording format" in one_line(err.value)
+    rec = read_recording(raw, sampling_frequency=FS, num_channels=3, dtype="int16", gain_to_uV=0.195,
+                         offset_to_uV=0.0)
+    assert rec.get_num_channels() == 3 and rec.get_num_samples() == 100
+    (tmp_path / "junk").mkdir()
+    with pytest.raises(DataError):
+        read_recording(tmp_path / "junk")
+
+
+def test_cli_sort_bad_input_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "crsae.cli", "sort", str(tmp_path / "nothing.bin"), "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "does not exist" in lines[0]
+
+
+def test_importing_crsae_sorting_loads_neither_torch_nor_spikeinterface(tmp_path):
+    code = ("import crsae, crsae.cli, crsae.sorting, crsae.sorting.command\n"
+            "assert sys.modules['torch'] is None\n"
+            "assert not any(m == 'spikeinterface' or m.startswith('spikeinterface.') for m in sys.modules)\n"
+            "print('ok')")
+    done = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+# --- Phy ----------------------------------------------------------------------------------------------------------
+def parse_phy(folder: Path) -> dict:
+    """What Phy's template-gui reads: params.py (Python), the .npy arrays and the .tsv tables, checked for
+    mutual consistency."""
+    params = {}
+    exec((folder / "params.py").read_text(), params)
+    times = np.load(folder / "spike_times.npy").ravel()
+    clusters = np.load(folder / "spike_clusters.npy").ravel()
+    templates = np.load(folder / "templates.npy")
+    amplitudes = np.load(folder / "amplitudes.npy").ravel()
+    spike_templates = np.load(folder / "spike_templates.npy").ravel()
+    positions = np.load(folder / "channel_positions.npy")
+    channel_map = np.load(folder / "channel_map.npy").ravel()
+    assert params["n_channels_dat"] == len(channel_map) == len(positions)
+    assert len(times) == len(clusters) == len(amplitudes) == len(spike_templates)
+    assert np.all(np.diff(times) >= 0)
+    assert clusters.max() < len(templates)
+    assert np.all(np.isfinite(amplitudes))
+    if params["dat_path"] is not None:
+        dat = folder / params["dat_path"]
+        itemsize = np.dtype(params["dtype"]).itemsize
+        assert dat.stat().st_size % (itemsize * params["n_channels_dat"]) == 0
+    group = (folder / "cluster_group.tsv").read_text().strip().splitlines()
+    assert group[0].split("\t") == ["cluster_id", "group"] and len(group) == len(templates) + 1
+    return {"params": params, "times": times, "clusters": clusters, "amplitudes": amplitudes}
+
+
+def test_phy_export_of_a_sorting_parses(tmp_path):
+    rec, gt = small_recording(3.0)
+    phy = parse_phy(export_phy(gt, rec, tmp_path / "phy"))
+    assert len(phy["times"]) == gt.to_spike_vector().size
+    with pytest.raises(DataError):
+        export_phy(gt, rec, tmp_path / "phy2", amplitudes=np.ones(3))
+
+
+# --- fit and sort (one fit, shared) -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sorter")
+    rec, gt = small_recording(8.0)
+    sorter = CRsAESorter(epochs=1, max_windows=8, num_layers=20, fit_seconds=8.0).fit(rec, folder / "sorter")
+    return rec, gt, sorter, folder
+
+
+def visible_units(rec, gt):
+    from spikeinterface.core import create_sorting_analyzer
+    analyzer = create_sorting_analyzer(gt, rec, sparse=False, format="memory")
+    analyzer.compute(["random_spikes", "templates"])
+    peaks = np.abs(analyzer.get_extension("templates").get_data()).max(axis=(1, 2))
+    return [u for u, peak in zip(gt.unit_ids, peaks) if peak >= 4 * 5.0]
+
+
+@pytest.mark.slow
+def test_ground_truth_round_trip(fitted):
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+    rec, gt, sorter, _ = fitted
+    sorting, amplitudes = sorter.sort(rec, threads=1, return_amplitudes=True)
+    assert sorting.get_sampling_frequency() == FS
+    assert len(amplitudes) == sorting.to_spike_vector().size
+    perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+    visible = visible_units(rec, gt)
+    assert visible, "the generated recording should have visible units"
+    accuracy = perf.loc[visible, "accuracy"].astype(float)
+    assert accuracy.mean() >= MIN_ACCURACY, perf
+    # amplitudes are the scaling of each unit's mean waveform: about 1
+    assert 0.6 < float(np.median(amplitudes)) < 1.5
+
+
+@pytest.mark.slow
+def test_sort_needs_no_torch_and_save_load_gives_the_same_spikes(fitted, tmp_path):
+    rec, gt, sorter, folder = fitted
+    saved = sorter.save(tmp_path / "copy")
+    rec.save(folder=tmp_path / "rec")
+    code = ("import numpy as np, spikeinterface\n"
+            "from crsae.sorting import CRsAESorter\n"
+            f"rec = spikeinterface.load({str(tmp_path / 'rec')!r})\n"
+            f"sorting = CRsAESorter.load({str(saved)!r}).sort(rec, threads=1)\n"
+            "assert sys.modules['torch'] is None\n"
+            f"np.save({str(tmp_path / 'spikes.npy')!r}, sorting.to_spike_vector())\n")
+    done = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    here = sorter.sort(rec, threads=1).to_spike_vector()
+    np.testing.assert_array_equal(np.load(tmp_path / "spikes.npy"), here)
+
+
+@pytest.mark.slow
+def test_sort_in_blocks_equals_one_block(fitted):
+    rec, _, sorter, _ = fitted
+    whole = sorter.sort(rec, threads=1).to_spike_vector()
+    blocks = CRsAESorter.load(sorter.folder)
+    blocks.params = blocks.params.replace(block_seconds=0.7)
+    np.testing.assert_array_equal(blocks.sort(rec, threads=2).to_spike_vector(), whole)
+
+
+@pytest.mark.slow
+def test_phy_export_with_crsae_amplitudes_and_channel_mismatch(fitted, tmp_path):
+    rec, _, sorter, _ = fitted
+    sorting, amplitudes = sorter.sort(rec, threads=1, return_amplitudes=True)
+    phy = parse_phy(export_phy(sorting, rec, tmp_path / "phy", sorter=sorter, amplitudes=amplitudes))
+    fired = [u for u in sorting.unit_ids if len(sorting.get_unit_spike_train(u))]
+    assert len(np.unique(phy["clusters"])) == len(fired)
+    np.testing.assert_allclose(np.sort(phy["amplitudes"]), np.sort(amplitudes), rtol=1e-6)
+    other, _ = small_recording(1.0, channels=6)
+    with pytest.raises(DataError) as err:
+        sorter.sort(other)
+    assert "channels" in one_line(err.value)
+
+
+@pytest.mark.slow
+def test_cli_sort_reuses_a_sorter_and_writes_sorting_and_phy(fitted, tmp_path):
+    rec, gt, sorter, folder = fitted
+    raw = tmp_path / "rec.bin"
+    rec.get_traces().astype(np.float32).tofile(raw)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "crsae.cli", "sort", str(raw), "-o", str(out), "--sampling-rate",
+                           str(FS), "--num-channels", "4", "--dtype", "float32", "--sorter", str(sorter.folder),
+                           "--quiet", "--threads", "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["units"] == len(sorter.unit_ids) and summary["spikes"] > 0
+    loaded = si.load(out / "sorting")
+    assert loaded.to_spike_vector().size == summary["spikes"] == len(np.load(out / "amplitudes.npy"))
+    parse_phy(out / "phy")
+    assert not CrsaeError.__subclasses__() == []
