@@ -1,3 +1,6 @@
+"""crsae/cli.py: the crsae command end to end (infer, export, build, simulate, evaluate, train, info, demo); one-line
+errors that leave no output behind."""
+
 import csv
 import json
 import os
@@ -6,10 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import ort_runs, ort_cuda_runs
 from crsae.cli import app
 from crsae.model.checkpoint import save_checkpoint
 from crsae.config import ModelConfig
 from crsae.model.autoencoder import CRsAE
+from crsae.serving.runtime import Encoder
 
 runner = CliRunner()
 
@@ -19,23 +24,26 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """1-D and 2-D checkpoints exported with both outputs."""
-    folder = tmp_path_factory.mktemp("cli")
-    models = {}
-    for name, config in {"m1": ModelConfig(kind="1d", num_filters=2, kernel_size=6, num_layers=8, lam_init=0.5),
-                         "m2": ModelConfig(kind="2d", num_filters=3, kernel_size=5, stride=2, num_layers=4,
-                                           lam_init=0.5, input_scaling="unit_interval")}.items():
-        save_checkpoint(folder / f"{name}.pt", CRsAE(config, seed=1))
-        result = invoke("export", folder / f"{name}.pt", "-o", folder / f"{name}.onnx", "--outputs", "both")
+def exported(tiny_exports):
+    """The shared 1-D (m1) and 2-D (m2) checkpoints exported with both outputs: {name: .onnx path}."""
+    return {name: tiny_exports[name].onnx for name in ("m1", "m2")}
+
+
+def test_export_validates_then_writes_the_model_and_its_sidecar(tiny_exports, tmp_path):
+    """crsae export prints the parity records and what it wrote, and writes what export_checkpoint writes."""
+    for name in ("m1", "m2"):
+        tiny = tiny_exports[name]
+        result = invoke("export", tiny.checkpoint, "-o", tmp_path / f"{name}.onnx", "--outputs", "both")
         assert result.exit_code == 0, result.output
         assert "parity codes" in result.output and "wrote" in result.output
-        models[name] = folder / f"{name}.onnx"
-    return folder, models
+        assert "parity reconstruction" in result.output
+        assert f"wrote {tmp_path / f'{name}.onnx'} and {tmp_path / f'{name}.json'}" in result.output
+        assert (tmp_path / f"{name}.onnx").read_bytes() == tiny.onnx.read_bytes()
+        assert json.loads((tmp_path / f"{name}.json").read_text()) == json.loads(tiny.sidecar.read_text())
 
 
 def test_infer_npy_and_events(exported, tmp_path, rng):
-    _, models = exported
+    models = exported
     y = rng.standard_normal((3, 1, 200)).astype(np.float32)
     np.save(tmp_path / "y.npy", y)
     result = invoke("infer", models["m1"], tmp_path / "y.npy", "-o", tmp_path / "codes.npy", "--events",
@@ -49,7 +57,7 @@ def test_infer_npy_and_events(exported, tmp_path, rng):
 
 
 def test_infer_npz_both_outputs(exported, tmp_path, rng):
-    _, models = exported
+    models = exported
     np.savez(tmp_path / "in.npz", a=rng.standard_normal((2, 1, 50)).astype(np.float32),
              b=rng.standard_normal((80,)).astype(np.float32))
     result = invoke("infer", models["m1"], tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--outputs", "both",
@@ -60,13 +68,12 @@ def test_infer_npz_both_outputs(exported, tmp_path, rng):
 
 
 def test_infer_raw_recording_in_chunks_equals_whole(exported, tmp_path, rng):
-    _, models = exported
+    models = exported
     data = (rng.standard_normal((5000, 1)) * 1000).astype(np.int16)
     data.tofile(tmp_path / "rec.bin")
     result = invoke("infer", models["m1"], tmp_path / "rec.bin", "-o", tmp_path / "codes.npy", "--raw-dtype",
                     "int16", "--chunk", 700, "--quiet")
     assert result.exit_code == 0, result.output
-    from crsae.serving.runtime import Encoder
     whole = Encoder(models["m1"], device="cpu").encode(data.T[None].astype(np.float32))[0]
     got = np.load(tmp_path / "codes.npy")
     assert got.shape == whole.shape and np.abs(got - whole).max() <= 1e-5 * max(1, np.abs(whole).max())
@@ -74,7 +81,7 @@ def test_infer_raw_recording_in_chunks_equals_whole(exported, tmp_path, rng):
 
 def test_infer_image_folder_writes_denoised_images(exported, tmp_path, rng):
     from PIL import Image
-    _, models = exported
+    models = exported
     (tmp_path / "imgs").mkdir()
     for i in range(2):
         Image.fromarray((rng.random((20 + i, 23)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"im{i}.png")
@@ -94,7 +101,9 @@ def test_infer_image_folder_writes_denoised_images(exported, tmp_path, rng):
     ("ok.npy", ["ok.npy", "-o", "o.npy", "--device", "cuda"], "onnxruntime-gpu"),
 ])
 def test_infer_bad_input_is_one_line_error_without_output(exported, tmp_path, setup, args, match):
-    _, models = exported
+    if "cuda" in args and ort_cuda_runs():
+        pytest.skip("onnxruntime runs CUDA here: test_infer_device_cuda_where_onnxruntime_runs_it checks it")
+    models = exported
     arrays = {"short.npy": np.zeros((1, 1, 3)), "nan.npy": np.full((1, 1, 30), np.nan),
               "twoch.npy": np.zeros((1, 2, 30)), "ok.npy": np.zeros((1, 1, 30))}
     if setup == "x.txt":
@@ -112,6 +121,19 @@ def test_infer_bad_input_is_one_line_error_without_output(exported, tmp_path, se
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and match in lines[0], result.output
     assert set(os.listdir(tmp_path)) == before
+
+
+def test_infer_device_cuda_where_onnxruntime_runs_it(exported, tmp_path):
+    if not ort_cuda_runs():
+        pytest.skip("onnxruntime runs no CUDA here: test_infer_bad_input_is_one_line_error_without_output checks "
+                    "the error")
+    y = np.random.default_rng(0).standard_normal((2, 1, 60)).astype(np.float32)
+    np.save(tmp_path / "y.npy", y)
+    result = invoke("infer", exported["m1"], tmp_path / "y.npy", "-o", tmp_path / "o.npy", "--device", "cuda")
+    assert result.exit_code == 0, result.output
+    assert "provider: CUDAExecutionProvider" in result.output
+    cpu = Encoder(exported["m1"], device="cpu").encode(y)
+    assert np.abs(np.load(tmp_path / "o.npy") - cpu).max() <= 1e-4
 
 
 def test_infer_refuses_non_crsae_model(tmp_path):
@@ -165,24 +187,23 @@ def test_simulate_writes_ground_truth(tmp_path):
         assert z["events"].shape == (4 * 4 * 3, 4)
 
 
-def test_export_float16_and_info_on_onnx(exported, tmp_path):
-    folder, models = exported
-    result = invoke("export", folder / "m1.pt", "-o", tmp_path / "h.onnx", "--dtype", "float16")
+def test_export_float16_and_info_on_onnx(tiny_exports, tmp_path):
+    result = invoke("export", tiny_exports["m1"].checkpoint, "-o", tmp_path / "h.onnx", "--dtype", "float16")
     assert result.exit_code == 0, result.output
     info = json.loads(invoke("info", tmp_path / "h.onnx", "--json").output)
     assert info["dtype"] == "float16" and info["atol_per_layer"] == 1e-4 and info["atol_floor"] == 5e-3 and info["outputs"] == ["codes"]
 
 
-def test_evaluate_reports_psnr(exported, tmp_path, rng):
+def test_evaluate_reports_psnr(tiny_exports, tmp_path, rng):
     from PIL import Image
-    folder, _ = exported
+    checkpoint = tiny_exports["m2"].checkpoint
     (tmp_path / "imgs").mkdir()
     Image.fromarray((rng.random((30, 32)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / "a.png")
-    result = invoke("evaluate", folder / "m2.pt", "--data", tmp_path / "imgs", "--noise-sigma", 0.1, "--json")
+    result = invoke("evaluate", checkpoint, "--data", tmp_path / "imgs", "--noise-sigma", 0.1, "--json")
     assert result.exit_code == 0, result.output
     score = json.loads(result.output)
     assert score["images"] == 1 and 15 < score["noisy_psnr"] < 25 and np.isfinite(score["denoised_psnr"])
-    bad = invoke("evaluate", folder / "m2.pt", "--data", tmp_path / "missing")
+    bad = invoke("evaluate", checkpoint, "--data", tmp_path / "missing")
     assert bad.exit_code == 1 and "is not a folder" in bad.output
 
 
@@ -202,3 +223,22 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "recovery error (max over filters)" in result.output
     assert result.output.count("-> OK") == 2 and "FAIL" not in result.output
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model.json").is_file()
+
+
+def test_cli_static_shape_and_tensorrt_device(tmp_path):
+    save_checkpoint(tmp_path / "m.pt", CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3)))
+    ok = runner.invoke(app, ["export", str(tmp_path / "m.pt"), "-o", str(tmp_path / "s.onnx"), "--static-shape",
+                             "2,1,40"])
+    assert ok.exit_code == 0, ok.output
+    assert Encoder(tmp_path / "s.onnx", device="cpu").static_shape == (2, 1, 40)
+    bad = runner.invoke(app, ["export", str(tmp_path / "m.pt"), "-o", str(tmp_path / "b.onnx"), "--static-shape",
+                              "2x1x40"])
+    assert bad.exit_code == 1 and "comma-separated" in bad.output and not (tmp_path / "b.onnx").exists()
+    np.save(tmp_path / "y.npy", np.zeros((2, 1, 40), np.float32))
+    trt = runner.invoke(app, ["infer", str(tmp_path / "s.onnx"), str(tmp_path / "y.npy"), "-o",
+                              str(tmp_path / "o.npy"), "--device", "tensorrt"])
+    if ort_runs("TensorrtExecutionProvider"):
+        assert trt.exit_code == 0, trt.output
+        assert "provider: TensorrtExecutionProvider" in trt.output and (tmp_path / "o.npy").is_file()
+    else:                 # no TensorRT provider, or one listed that does not load: refused, nothing written
+        assert trt.exit_code == 1 and "TensorRT" in trt.output and not (tmp_path / "o.npy").exists()

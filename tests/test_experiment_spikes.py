@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 
 from crsae.errors import ConfigError
-from crsae.experiments.recording import simulate_recording
 from crsae.experiments.spikes import Settings, count_matches, fista_to_tolerance, run, score
 from crsae.model.fista import unrolled_fista
 
@@ -51,17 +50,6 @@ def test_fista_to_tolerance_solves_the_encoders_problem():
     assert iterations < 5000
     assert x.shape == (3, 391) and x.min() >= 0
     np.testing.assert_allclose(x, x_long, atol=1e-4)
-
-
-def test_recording_has_refractory_trains_and_unit_noise():
-    rec = simulate_recording(num_neurons=3, duration_s=5.0, fs=20000.0, kernel_size=30, rates=(20.0, 20.0, 20.0),
-                             refractory_ms=2.0, amplitude_jitter=0.1, noise_cutoff_hz=3000.0, seed=1)
-    assert rec.signal.shape == (100000,) and rec.signal.dtype == np.float32
-    assert rec.waveforms.shape == (3, 30)
-    assert all(np.diff(times).min() >= 40 for times in rec.spikes)       # 2 ms at 20 kHz
-    assert all(60 < len(times) < 140 for times in rec.spikes)            # about 20 Hz for 5 s
-    assert np.std(rec.signal - rec.clean) == pytest.approx(1.0, abs=0.02)
-    np.testing.assert_allclose(rec.waveforms.min(axis=1), [-9.0, -7.0, -6.0])
 
 
 def test_shrunk_run_detects_spikes_far_better_than_chance(shrunk_run):

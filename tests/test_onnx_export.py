@@ -1,3 +1,5 @@
+"""crsae/exporter/onnx_export.py: trace, validate and write; ORT-vs-torch parity over a grid; the file contract."""
+
 import json
 
 import numpy as np
@@ -8,7 +10,7 @@ import torch
 from crsae import contract
 from crsae.model.checkpoint import save_checkpoint
 from crsae.config import ModelConfig
-from crsae.errors import ToleranceError
+from crsae.errors import ConfigError, ToleranceError
 from crsae.model.autoencoder import CRsAE
 from crsae.exporter.onnx_export import ExportGraph, export_checkpoint, read_metadata, to_onnx, validate_onnx, write_export
 from crsae.serving.runtime import Encoder
@@ -130,3 +132,18 @@ def test_float16_export_within_its_tolerance(tmp_path):
     records = validate_onnx(proto, model)
     assert read_metadata(proto)["dtype"] == "float16" and all(r.ok for r in records)
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+
+
+def test_static_shape_export_fixes_every_axis(tiny_exports):
+    path = tiny_exports["static"].onnx
+    proto = onnx.load(path)
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(proto.graph.input) + list(proto.graph.output)}
+    assert dims == {"signal": [4, 1, 90], "codes": [4, 3, 84], "reconstruction": [4, 1, 90]}
+    assert read_metadata(proto)["static_shape"] == [4, 1, 90]
+
+
+def test_bad_static_shape_is_refused():
+    model = CRsAE(ModelConfig(kind="2d", num_filters=2, kernel_size=5, stride=2, num_layers=2))
+    with pytest.raises(ConfigError, match="static shape \\(1, 1, 4, 20\\) does not fit"):
+        to_onnx(model, static_shape=(1, 1, 4, 20))

@@ -1,32 +1,30 @@
+"""crsae/serving/runtime.py: Encoder, on the CPU (and on CUDA where onnxruntime really runs it): chunked long
+signals, batching, threads, static shapes, torch tensors, and refusals of bad models and inputs."""
+
 import numpy as np
 import pytest
 import torch
 
-from crsae.serving.chunking import plan_chunks
+from conftest import ort_cuda_runs
 from crsae.config import ModelConfig
 from crsae.errors import ModelFormatError, ProviderUnavailableError, ShapeError
-from crsae.serving.events import detect_events
-from crsae.model.autoencoder import CRsAE
 from crsae.exporter.onnx_export import to_onnx, write_export
+from crsae.model.autoencoder import CRsAE
 from crsae.serving.runtime import Encoder
 
 
 @pytest.fixture(scope="module")
-def spike_model(tmp_path_factory):
-    """A 1-D one-sided model with both outputs, exported once for this module."""
-    config = ModelConfig(kind="1d", num_filters=3, kernel_size=8, num_layers=12, lam_init=0.4, two_sided=False)
-    model = CRsAE(config, seed=2)
-    path = tmp_path_factory.mktemp("model") / "spikes.onnx"
-    write_export(to_onnx(model, outputs="both"), path)
-    return model, path
+def spike_model(tiny_exports):
+    """The shared 1-D one-sided model with both outputs: (torch model, path of its export)."""
+    tiny = tiny_exports["spikes"]
+    return tiny.model(), tiny.onnx
 
 
-def test_plan_chunks_covers_output_exactly():
-    for output, total in (("codes", 100 - 8 + 1), ("reconstruction", 100)):
-        pieces = list(plan_chunks(100, 8, 15, 17, output))
-        assert pieces[0].start == 0 and pieces[-1].stop == total
-        assert all(a.stop == b.start for a, b in zip(pieces, pieces[1:]))
-        assert all(0 <= p.window_start <= p.start and p.window_stop <= 100 for p in pieces)
+@pytest.fixture(scope="module")
+def static_model(tiny_exports):
+    """The shared static-shape (4, 1, 90) export with both outputs: (torch model, path)."""
+    tiny = tiny_exports["static"]
+    return tiny.model(), tiny.onnx
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 40, 97, 1000, 10_000])
@@ -78,20 +76,28 @@ def test_chunks_run_concurrently_give_the_same_codes_in_order(spike_model, rng):
 
 
 def test_cuda_request_fails_clearly_without_gpu(spike_model):
-    import onnxruntime as ort
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        pytest.skip("a CUDA-capable onnxruntime is installed")
+    """Without a GPU that onnxruntime runs on (no CUDA provider, or one listed that does not load), --device cuda
+    fails naming what to install; with one, it runs there."""
+    if ort_cuda_runs():
+        encoder = Encoder(spike_model[1], device="cuda")
+        assert encoder.provider == "CUDAExecutionProvider" and encoder.on_gpu and encoder.fallback_reason is None
+        return
     with pytest.raises(ProviderUnavailableError, match="CUDA 13 \\+ cuDNN 9.*onnxruntime-gpu\\[cuda,cudnn\\]"):
         Encoder(spike_model[1], device="cuda")
 
 
 def test_auto_runs_on_cpu_and_says_why(spike_model):
+    """auto takes CUDA where it really runs, else the CPU with the reason."""
     import onnxruntime as ort
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        pytest.skip("a CUDA-capable onnxruntime is installed")
     encoder = Encoder(spike_model[1], device="auto")
+    if ort_cuda_runs():
+        assert encoder.provider == "CUDAExecutionProvider" and encoder.fallback_reason is None
+        return
     assert encoder.provider == "CPUExecutionProvider"
-    assert "no CUDA provider" in encoder.fallback_reason
+    if "CUDAExecutionProvider" in ort.get_available_providers():       # onnxruntime-gpu on a machine without a GPU
+        assert "CUDAExecutionProvider did not load" in encoder.fallback_reason
+    else:
+        assert "no CUDA provider" in encoder.fallback_reason
 
 
 def test_refuses_corrupt_and_foreign_models(tmp_path):
@@ -163,11 +169,39 @@ def test_default_call_batch_splits_evenly_across_threads(spike_model):
     assert encoder.call_batch((3, 1, 5000)) == 2                    # one call's worth on 2 threads: 2 + 1
 
 
-def test_detect_events_finds_isolated_peaks():
-    codes = np.zeros((2, 100))
-    codes[0, [10, 11, 12]] = [0.5, 2.0, 0.7]
-    codes[0, 60] = 1.0
-    codes[1, 30] = -3.0
-    codes[1, 90] = 0.05
-    events = detect_events(codes, threshold=0.1, min_distance=5)
-    assert events.tolist() == [[11, 0, 2.0], [30, 1, -3.0], [60, 0, 1.0]]
+def test_static_model_pads_the_last_batch_and_refuses_other_sizes(static_model, rng):
+    model, path = static_model
+    encoder = Encoder(path, device="cpu")
+    assert encoder.static_shape == (4, 1, 90) and encoder.batch_size == 4
+    y = rng.standard_normal((6, 1, 90)).astype(np.float32)
+    got = encoder.run(y)
+    with torch.no_grad():
+        y_hat, x = model(torch.from_numpy(y))
+    assert np.abs(got["codes"] - x.numpy()).max() < 1e-4 and np.abs(got["reconstruction"] - y_hat.numpy()).max() < 1e-4
+    with pytest.raises(ShapeError, match="exported for inputs of shape \\(4, 1, 90\\)"):
+        encoder.run(np.zeros((1, 1, 91), np.float32))
+    with pytest.raises(ShapeError, match="static-shape model takes one input size"):
+        encoder.run_long(np.zeros((1, 500), np.float32))
+
+
+def test_run_tensor_binds_torch_tensors_in_place(tmp_path, rng):
+    model = CRsAE(ModelConfig(kind="2d", channels=2, num_filters=3, kernel_size=4, stride=2, num_layers=6,
+                              lam_init=0.5), seed=2)
+    write_export(to_onnx(model, outputs="both"), tmp_path / "m.onnx")
+    encoder = Encoder(tmp_path / "m.onnx", device="cpu")
+    y = torch.from_numpy(rng.standard_normal((3, 2, 19, 22)).astype(np.float32))
+    got = encoder.run_tensor(y)
+    expected = encoder.run(y.numpy())
+    assert set(got) == {"codes", "reconstruction"}
+    for name, value in got.items():
+        assert isinstance(value, torch.Tensor) and value.shape == expected[name].shape
+        assert np.array_equal(value.numpy(), expected[name])
+    assert encoder.run_tensor(y.double(), ["codes"])["codes"].dtype == torch.float32     # cast at the edge
+    with pytest.raises(ShapeError, match="takes a torch.Tensor"):
+        encoder.run_tensor(y.numpy())
+    with pytest.raises(ShapeError, match="channels"):
+        encoder.run_tensor(torch.zeros(1, 1, 19, 22))
+    bad = y.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ShapeError, match="NaN or Inf"):
+        encoder.run_tensor(bad)

@@ -1,4 +1,5 @@
-"""crsae/triton.py: the Triton model repository, its config.pbtxt checked with Triton's own ModelConfig protobuf."""
+"""crsae/serving/triton.py: the Triton model repository, its config.pbtxt checked with Triton's own ModelConfig
+protobuf."""
 
 import json
 

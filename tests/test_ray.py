@@ -1,4 +1,4 @@
-"""crsae/ray_infer.py: the Ray Data pipeline on a local 2-CPU Ray instance gives what single-process infer gives."""
+"""crsae/serving/ray.py: the Ray Data pipeline on a local 2-CPU Ray instance gives what single-process infer gives."""
 
 import json
 import os
@@ -9,11 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crsae.cli import app
-from crsae.config import ModelConfig
 from crsae.errors import DataError, MissingDependencyError
 from crsae.serving.infer import infer
-from crsae.model.autoencoder import CRsAE
-from crsae.exporter.onnx_export import to_onnx, write_export
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'crsae[ray]')")
 from crsae.serving.ray import infer_files, list_sources  # noqa: E402  (after the importorskip)
@@ -38,15 +35,9 @@ def local_ray():
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ray-models")
-    out = {}
-    for name, config in {"m1": ModelConfig(kind="1d", num_filters=2, kernel_size=6, num_layers=8, lam_init=0.5),
-                         "m2": ModelConfig(kind="2d", num_filters=3, kernel_size=5, stride=2, num_layers=4,
-                                           lam_init=0.5, input_scaling="unit_interval")}.items():
-        write_export(to_onnx(CRsAE(config, seed=1), outputs="both"), folder / f"{name}.onnx")  # validated elsewhere
-        out[name] = folder / f"{name}.onnx"
-    return out
+def models(tiny_exports):
+    """The shared 1-D (m1) and 2-D (m2) exports with both outputs: {name: .onnx path}."""
+    return {name: tiny_exports[name].onnx for name in ("m1", "m2")}
 
 
 @pytest.fixture
@@ -179,7 +170,6 @@ def test_cli_engine_ray(local_ray, models, signals, tmp_path):
     (["shard0.npy", "-o", "out.npy", "--engine", "ray"], "is a file; with --engine ray the output is a folder"),
     (["shard0.npy", "-o", "full", "--engine", "ray"], "already exists and is not empty"),
     (["shard0.npy", "-o", "out", "--engine", "ray", "--events", "ev.csv"], "--events works with --engine local"),
-    (["shard0.npy", "-o", "out", "--engine", "spark"], "--engine must be local or ray"),
     (["shard0.npy", "long.npy", "-o", "out.npy"], "--engine local takes one input, got 2"),
     (["shard0.npy", "-o", "out", "--engine", "ray", "--actors", "0"], "--actors must be at least 1"),
 ])

@@ -1,73 +1,20 @@
+"""crsae/training/run.py: a whole ``crsae train`` run (data, defaults, initial dictionary, recovery report, resume)."""
+
 import os
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from conftest import require_shared_data
-from crsae.model.checkpoint import load_model, read_checkpoint, save_checkpoint
 from crsae.cli import app
-from crsae.config import ModelConfig, TrainConfig
-from crsae.training.datasets import ArrayData
-from crsae.model.autoencoder import CRsAE
-from crsae.metrics import perturb_dictionary
-from crsae.simulate import SimulationConfig, simulate
-from crsae.training.mstep import Trainer
+from crsae.model.checkpoint import load_model, read_checkpoint
 
 runner = CliRunner()
 
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def test_checkpoint_round_trip(tmp_path):
-    model = CRsAE(ModelConfig(kind="2d", channels=3, num_filters=4, kernel_size=5, stride=2, num_layers=3,
-                              tied=False, threshold_mode="bias"), seed=4)
-    save_checkpoint(tmp_path / "m.pt", model)
-    again = load_model(tmp_path / "m.pt")
-    assert again.config == model.config
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, again.state_dict()[name])
-    y = torch.randn(1, 3, 17, 16)
-    assert torch.equal(model(y)[0], again(y)[0])
-
-
-def test_checkpoint_holds_no_pickled_objects(tmp_path):
-    save_checkpoint(tmp_path / "m.pt", CRsAE(ModelConfig(num_layers=2)))
-    state = torch.load(tmp_path / "m.pt", weights_only=True)      # refuses anything but tensors and plain data
-    assert state["format"] == "crsae-checkpoint" and state["model_config"]["num_layers"] == 2
-
-
-def _small_run(tmp_path, epochs):
-    sim = simulate(SimulationConfig(num_signals=48, length=120, num_filters=2, kernel_size=10, min_spacing=10))
-    config = ModelConfig(kind="1d", num_filters=2, kernel_size=10, num_layers=10, sigma=sim.sigma, lam_init=20.0)
-    model = CRsAE(config, perturb_dictionary(sim.dictionary, seed=3))
-    trainer = Trainer(model, TrainConfig(epochs=epochs, batch_size=16, lr_step=1, seed=5), data_spec={"x": 1})
-    return trainer, ArrayData(sim.clean, sim.signals)
-
-
-def test_resume_reproduces_uninterrupted_run(tmp_path):
-    trainer, data = _small_run(tmp_path, epochs=3)
-    full = [r.loss for r in trainer.fit(data)]
-    first, data = _small_run(tmp_path, epochs=2)
-    first.fit(data, checkpoint=tmp_path / "c.pt")
-    resumed = Trainer.resume(tmp_path / "c.pt")
-    resumed.config = resumed.config.replace(epochs=3)
-    history = resumed.fit(data)
-    assert [r.loss for r in history] == full
-    assert torch.equal(resumed.model.H, trainer.model.H) and torch.equal(resumed.model.lam, trainer.model.lam)
-
-
-def test_em_lambda_moves_towards_closed_form(tmp_path):
-    trainer, data = _small_run(tmp_path, epochs=4)
-    trainer.fit(data)
-    model = trainer.model
-    with torch.no_grad():
-        _, x = model(data.noisy)
-    closed = model.closed_form_lambda(x)
-    assert torch.all(torch.abs(model.lam - closed) < torch.abs(torch.full_like(closed, 20.0) - closed))
 
 
 def test_default_train_recovers_simulated_dictionary(tmp_path):
@@ -134,12 +81,6 @@ def test_short_image_run_denoises_bsd68_crops(tmp_path):
     score = denoise_score(load_model(tmp_path / "img.pt"), load_images(data / "BSD68", 1, limit=8), 25 / 255,
                           crop=64)
     assert score.denoised_psnr > score.noisy_psnr + 1.0, score
-
-
-def test_lambda_learning_rate_follows_lam_init_unless_given():
-    model = CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3, lam_init=300.0), seed=0)
-    assert Trainer(model, TrainConfig()).lam_lr == pytest.approx(1.5)
-    assert Trainer(model, TrainConfig(lam_lr=0.1)).opt_lam.param_groups[0]["lr"] == pytest.approx(0.1)
 
 
 def test_one_d_prior_weighs_as_one_window(tmp_path):
