@@ -66,11 +66,15 @@ class Trainer:
     device : torch device string ("cpu", "cuda")
     data_spec : plain dict describing how the data was made, stored in checkpoints for ``--resume``
     dist : this process's place in a torchrun run (``crsae.training.distributed.process_group``); default one process
+    fast : the training path of the autoencoder (``crsae.model.fast_fista``: hand-written backward of the unrolled
+        encoder, 2-D strided convolutions as matrix products), the same gradients up to float rounding and several
+        times faster (``bench/train_speed.py``); False runs plain autograd through ``unrolled_fista``
     """
 
     def __init__(self, model: CRsAE, config: TrainConfig, *, device: str = "cpu", data_spec: dict | None = None,
-                 dist: Distributed | None = None):
+                 dist: Distributed | None = None, fast: bool = True):
         self.model, self.config, self.device, self.data_spec = model.to(device), config, device, data_spec
+        self.fast = fast
         self.dist = dist or Distributed(device=device)
         self.dictionary = [p for name, p in model.named_parameters() if name in ("H", "We", "Wd", "bias")]
         self.opt_dict = torch.optim.Adam(self.dictionary, lr=config.lr, eps=config.adam_eps)
@@ -116,7 +120,7 @@ class Trainer:
         model, dist = self.model, self.dist
         count = target.numel()                                             # elements of the whole batch
         y, target = dist.shard(y).to(self.device), dist.shard(target).to(self.device)
-        y_hat, x = model._forward(y)
+        y_hat, x = model._forward(y, fast=self.fast)
         loss = 0.5 * torch.sum((target - y_hat) ** 2) / count              # this shard's share of the batch mean
         self.opt_dict.zero_grad(set_to_none=True)
         loss.backward()
