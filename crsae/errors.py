@@ -61,3 +61,8 @@ class MissingDependencyError(CrsaeError, ImportError):
 
 class StepConstantWarning(UserWarning):
     """The trained dictionary's ||H||_2^2 exceeds the encoder's step constant L (FISTA's step 1/L is too long)."""
+
+
+class DataWarning(UserWarning):
+    """Input data were changed on the way in (colour to grayscale, alpha dropped, integers rounded to float32);
+    ``crsae`` prints each such warning once as ``warning: ...`` on stderr."""

@@ -1,35 +1,189 @@
 """Writing files safely: every output goes to a temporary name in the same folder and is renamed into place,
-so a failed run never leaves a partial file behind."""
+so a failed run never leaves a partial file behind and an existing output stays byte-identical.
+
+Temporaries are named ``.NAME.crsae-PID-HOST-RANDOM.tmp`` (files and folders alike): PID is the writing process,
+HOST a short hash of its host name. A process killed before it could clean up (SIGKILL, power loss) leaves one
+behind; the next crsae run that writes into the same folder removes every such temporary whose process, on this
+host, no longer runs (``remove_stale_temporaries``). A live process's temporaries, and other hosts' (a shared file
+system), are never touched.
+
+``check_output`` is the check every command runs on each output path before any work: the folder exists and is
+a folder, it is writable, the output is not a folder (or, for folder outputs, not a file), not one of the inputs,
+and, where the size is known, fits the free space.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
 from crsae.errors import DataError
 
+_HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+_TEMPORARY = re.compile(r"^\..+\.crsae-(?P<pid>\d+)-(?P<host>[0-9a-f]{8})-[A-Za-z0-9_]+\.tmp$")
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}.crsae-{os.getpid()}-{_HOST}-"
+
+
+def _folder_of(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                     # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of crsae processes on this host that are no longer running; returns what went."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if not match or match["host"] != _HOST or _alive(int(match["pid"])):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except OSError:
+            pass                                # another process cleaned it, or we may not: leave it
+    return removed
+
+
+def check_folder(folder: Path, what: str = "output") -> None:
+    """Raise DataError unless ``folder`` exists, is a folder and is writable."""
+    if folder.is_dir():
+        try:                                    # the real test (permissions, read-only mounts, also for root)
+            fd, probe = tempfile.mkstemp(prefix=_prefix(Path("probe")), suffix=".tmp", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise DataError(f"{what} folder {folder} is not writable ({err.strerror}); choose another path or fix "
+                            "its permissions") from None
+        return
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"cannot write into {folder}: {parent} is a file, not a folder; choose another path")
+        if parent.exists():
+            break
+    raise DataError(f"{what} folder {folder} does not exist; create it or choose another path")
+
+
+def check_output(path: str | os.PathLike, *, what: str = "output", inputs=(), folder: bool = False,
+                 size: int | None = None, others=()) -> Path:
+    """Check, before any work, that ``path`` can be written: see the module doc. ``inputs`` are paths the run
+    reads (an output must not replace one), ``others`` the run's other outputs (each output needs its own path),
+    ``size`` the bytes it will take, if known. Returns ``path`` as a Path."""
+    path = Path(path)
+    if not str(path) or path.name in ("", ".", ".."):
+        raise DataError(f"{what} {str(path)!r} is not a file name; pass e.g. out.npy")
+    parent = _folder_of(path)
+    check_folder(parent, what)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise DataError(f"{what} {path} is a file; pass a new folder")
+    elif path.is_dir():
+        raise DataError(f"{what} {path} is a folder; pass a file name inside it, e.g. {path / ('out' + (path.suffix or '.npy'))}")
+    elif path.is_symlink() and not path.exists():
+        raise DataError(f"{what} {path} is a dangling symbolic link; remove it or choose another path")
+    resolved = _resolve(path)
+    for other in inputs:
+        if other is not None and _same(resolved, Path(other)):
+            raise DataError(f"{what} {path} is also an input ({other}); write to a new file so the input is kept")
+    for other in others:
+        if other is not None and _same(resolved, Path(other)):
+            raise DataError(f"{what} {path} is also given for another output ({other}); give each output its own "
+                            "path")
+    if size is not None:
+        try:
+            free = shutil.disk_usage(parent).free
+        except OSError:
+            free = None
+        if free is not None and size > free:
+            raise DataError(f"{what} {path} needs {_bytes(size)} but {parent} has {_bytes(free)} free; free space "
+                            "or choose another disk")
+    return path
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _same(resolved: Path, other: Path) -> bool:
+    if resolved == _resolve(other):
+        return True
+    try:
+        return resolved.exists() and other.exists() and os.path.samefile(resolved, other)
+    except OSError:
+        return False
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds, delete it if not."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DataError(f"output folder {folder} does not exist; create it or choose another path")
-    if not os.access(folder, os.W_OK):
-        raise DataError(f"output folder {folder} is not writable; choose another path")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())               # mkstemp makes 0600; give the file normal permissions
+    with atomic_paths(path) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike):
+    """Temporary paths beside each of ``paths``; all are renamed into place only if the block succeeds (write both
+    or neither), all deleted if not."""
+    paths = [Path(p) for p in paths]
+    temporaries = []
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        for path in paths:
+            folder = _folder_of(path)
+            check_folder(folder)
+            if path.is_dir():
+                raise DataError(f"output {path} is a folder; pass a file name")
+            remove_stale_temporaries(folder)
+            fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=folder)
+            os.close(fd)
+            temporaries.append(Path(tmp))
+            os.chmod(tmp, 0o666 & ~_umask())           # mkstemp makes 0600; give the file normal permissions
+        yield tuple(temporaries)
+        for tmp, path in zip(temporaries, paths):
+            os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        for tmp in temporaries:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 
@@ -40,10 +194,10 @@ def atomic_folder(path: str | os.PathLike):
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise DataError(f"output folder {path} already exists and is not empty; choose a new folder")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise DataError(f"cannot create {path}: {parent} is missing or not writable")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    parent = _folder_of(path)
+    check_folder(parent)
+    remove_stale_temporaries(parent)
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())            # mkdtemp makes 0700; give the folder normal permissions
@@ -53,6 +207,56 @@ def atomic_folder(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class NpyWriter:
+    """A (rows, columns) C-order .npy file written in column windows, ``writer[:, a:b] = values``, with
+    ``os.pwrite``: no memory map, so the resident set stays bounded by the window, however large the file. Every
+    64 MiB written, the kernel is told to write back and drop the pages behind (``posix_fadvise(DONTNEED)``), so
+    the page cache does not fill with the output either. Close it (or use it as a context manager) when done."""
+
+    FLUSH_EVERY = 64 << 20
+
+    def __init__(self, path: str | os.PathLike, dtype, shape: tuple[int, int]):
+        import numpy as np
+        self.dtype, self.shape = np.dtype(dtype), (int(shape[0]), int(shape[1]))
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        with os.fdopen(os.dup(self._fd), "wb") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                                                     "fortran_order": False, "shape": self.shape})
+            self.offset = f.tell()
+        os.ftruncate(self._fd, self.offset + self.shape[0] * self.shape[1] * self.dtype.itemsize)
+        self._since_flush = 0
+
+    def __setitem__(self, key, values) -> None:
+        import numpy as np
+        rows, cols = key
+        if rows != slice(None) or not isinstance(cols, slice) or cols.step not in (None, 1):
+            raise IndexError("an NpyWriter is written as writer[:, start:stop] = values")
+        start, stop, _ = cols.indices(self.shape[1])
+        values = np.ascontiguousarray(np.broadcast_to(values, (self.shape[0], max(0, stop - start))),
+                                      dtype=self.dtype)
+        item = self.dtype.itemsize
+        for r in range(self.shape[0]):
+            data, position = memoryview(values[r]).cast("B"), self.offset + (r * self.shape[1] + start) * item
+            while len(data):
+                written = os.pwrite(self._fd, data, position)
+                data, position = data[written:], position + written
+        self._since_flush += values.nbytes
+        if self._since_flush >= self.FLUSH_EVERY and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            self._since_flush = 0
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _umask() -> int:

@@ -43,8 +43,12 @@ class SimulationConfig:
         if (self.events_per_filter - 1) * self.min_spacing >= M:
             raise ConfigError(f"{self.events_per_filter} events {self.min_spacing} samples apart do not fit in "
                               f"{M} code positions; lower events_per_filter or min_spacing, or raise length")
-        if not 0 < self.amplitude_min <= self.amplitude_max:
-            raise ConfigError("need 0 < amplitude_min <= amplitude_max")
+        if not 0 < self.amplitude_min <= self.amplitude_max or not np.isfinite(self.amplitude_max):
+            raise ConfigError("need 0 < amplitude_min <= amplitude_max, finite")
+        if isinstance(self.snr_db, bool) or not isinstance(self.snr_db, (int, float)) or not np.isfinite(self.snr_db):
+            raise ConfigError(f"snr_db (--snr) must be a finite number of dB, got {self.snr_db!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from crsae import contract as contract_mod
 from crsae import __version__, extras
 from crsae.model.checkpoint import file_sha256, load_model
 from crsae.errors import ConfigError, ExportValidationError, OutputMismatchError, StepConstantWarning, ToleranceError
-from crsae.files import atomic_path
+from crsae.files import atomic_paths
 from crsae.model.autoencoder import CRsAE
 
 logger = logging.getLogger(__name__)
@@ -279,6 +279,17 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def check_export_paths(checkpoint: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Before the export: ``output`` ends in .onnx, and it and its sidecar can be written without replacing the
+    checkpoint (``crsae.files.check_output``)."""
+    from crsae.files import check_output
+    path = Path(output)
+    if path.suffix != ".onnx":
+        raise ConfigError(f"output {path} must end in .onnx; the sidecar is written beside it as .json")
+    check_output(path, inputs=[checkpoint])
+    check_output(sidecar_path(path), what="sidecar", inputs=[checkpoint], others=[path])
+
+
 def write_export(proto: onnx.ModelProto, path: str | os.PathLike) -> tuple[Path, Path]:
     """Write the model and its sidecar, each atomically (step 3)."""
     path = Path(path)
@@ -287,7 +298,7 @@ def write_export(proto: onnx.ModelProto, path: str | os.PathLike) -> tuple[Path,
     buffer = io.BytesIO()
     onnx.save_model(proto, buffer)
     side = sidecar_path(path)
-    with atomic_path(path) as tmp_model, atomic_path(side) as tmp_side:
+    with atomic_paths(path, side) as (tmp_model, tmp_side):             # both or neither
         tmp_model.write_bytes(buffer.getvalue())
         tmp_side.write_text(json.dumps(read_metadata(proto), indent=2) + "\n")
     return path, side
@@ -295,7 +306,9 @@ def write_export(proto: onnx.ModelProto, path: str | os.PathLike) -> tuple[Path,
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, outputs: str = "codes",
                       dtype: str = "float32", static_shape: tuple[int, ...] | None = None) -> list[ParityRecord]:
-    """Load a checkpoint, export it, validate it, and only then write ``output`` and its sidecar."""
+    """Load a checkpoint, export it, validate it, and only then write ``output`` and its sidecar (whose paths are
+    checked first)."""
+    check_export_paths(checkpoint, output)
     model = load_model(checkpoint)
     proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint),
                     static_shape=static_shape)
@@ -312,9 +325,11 @@ def export_triton(checkpoint: str | os.PathLike, repository: str | os.PathLike, 
     Returns ``(model_folder, parity_records)``.
     """
     from crsae.serving.triton import check_options, write_triton_repository
+    from crsae.files import check_output
     name = name or Path(checkpoint).stem
     check_options(name, version=version, max_batch_size=max_batch_size, instances=instances,   # before the export
                   instance_count=instance_count)
+    check_output(repository, what="Triton repository", folder=True, inputs=[checkpoint])
     model = load_model(checkpoint)
     proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint))
     records = validate_onnx(proto, model)

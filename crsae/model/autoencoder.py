@@ -49,6 +49,11 @@ def _filter_tensor(name: str, value, shape: tuple[int, ...]) -> torch.Tensor:
                          "(num_filters, channels, kernel_size...)")
     if not torch.isfinite(W).all():
         raise ShapeError(f"{name} holds NaN or Inf; pass finite filters")
+    zero = [int(c) for c in torch.nonzero(W.flatten(1).abs().amax(dim=1) == 0).flatten()]
+    if zero:
+        raise ShapeError(f"{name} filter{'s' if len(zero) > 1 else ''} {', '.join(map(str, zero[:10]))} "
+                         f"{'are' if len(zero) > 1 else 'is'} all zeros ({len(zero)} of {shape[0]}); a zero filter "
+                         "codes nothing and leaves L undefined: drop it or pass a learned dictionary")
     return W
 
 

@@ -1,11 +1,20 @@
 """``crsae infer``: run an exported model over files and write codes, reconstructions, images and events.
 
-Outputs go to temporary names and are renamed into place only when everything succeeded.
+Every option and output path is checked before the model runs (``check_options``, ``crsae.files.check_output``);
+outputs go to temporary names and are renamed into place only when everything succeeded, all of them together
+(``--events`` with the codes: both or neither). A long recording is read and its codes written through bounded
+windows (``crsae.readers.Recording``, ``crsae.files.NpyWriter``), so the resident memory follows ``--chunk``, not
+the file size.
+
+Denoised images are written at the input's depth: 8-bit inputs as 8-bit PNGs, 16-bit grayscale as 16-bit PNGs
+(both clipped to the depth's range), 32-bit float ones as float32 TIFFs (unclipped); what Pillow cannot write
+(16-bit or float colour) is refused before the run.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from crsae.errors import DataError, ShapeError
+from crsae.files import NpyWriter, atomic_folder, atomic_paths, check_output
+from crsae.readers import RAW_DTYPES, RAW_SUFFIXES, Item, Recording, read_input
 from crsae.serving.events import detect_events
-from crsae.files import atomic_folder, atomic_path
-from crsae.readers import Item, read_input
 from crsae.serving.runtime import Encoder
 
 OUTPUTS = {"codes": ["codes"], "reconstruction": ["reconstruction"], "both": ["codes", "reconstruction"]}
+IMAGE_OUTPUT_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 @dataclass
@@ -30,17 +40,58 @@ class InferSummary:
     events: int = 0
 
 
+def _number(name: str, value, *, minimum=None, above=None, integer=False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise DataError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if not math.isfinite(value):
+        raise DataError(f"{name} must be finite, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise DataError(f"{name} must be at least {minimum}, got {value!r}")
+    if above is not None and value <= above:
+        raise DataError(f"{name} must be greater than {above}, got {value!r}")
+
+
+def check_options(*, outputs: str = "codes", chunk: int = 32768, event_threshold: float = 0.0,
+                  sampling_rate: float | None = None, batch_size: int | None = None, threads: int | None = None,
+                  raw_dtype: str | None = None, raw_channels: int | None = None) -> None:
+    """Refuse a bad option value before anything is read or written (DataError naming the option)."""
+    if outputs not in OUTPUTS:
+        raise DataError(f"--outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
+    _number("--chunk", chunk, minimum=1, integer=True)
+    _number("--event-threshold", event_threshold, minimum=0)
+    _number("--sampling-rate", sampling_rate, above=0)
+    _number("--batch-size", batch_size, minimum=1, integer=True)
+    _number("--threads", threads, minimum=1, integer=True)
+    _number("--raw-channels", raw_channels, minimum=1, integer=True)
+    if raw_dtype is not None and raw_dtype not in RAW_DTYPES:
+        raise DataError(f"--raw-dtype must be one of {', '.join(RAW_DTYPES)}, got {raw_dtype!r}")
+
+
 def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.PathLike, *,
           outputs: str = "codes", events: str | os.PathLike | None = None, event_threshold: float = 0.0,
           sampling_rate: float | None = None, device: str = "auto", batch_size: int | None = None, chunk: int = 32768,
           threads: int | None = None, raw_dtype: str | None = None, raw_channels: int | None = None,
           progress=None) -> InferSummary:
-    """Run ``model`` on ``source`` and write ``output`` (.npy, .npz, or a folder of images for image input)."""
-    if outputs not in OUTPUTS:
-        raise DataError(f"--output must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
-    if chunk < 1:
-        raise ShapeError(f"--chunk must be at least 1, got {chunk}")
-    output = Path(output)
+    """Run ``model`` on ``source`` and write ``output`` (.npy, .npz, an image file, or a folder of images for
+    image input) and, with ``events``, a CSV of code peaks."""
+    check_options(outputs=outputs, chunk=chunk, event_threshold=event_threshold, sampling_rate=sampling_rate,
+                  batch_size=batch_size, threads=threads, raw_dtype=raw_dtype, raw_channels=raw_channels)
+    model, source, output = Path(model), Path(source), Path(output)
+    events = None if events is None else Path(events)
+    if (raw_dtype is not None or raw_channels is not None) and source.suffix.lower() not in RAW_SUFFIXES:
+        raise DataError(f"--raw-dtype and --raw-channels are for raw recordings ({', '.join(RAW_SUFFIXES)}); "
+                        f"{source} is not one: drop them")
+    suffix = output.suffix.lower()
+    if suffix not in (".npy", ".npz", "") + IMAGE_OUTPUT_SUFFIXES:
+        raise DataError(f"output {output} must end in .npy or .npz, be an image (.png, .tif) or a folder (for "
+                        "images)")
+    if events is not None and suffix not in (".npy", ".npz"):
+        raise DataError("--events goes with codes in a .npy or .npz output; write the codes there")
+    check_output(output, inputs=[model, source], folder=suffix == "", others=[events])
+    if events is not None:
+        check_output(events, what="--events", inputs=[model, source], others=[output])
     encoder = Encoder(model, device=device, threads=threads, batch_size=batch_size)
     names = OUTPUTS[outputs]
     for name in names:
@@ -48,20 +99,72 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
     if events is not None:
         if encoder.kind != "1d":
             raise DataError("--events is for 1-D models; drop it for images")
-        if "codes" not in names:
-            names = ["codes"] + names
+        encoder.require_output("codes")
     items = read_input(source, kind=encoder.kind, channels=encoder.channels, raw_dtype=raw_dtype,
                        raw_channels=raw_channels, long_from=chunk)
+    plan_outputs(encoder, items, output, names=names, outputs=outputs)
     summary = InferSummary(encoder.provider, encoder.fallback_reason, items=len(items))
-    suffix = output.suffix.lower()
-    write_outputs(encoder, items, output, names=names, outputs=outputs, chunk=chunk, progress=progress)
-    summary.written.append(str(output))
-    if events is not None:
-        written_codes = output if suffix == ".npy" and outputs == "codes" else None
-        summary.events = _write_events(encoder, items, written_codes, Path(events), event_threshold,
-                                       sampling_rate, chunk)
-        summary.written.append(str(events))
+    if events is None:
+        write_outputs(encoder, items, output, names=names, outputs=outputs, chunk=chunk, progress=progress)
+        summary.written.append(str(output))
+        return summary
+    with atomic_paths(output, events) as (tmp_output, tmp_events):     # both or neither
+        codes = _fill(encoder, items, output, tmp_output, names=names, outputs=outputs, chunk=chunk,
+                      progress=progress)
+        summary.events = _write_events(encoder, items, codes, tmp_events, event_threshold, sampling_rate, chunk)
+    summary.written += [str(output), str(events)]
     return summary
+
+
+def image_suffix(item: Item) -> str:
+    """The file type a denoised image is written as: PNG for 8- and 16-bit inputs, TIFF for float ones."""
+    return ".tiff" if item.depth == "float32" else ".png"
+
+
+def plan_outputs(encoder: Encoder, items: list[Item], output: Path, *, names: list[str], outputs: str) -> None:
+    """Refuse, before the run, an output that cannot hold what the run makes (and one that will not fit)."""
+    suffix = output.suffix.lower()
+    if suffix == ".npy":
+        if len(items) != 1:
+            raise DataError(f"the input holds {len(items)} arrays or images; write them to a .npz file or a folder")
+        if outputs == "both":
+            raise DataError("a .npy file holds one output; pass --outputs codes or reconstruction, or write a "
+                            ".npz")
+    elif suffix in IMAGE_OUTPUT_SUFFIXES or suffix == "":
+        if not all(item.image for item in items):
+            what = "a folder, which is" if suffix == "" else "an image file, which is"
+            raise DataError(f"output {output} is {what} for image input; write arrays to .npy or .npz")
+        if suffix and len(items) != 1:
+            raise DataError(f"the input holds {len(items)} images; write them to a folder")
+        encoder.require_output("reconstruction")
+        for item in items:
+            _check_image_output(item, suffix or image_suffix(item), output)
+        if suffix == "":
+            seen: dict[str, str] = {}
+            for item in items:
+                target = item.name + image_suffix(item)
+                if target in seen:
+                    raise DataError(f"inputs {seen[target]} and {item.name} would both be written as {target}; "
+                                    "rename one")
+                seen[target] = item.name
+    size = 0
+    itemsize = np.dtype(encoder.dtype).itemsize
+    for item in items:
+        for name in names:
+            shape = (encoder.long_output_shape(item.array.shape, name) if item.long
+                     else encoder.output_shape(item.array.shape, name))
+            size += int(np.prod(shape, dtype=object)) * itemsize
+    check_output(output, folder=suffix == "", size=size)
+
+
+def _check_image_output(item: Item, suffix: str, output: Path) -> None:
+    channels = item.array.shape[1]
+    if suffix == ".png" and item.depth == "float32":
+        raise DataError(f"{item.name} holds float32 pixels, which a PNG cannot hold; write {output.with_suffix('.tiff')} "
+                        "instead")
+    if channels == 3 and item.depth in ("uint16", "float32"):
+        raise DataError(f"{item.name} is a {item.depth} image on a 3-channel model, and Pillow writes {item.depth} "
+                        "images in grayscale only; use a 1-channel model or an 8-bit image")
 
 
 def write_outputs(encoder: Encoder, items: list[Item], output: Path, *, names: list[str], outputs: str,
@@ -69,31 +172,45 @@ def write_outputs(encoder: Encoder, items: list[Item], output: Path, *, names: l
     """Run ``encoder`` on ``items`` and write ``output`` atomically, by its suffix.
 
     ``.npy``: the one output ``outputs`` of a single item; ``.npz``: every output in ``names`` of every item
-    (keys ``name`` for one item, ``item.name``.``name`` for several); ``.png``: the denoised image of a single
-    image item; no suffix: a new folder of denoised PNGs (image items).
+    (keys ``name`` for one item, ``item.name``.``name`` for several); ``.png`` / ``.tif(f)``: the denoised image of
+    a single image item; no suffix: a new folder of denoised images (image items, ``image_suffix``).
     """
+    output = Path(output)
+    plan_outputs(encoder, items, output, names=names, outputs=outputs)
+    if output.suffix == "":
+        with atomic_folder(output) as tmp:
+            for item in items:
+                _save_denoised_image(encoder, item, tmp / f"{item.name}{image_suffix(item)}")
+                if progress is not None:
+                    progress(1, 1)
+        return
+    with atomic_paths(output) as (tmp,):
+        _fill(encoder, items, output, tmp, names=names, outputs=outputs, chunk=chunk, progress=progress)
+
+
+def _fill(encoder, items, output: Path, tmp: Path, *, names, outputs, chunk, progress) -> dict:
+    """Write ``output``'s content into ``tmp``; returns each item's codes (arrays or a Recording of the file)."""
     suffix = output.suffix.lower()
     if suffix == ".npy":
-        _write_npy(encoder, items, names, outputs, output, chunk, progress)
-    elif suffix == ".npz":
-        _write_npz(encoder, items, names, output, chunk, progress)
-    elif suffix == ".png" and len(items) == 1 and items[0].image:
-        encoder.require_output("reconstruction")
-        with atomic_path(output) as tmp:
-            _save_denoised_png(encoder, items[0], tmp)
-    elif suffix == "":
-        _write_images(encoder, items, output, progress)
-    else:
-        raise DataError(f"output {output} must end in .npy or .npz, or be a folder (for images)")
+        return _write_npy(encoder, items[0], OUTPUTS[outputs][0], tmp, chunk, progress)
+    if suffix == ".npz":
+        return _write_npz(encoder, items, names, tmp, chunk, progress)
+    _save_denoised_image(encoder, items[0], tmp, suffix)
+    return {}
 
 
-def _save_denoised_png(encoder: Encoder, item: Item, path: Path) -> None:
-    """The reconstruction of one (1, channels, Hh, Ww) image item as an 8-bit PNG."""
+def _save_denoised_image(encoder: Encoder, item: Item, path: Path, suffix: str | None = None) -> None:
+    """The reconstruction of one (1, channels, Hh, Ww) image item at the input's depth (module doc)."""
     from PIL import Image
-    image = encoder.reconstruct(item.array)[0]                      # (channels, Hh, Ww) in [0, 1]
-    pixels = np.clip(np.rint(image.astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    suffix = (suffix or path.suffix).lower()
+    image = encoder.reconstruct(item.array)[0].astype(np.float64)    # (channels, Hh, Ww)
+    if item.depth == "float32":
+        pixels = image.astype(np.float32)
+    else:
+        top = 65535 if item.depth == "uint16" else 255
+        pixels = np.clip(np.rint(image * top), 0, top).astype(np.uint16 if top > 255 else np.uint8)
     pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
-    Image.fromarray(pixels).save(path, format="PNG")
+    Image.fromarray(pixels).save(path, format="PNG" if suffix == ".png" else "TIFF")
 
 
 def _run_item(encoder: Encoder, item: Item, names, chunk, progress, out=None) -> dict[str, np.ndarray]:
@@ -106,60 +223,50 @@ def _run_item(encoder: Encoder, item: Item, names, chunk, progress, out=None) ->
     return result
 
 
-def _write_npy(encoder, items, names, outputs, path, chunk, progress) -> None:
-    if len(items) != 1:
-        raise DataError(f"the input holds {len(items)} arrays or images; write them to a .npz file or a folder")
-    if outputs == "both":
-        raise DataError("a .npy file holds one output; pass --output codes or reconstruction, or write a .npz")
-    item, name = items[0], OUTPUTS[outputs][0]
-    with atomic_path(path) as tmp:
-        if item.long:                                   # memory-mapped output: memory bounded by the chunk
-            shape = encoder.long_output_shape(item.array.shape, name)
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=encoder.dtype, shape=shape)
+def _write_npy(encoder, item, name, path, chunk, progress) -> dict:
+    if item.long:                                   # written in windows: memory bounded by the chunk
+        shape = encoder.long_output_shape(item.array.shape, name)
+        with NpyWriter(path, encoder.dtype, shape) as out:
             _run_item(encoder, item, [name], chunk, progress, out={name: out})
-            out.flush()
-            del out
-        else:
-            with open(tmp, "wb") as f:
-                np.save(f, _run_item(encoder, item, [name], chunk, progress)[name])
+        if name != "codes":
+            return {}
+        return {item.name: Recording(path, encoder.dtype, shape[0], shape[1], offset=out.offset, interleaved=False,
+                                     name="the codes")}
+    result = _run_item(encoder, item, [name], chunk, progress)[name]
+    with open(path, "wb") as f:
+        np.save(f, result)
+    return {item.name: result} if name == "codes" else {}
 
 
-def _write_npz(encoder, items, names, path, chunk, progress) -> None:
-    arrays = {}
+def _write_npz(encoder, items, names, path, chunk, progress) -> dict:
+    arrays, codes = {}, {}
     for item in items:
         result = _run_item(encoder, item, names, chunk, progress)
         for name, value in result.items():
             arrays[name if len(items) == 1 else f"{item.name}.{name}"] = value
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        if "codes" in result:
+            codes[item.name] = result["codes"]
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return codes
 
 
-def _write_images(encoder, items, folder: Path, progress) -> None:
-    if not all(item.image for item in items):
-        raise DataError(f"output {folder} is a folder, which is for image input; write arrays to .npy or .npz")
-    encoder.require_output("reconstruction")
-    with atomic_folder(folder) as tmp:
-        for item in items:
-            _save_denoised_png(encoder, item, tmp / f"{item.name}.png")
-            if progress is not None:
-                progress(1, 1)
-
-
-def _write_events(encoder, items, written_codes, path: Path, threshold, sampling_rate, chunk) -> int:
+def _write_events(encoder, items, codes: dict, path: Path, threshold, sampling_rate, chunk) -> int:
     """Events of every 1-D signal: CSV rows signal, sample, time_s, filter, amplitude."""
     min_distance = max(1, encoder.kernel_size // 2)
     count = 0
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+    with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["signal", "sample", "time_s", "filter", "amplitude"])
         for item in items:
-            codes = (np.load(written_codes, mmap_mode="r") if written_codes is not None
-                     else _run_item(encoder, item, ["codes"], chunk, None)["codes"])
-            codes = codes[None] if item.long else codes
-            for s, signal_codes in enumerate(codes):
-                label = item.name if len(codes) == 1 else f"{item.name}[{s}]"
-                for block_start, rows in _blocked_events(signal_codes, threshold, min_distance):
+            item_codes = codes.get(item.name)
+            if item_codes is None:
+                item_codes = _run_item(encoder, item, ["codes"], chunk, None)["codes"]
+            signals = [item_codes] if item.long else item_codes
+            for s, signal_codes in enumerate(signals):
+                label = item.name if len(signals) == 1 else f"{item.name}[{s}]"
+                for block_start, rows in _blocked_events(signal_codes, threshold, min_distance,
+                                                         block=max(chunk, 4 * min_distance)):
                     for sample, filt, amp in rows:
                         n = int(sample) + block_start
                         t = "" if sampling_rate is None else f"{n / sampling_rate:.6f}"

@@ -8,7 +8,7 @@ CPU actors otherwise. Each actor reads a file with ``crsae.readers.read_input`` 
 
 - ``NAME.npy``: the ``outputs`` output of a file holding one array (or one image, or one long recording);
 - ``NAME.npz``: every output of every array, for ``outputs="both"`` or files holding several arrays;
-- ``NAME.png``: the denoised image, for an image file with ``outputs="reconstruction"``.
+- ``NAME.png`` (``NAME.tiff`` for float images): the denoised image, for an image file with ``outputs="reconstruction"``.
 
 A file that fails (unreadable, wrong shape, NaN) is listed in ``errors.json`` (``[{"input", "error"}]``) and in
 the returned summary; the other files are still written. Everything goes to a temporary folder beside ``output``
@@ -27,7 +27,7 @@ from pathlib import Path
 from crsae.readers import IMAGE_SUFFIXES
 from crsae.errors import CrsaeError, DataError, MissingDependencyError, ProviderUnavailableError, ShapeError
 from crsae.files import atomic_folder
-from crsae.serving.infer import OUTPUTS, write_outputs
+from crsae.serving.infer import OUTPUTS, image_suffix, write_outputs
 from crsae.readers import RAW_SUFFIXES, read_input
 from crsae.serving.runtime import Encoder
 
@@ -104,7 +104,7 @@ def process_file(encoder: Encoder, path: str | os.PathLike, folder: str | os.Pat
         items = read_input(path, kind=encoder.kind, channels=encoder.channels, raw_dtype=raw_dtype,
                            raw_channels=raw_channels, long_from=chunk)
         if outputs == "reconstruction" and len(items) == 1 and items[0].image:
-            suffix = ".png"
+            suffix = image_suffix(items[0])
         else:
             suffix = ".npy" if outputs != "both" and len(items) == 1 else ".npz"
         target = folder / f"{path.stem}{suffix}"

@@ -39,6 +39,14 @@ def read_model_header(path: Path) -> tuple[dict, list]:
     built (its provider options depend on the dims); dims are ints or None (dynamic). Read with onnxruntime
     itself (a CPU session with graph optimisation off), so inference needs no other ONNX library."""
     ort = extras.onnxruntime()
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ModelFormatError(f"model {path} cannot be read ({err.strerror}); pass the .onnx file written by "
+                               "crsae export") from None
+    if size == 0:
+        raise ModelFormatError(f"{path} is empty (0 bytes), not an ONNX model; pass the .onnx file written by "
+                               "crsae export")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -55,17 +63,47 @@ def read_model_header(path: Path) -> tuple[dict, list]:
 
 
 def check_graph(session, metadata: dict, path: Path) -> None:
-    """Refuse a graph whose input and outputs are not the contract's (e.g. crsae metadata copied onto another
-    model): one input ``signal`` of rank 3 (1-D) or 4 (2-D), the outputs named in the metadata, in order."""
+    """Refuse a graph that is not the encoder its metadata describes (e.g. crsae metadata copied onto another
+    model): one input ``signal`` of rank 3 (1-D) or 4 (2-D) and the metadata's dtype, the outputs named in the
+    metadata, in order, with the channel / filter counts it states; a dynamic-shape model is also run once on the
+    smallest input it takes, and its outputs must have the shapes the contract gives."""
     rank = 3 if metadata["kind"] == "1d" else 4
     inputs, outputs = session.get_inputs(), session.get_outputs()
     found = f"{[i.name for i in inputs]} -> {[o.name for o in outputs]}"
     expected = f"['signal'] -> {metadata['outputs']}"
+    fix = "export the model with crsae export"
     if ([i.name for i in inputs] != ["signal"] or [o.name for o in outputs] != metadata["outputs"]
             or any(len(v.shape) != rank for v in list(inputs) + list(outputs))):
         raise ModelFormatError(f"{path} has graph {found} (ranks {[len(v.shape) for v in list(inputs) + list(outputs)]}) "
                                f"but its metadata describes a {metadata['kind']} crsae encoder {expected} of rank "
-                               f"{rank}; export the model with crsae export")
+                               f"{rank}; {fix}")
+    element = "tensor(float16)" if metadata["dtype"] == "float16" else "tensor(float)"
+    for value in list(inputs) + list(outputs):
+        if value.type != element:
+            raise ModelFormatError(f"{path}: {value.name} is {value.type} but the metadata says {metadata['dtype']}; "
+                                   f"{fix}")
+    rows = {"signal": metadata["channels"], "codes": metadata["num_filters"], "reconstruction": metadata["channels"]}
+    for value in list(inputs) + list(outputs):
+        if isinstance(value.shape[1], int) and value.shape[1] != rows[value.name]:
+            raise ModelFormatError(f"{path}: {value.name} has {value.shape[1]} channels but the metadata says "
+                                   f"{rows[value.name]}; {fix}")
+    if all(isinstance(d, int) for d in inputs[0].shape):
+        return                                      # static shape: probing would cost a full-size run
+    size = (metadata["min_size"],) * (rank - 2)
+    probe = np.zeros((1, metadata["channels"]) + size, np.float16 if metadata["dtype"] == "float16" else np.float32)
+    try:
+        results = session.run(None, {"signal": probe})
+    except Exception as err:                          # onnxruntime's own error types
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise ModelFormatError(f"{path} fails on the smallest input its metadata allows, {probe.shape} "
+                               f"({reason}); {fix}") from None
+    stride = metadata["stride"]
+    code = tuple((n - metadata["kernel_size"]) // stride + 1 for n in size)
+    want = {"codes": (1, metadata["num_filters"]) + code, "reconstruction": probe.shape}
+    for name, result in zip(metadata["outputs"], results):
+        if tuple(result.shape) != want[name]:
+            raise ModelFormatError(f"{path}: {name} has shape {tuple(result.shape)} for input {probe.shape}, but a "
+                                   f"crsae encoder with this metadata gives {want[name]}; {fix}")
 
 
 class Encoder:
@@ -92,6 +130,8 @@ class Encoder:
     def __init__(self, path: str | os.PathLike, *, device: str = "auto", threads: int | None = None,
                  batch_size: int | None = None):
         path = Path(path)
+        if path.is_dir():
+            raise ModelFormatError(f"model {path} is a folder; pass the .onnx file written by crsae export")
         if not path.is_file():
             raise ModelFormatError(f"model {path} does not exist; pass the .onnx file written by crsae export")
         if batch_size is not None and batch_size < 1:
@@ -122,6 +162,8 @@ class Encoder:
         if len(shape) != ndim:
             axes = "(batch, channels, length)" if ndim == 3 else "(batch, channels, height, width)"
             raise ShapeError(f"signal has shape {tuple(shape)}; this {self.kind} model takes {axes}")
+        if shape[0] < 1:
+            raise ShapeError(f"signal has shape {tuple(shape)}: a batch of no signals; pass at least one")
         if shape[1] != self.channels:
             raise ShapeError(f"signal has {shape[1]} channels but the model has {self.channels}; "
                              "pass data with the model's channel count")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from crsae.errors import DataError, ShapeError
-from crsae.readers import load_array, load_images
+from crsae.readers import check_dtype, check_shape, check_values, load_array, load_images, load_npz
 from crsae.simulate import SimulationConfig, simulate
 
 
@@ -121,13 +121,21 @@ def build_source(spec: dict) -> Source:
         return Source(ArrayData(sim.clean, sim.signals), "1d", 1, sim.dictionary, sim.sigma)
     path = Path(spec["path"])
     if kind == "npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                signals, clean = z["signals"], z["clean"]
-                truth = z["dictionary"] if "dictionary" in z.files else None
-                sigma = float(z["sigma"]) if "sigma" in z.files else None
-        except (OSError, ValueError, KeyError) as err:
-            raise DataError(f"{path} is not a crsae simulation .npz ({err}); write one with crsae simulate") from None
+        z = load_npz(path, signals=False)       # checked: readable, no objects, sizes as declared
+        missing = [key for key in ("signals", "clean") if key not in z]
+        if missing:
+            raise DataError(f"{path} is not a crsae simulation .npz (it lacks {', '.join(missing)}); write one with "
+                            "crsae simulate")
+        signals, clean = z["signals"], z["clean"]
+        for key in ("signals", "clean"):
+            check_dtype(z[key].dtype, f"{path}:{key}")
+            check_shape(z[key].shape, f"{path}:{key}")
+            check_values(z[key], f"{path}:{key}")
+        if signals.ndim != 3 or signals.shape != clean.shape:
+            raise DataError(f"{path}: signals {signals.shape} and clean {clean.shape} are not two (n, channels, "
+                            "length) arrays of one shape; write the file with crsae simulate")
+        truth = z.get("dictionary")
+        sigma = float(z["sigma"]) if "sigma" in z and z["sigma"].size == 1 else None
         return Source(ArrayData(clean, signals), "1d", signals.shape[1], truth, sigma)
     if kind == "array":
         array = load_array(path)

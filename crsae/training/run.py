@@ -77,6 +77,7 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     model = _given(model)
     train = _given(train)
     source = {**SOURCE_DEFAULTS, **_given(source)}
+    _check_source(source)
     two_sided, tied = model.get("two_sided", True), model.get("tied", True)
     if data is None:
         spec = {"source": "simulate", "num_signals": source["num_signals"], "length": source["length"],
@@ -112,6 +113,11 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     initial, initial_error = None, None
     if init_dictionary is not None:
         initial = load_array(init_dictionary)
+        want = (config.num_filters, config.channels) + (config.kernel_size,) * config.ndim
+        if initial.shape != want:
+            raise ShapeError(f"--init-dictionary {init_dictionary} has shape {initial.shape} but the model's "
+                             f"filters are {want} (num_filters, channels, kernel_size...); pass matching filters "
+                             "or set --num-filters / --kernel-size")
     elif src.truth is not None:
         initial = perturb_dictionary(src.truth, seed=seed + 1)
     if initial is not None and src.truth is not None:
@@ -152,6 +158,24 @@ def prior_1d(code_length: int, sigma: float, *, lam_init: float | None = None,
     universal threshold, M code entries per filter) and delta = M / lam_init (prior shape r = M)."""
     lam_init = lam_init or math.sqrt(2 * math.log(max(code_length, 2))) / sigma
     return lam_init, delta or max(code_length, 1) / lam_init
+
+
+def _check_source(source: dict) -> None:
+    """Refuse bad data options by their CLI names before any data is built."""
+    noise = source["noise_sigma"]
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
+        raise ConfigError(f"--noise-sigma must be a finite number >= 0, got {noise!r}")
+    for key in ("crop_size", "crops_per_epoch", "num_signals", "length", "events_per_filter"):
+        value = source[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
+    if source["max_images"] is not None and source["max_images"] < 1:
+        raise ConfigError(f"--max-images must be at least 1, got {source['max_images']!r}")
+    if source["channels"] not in (1, 3):
+        raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {source['channels']!r}")
+    snr = source.get("snr_db", source.get("snr"))
+    if snr is not None and not math.isfinite(snr):
+        raise ConfigError(f"--snr-db must be a finite number of dB, got {snr!r}")
 
 
 def _given(options: dict | None) -> dict:
