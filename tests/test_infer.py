@@ -1,0 +1,85 @@
+"""crsae/serving/infer.py: ``infer`` runs an export over a file and writes codes, reconstructions, denoised
+images and events, each output equal to what Encoder gives."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crsae.errors import DataError
+from crsae.serving.infer import infer
+from crsae.serving.runtime import Encoder
+
+
+@pytest.fixture(scope="module")
+def m1(tiny_exports):
+    return tiny_exports["m1"].onnx
+
+
+def test_codes_to_npy_equal_the_encoders(m1, tmp_path, rng):
+    y = rng.standard_normal((3, 1, 120)).astype(np.float32)
+    np.save(tmp_path / "y.npy", y)
+    summary = infer(m1, tmp_path / "y.npy", tmp_path / "codes.npy", device="cpu")
+    assert summary.provider == "CPUExecutionProvider" and summary.fallback_reason is None
+    assert summary.items == 1 and summary.written == [str(tmp_path / "codes.npy")] and summary.events == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), Encoder(m1, device="cpu").encode(y))
+
+
+def test_both_outputs_of_several_arrays_to_npz(m1, tmp_path, rng):
+    a, b = rng.standard_normal((2, 1, 50)).astype(np.float32), rng.standard_normal(70).astype(np.float32)
+    np.savez(tmp_path / "in.npz", a=a, b=b)
+    infer(m1, tmp_path / "in.npz", tmp_path / "out.npz", outputs="both", device="cpu")
+    encoder = Encoder(m1, device="cpu")
+    with np.load(tmp_path / "out.npz") as z:
+        assert sorted(z.files) == ["a.codes", "a.reconstruction", "b.codes", "b.reconstruction"]
+        expected = encoder.run(a)
+        np.testing.assert_array_equal(z["a.codes"], expected["codes"])
+        np.testing.assert_array_equal(z["a.reconstruction"], expected["reconstruction"])
+        assert z["b.codes"].shape == (1, 2, 65) and z["b.reconstruction"].shape == (1, 1, 70)
+
+
+def test_long_recording_in_chunks_equals_the_whole_signal(m1, tmp_path, rng):
+    y = rng.standard_normal((1, 1, 3000)).astype(np.float32)
+    np.save(tmp_path / "long.npy", y)
+    infer(m1, tmp_path / "long.npy", tmp_path / "codes.npy", device="cpu", chunk=400)
+    whole = Encoder(m1, device="cpu").encode(y)[0]
+    got = np.load(tmp_path / "codes.npy")
+    assert got.shape == whole.shape == (2, 2995)
+    assert np.abs(got - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max())
+
+
+def test_events_csv_has_one_row_per_peak(m1, tmp_path, rng):
+    y = rng.standard_normal((2, 1, 150)).astype(np.float32)
+    np.save(tmp_path / "y.npy", y)
+    summary = infer(m1, tmp_path / "y.npy", tmp_path / "codes.npy", events=tmp_path / "ev.csv", sampling_rate=100.0,
+                    device="cpu")
+    rows = list(csv.DictReader(open(tmp_path / "ev.csv")))
+    assert summary.events == len(rows) > 0
+    assert summary.written == [str(tmp_path / "codes.npy"), str(tmp_path / "ev.csv")]
+    assert {r["signal"] for r in rows} == {"y[0]", "y[1]"}
+    codes = np.load(tmp_path / "codes.npy")
+    for r in rows:
+        s, n, c = int(r["signal"][2]), int(r["sample"]), int(r["filter"])
+        assert float(r["time_s"]) == pytest.approx(n / 100.0)
+        assert float(r["amplitude"]) == pytest.approx(float(codes[s, c, n]), rel=1e-5)
+
+
+def test_image_to_denoised_png(tiny_exports, tmp_path, rng):
+    m2 = tiny_exports["m2"].onnx
+    pixels = (rng.random((21, 23)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "im.png")
+    infer(m2, tmp_path / "im.png", tmp_path / "out.png", outputs="reconstruction", device="cpu")
+    got = np.asarray(Image.open(tmp_path / "out.png"))
+    denoised = Encoder(m2, device="cpu").reconstruct((pixels / 255.0).astype(np.float32)[None, None])[0, 0]
+    expected = np.clip(np.rint(denoised.astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    assert got.shape == (21, 23) and np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_a_npy_output_holds_one_output_and_nothing_is_written(m1, tmp_path):
+    np.save(tmp_path / "y.npy", np.zeros((1, 1, 40), np.float32))
+    with pytest.raises(DataError, match="a .npy file holds one output"):
+        infer(m1, tmp_path / "y.npy", tmp_path / "o.npy", outputs="both", device="cpu")
+    with pytest.raises(DataError, match="must be one of codes, reconstruction, both"):
+        infer(m1, tmp_path / "y.npy", tmp_path / "o.npy", outputs="latent", device="cpu")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["y.npy"]
