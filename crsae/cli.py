@@ -23,9 +23,16 @@ class _Group(TyperGroup):
     ``warning: ...``."""
 
     def invoke(self, ctx):
+        import sys
         import warnings
         from crsae.errors import DataWarning
         shown, previous = set(), warnings.showwarning
+        for stream in (sys.stdout, sys.stderr):   # file names that are not UTF-8 print escaped, never crash
+            if hasattr(stream, "reconfigure"):
+                try:
+                    stream.reconfigure(errors="backslashreplace")
+                except (ValueError, OSError):
+                    pass
 
         def show(message, category, filename, lineno, file=None, line=None):
             if not issubclass(category, DataWarning):

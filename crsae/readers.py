@@ -85,7 +85,7 @@ def check_dtype(dtype: np.dtype, name: str) -> None:
                         "array")
     if np.issubdtype(dtype, np.bool_):
         raise DataError(f"{name} holds booleans; pass numbers (e.g. array.astype(numpy.float32))")
-    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+    if dtype.kind not in "iuf":                         # (timedelta64 counts as an integer type to numpy)
         raise DataError(f"{name} holds {dtype} values, not numbers; save a numeric array")
 
 
@@ -104,7 +104,7 @@ def check_values(array: np.ndarray, name: str) -> None:
         if array.dtype.itemsize > 4 and array.size and float(np.max(np.abs(array))) > FLOAT32_MAX:
             raise ShapeError(f"{name} holds values beyond float32's range (max |value| "
                              f"{float(np.max(np.abs(array))):.3g}); rescale it first")
-    elif array.dtype.itemsize >= 4 and array.size:
+    elif array.dtype.kind in "iu" and array.dtype.itemsize >= 4 and array.size:
         top = max(abs(int(array.min())), abs(int(array.max())))
         if top > FLOAT32_EXACT:
             warnings.warn(DataWarning(f"{name} holds integers up to {top}, beyond 2^24: float32 rounds them "

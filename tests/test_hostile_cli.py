@@ -690,3 +690,54 @@ def test_sigkill_during_training_resumes_bit_identically(tmp_path):
     assert a["epoch"] == b["epoch"] == 5
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.pt", "run.pt"]
+
+
+# --- class 3: images keep their depth through crsae infer ---------------------------------------------------------
+def test_16bit_png_in_16bit_png_out(models, tmp_path):
+    from PIL import Image
+    ramp = (np.linspace(0, 1, 40 * 44).reshape(40, 44) * 60000 + 2000).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    result = invoke("infer", models["m2"], tmp_path / "g16.png", "-o", tmp_path / "o.png", "--output-kind",
+                    "reconstruction", "--quiet")
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "o.png"))
+    assert out.dtype == np.uint16 and out.shape == ramp.shape
+    assert len(np.unique(out)) > 1000                         # was 17 levels when read as 8-bit
+
+
+def test_float_tiff_in_float_tiff_out(models, tmp_path):
+    from PIL import Image
+    image = np.random.default_rng(0).random((30, 32)).astype(np.float32) * 0.5 + 0.25
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(image).save(folder / "f.tiff")
+    result = invoke("infer", models["m2"], folder, "-o", tmp_path / "out", "--output-kind", "reconstruction",
+                    "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f.tiff"]
+    out = np.asarray(Image.open(tmp_path / "out" / "f.tiff"))
+    from crsae.serving.runtime import Encoder
+    want = Encoder(models["m2"], device="cpu").reconstruct(image[None, None])[0, 0]
+    assert out.dtype == np.float32 and np.array_equal(out, want) and out.max() > 0.1   # was all zeros
+
+
+def test_8bit_png_still_8bit(models, tmp_path):
+    from PIL import Image
+    Image.fromarray((np.random.default_rng(0).random((30, 30)) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    result = invoke("infer", models["m2"], tmp_path / "a.png", "-o", tmp_path / "o.png", "--output-kind",
+                    "reconstruction", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(tmp_path / "o.png")).dtype == np.uint8
+
+
+def test_colour_into_grayscale_model_is_said_once(models, tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((30, 30, 3)) * 255).astype(np.uint8)).save(folder / f"c{i}.png")
+    result = invoke("infer", models["m2"], folder, "-o", tmp_path / "out", "--output-kind", "reconstruction",
+                    "--quiet")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("warning: colour images are converted to grayscale") == 1
