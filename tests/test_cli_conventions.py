@@ -2,14 +2,19 @@
 (the ModelConfig fields and ONNX metadata keys), help text that survives rendering, --quiet where a command prints
 progress, --json where it prints results, and that --json output parses."""
 
+import dataclasses
+import enum
+import inspect
 import json
 import re
+import types
+import typing
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
-import typer.main
+import typer
+import typer.models
 from typer.testing import CliRunner
 
 from crsae.cli import app
@@ -33,15 +38,34 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def commands():
-    """{"train": click.Command, ..., "experiment recovery": ...} for every command of the crsae CLI."""
-    group = typer.main.get_command(app)
+def commands() -> dict:
+    """{"train": callback, ..., "experiment recovery": callback}: every command, from typer's registrations."""
     found = {}
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            found.update({f"{name} {sub}": c for sub, c in command.commands.items()})
-        else:
-            found[name] = command
+
+    def add(typer_app, prefix):
+        for info in typer_app.registered_commands:
+            found[prefix + (info.name or info.callback.__name__.replace("_", "-"))] = info.callback
+        for group in typer_app.registered_groups:
+            add(group.typer_instance, prefix + group.name + " ")
+
+    add(app, "")
+    return found
+
+
+def params(callback) -> dict:
+    """{parameter: (type, typer.Option/Argument info, [option names])}, the type unwrapped from Optional / list."""
+    hints = typing.get_type_hints(callback, include_extras=True)
+    found = {}
+    for name in inspect.signature(callback).parameters:
+        kind, info = typing.get_args(hints[name])[:2]
+        while typing.get_origin(kind) in (typing.Union, types.UnionType, list):
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        given = ([info.default] if isinstance(info.default, str) and info.default.startswith("-") else []) \
+            + list(info.param_decls or ())                   # Annotated: the first declaration lands in default
+        decls = [d for decl in given for d in decl.split("/")]
+        if not decls and isinstance(info, typer.models.OptionInfo):
+            decls = ["--" + name.replace("_", "-")] + (["--no-" + name.replace("_", "-")] if kind is bool else [])
+        found[name] = (kind, info, [d.strip() for d in decls])
     return found
 
 
@@ -51,21 +75,22 @@ def help_text(name: str) -> str:
     return " ".join(result.output.split())
 
 
-def option_names(command) -> set[str]:
-    return {opt for p in command.params if isinstance(p, click.Option) and not p.hidden
-            for opt in p.opts + p.secondary_opts}
+def option_names(callback) -> set[str]:
+    return {d for kind, info, decls in params(callback).values() if not getattr(info, "hidden", False)
+            for d in decls}
 
 
 @pytest.mark.parametrize("name", sorted(commands()))
 def test_help_lists_every_choice_and_keeps_brackets(name):
-    command, text = commands()[name], help_text(name)
-    for param in command.params:
-        if isinstance(param.type, click.Choice) and not getattr(param, "hidden", False):
-            for choice in param.type.choices:
-                assert str(getattr(choice, "value", choice)) in text, f"{name} --help lacks {choice!r}"
-    for piece in [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params
-                                         if not getattr(p, "hidden", False)]:
-        for bracketed in re.findall(r"\S*\[[^\]]*\]\S*", piece):           # e.g. 'crsae[ray]', [0.4, 0.5]
+    callback, text = commands()[name], help_text(name)
+    for kind, info, decls in params(callback).values():
+        if isinstance(kind, type) and issubclass(kind, enum.Enum) and not getattr(info, "hidden", False):
+            for member in kind:
+                assert member.value in text, f"{name} --help lacks {member.value!r}"
+    pieces = [inspect.getdoc(callback) or ""] + [info.help or "" for kind, info, decls in params(callback).values()
+                                                 if not getattr(info, "hidden", False)]
+    for piece in pieces:
+        for bracketed in re.findall(r"\S*\[[^\]]*\]\S*", piece):         # e.g. 'crsae[ray]', [0.4, 0.5]
             assert " ".join(bracketed.split()) in text, f"{name} --help lost {bracketed!r} (markup?)"
 
 
@@ -73,12 +98,12 @@ def test_infer_help_names_the_extra():
     assert "pip install 'crsae[ray]'" in help_text("infer")
 
 
-@pytest.mark.parametrize("name, params", sorted(CHOICES.items()))
-def test_choices_are_enums(name, params):
-    command = commands()[name]
-    by_name = {p.name: p for p in command.params}
-    for param in params:
-        assert isinstance(by_name[param].type, click.Choice), f"{name} --{param} is a free string"
+@pytest.mark.parametrize("name, choices", sorted(CHOICES.items()))
+def test_choices_are_enums(name, choices):
+    found = params(commands()[name])
+    for param in choices:
+        kind = found[param][0]
+        assert isinstance(kind, type) and issubclass(kind, enum.Enum), f"{name} --{param} is a free string"
 
 
 def test_one_name_per_concept():
@@ -86,7 +111,7 @@ def test_one_name_per_concept():
     train = option_names(cmds["train"])
     model_options = {"num_filters", "kernel_size", "stride", "num_layers", "L", "sigma", "threshold_mode", "lam_init",
                      "delta", "two_sided", "tied"}
-    assert model_options <= {f.name for f in ModelConfig.__dataclass_fields__.values()}
+    assert model_options <= {f.name for f in dataclasses.fields(ModelConfig)}
     for field in model_options:                                  # ModelConfig's (and the metadata's) names
         assert "--" + field.replace("_", "-") in train, field
     assert {"--two-sided", "--one-sided", "--tied", "--untied"} <= train
@@ -161,7 +186,7 @@ def test_json_outputs_parse_with_torch(tmp_path):
 
 def test_old_option_names_still_work(tmp_path):
     pytest.importorskip("onnxruntime")
-    assert invoke("simulate", "-o", tmp_path / "s.npz", "--num-signals", 2, "--length", 60, "--snr", 9).exit_code == 0
+    assert invoke("simulate", "-o", tmp_path / "s.npz", "--num-signals", 2, "--length", 200, "--snr", 9).exit_code == 0
     np.save(tmp_path / "x.npy", np.zeros((1, 1, 100), np.float32))
     result = invoke("infer", SPIKES, tmp_path / "x.npy", "-o", tmp_path / "o.npy", "--output-kind", "codes", "--quiet")
     assert result.exit_code == 0, result.output
