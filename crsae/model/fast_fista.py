@@ -339,7 +339,7 @@ class _UnrolledFista(torch.autograd.Function):
         Hm, Wm, bb = ops.weight(H), ops.weight(We_L), ops.thresholds(b)
         mom = momentum_schedule(num_layers)
         yb = ops.signal(y)
-        xs, ps = [], [ops.prep(yb)]                                  # x_k; r_k prepared (im2col: patches)
+        xs, zs, ps = [], [None], [ops.prep(yb)]                      # x_k, z_k, r_k prepared (2-D: patches)
         x_prev = z = None
         for k in range(num_layers):
             if k == 0:
@@ -350,10 +350,11 @@ class _UnrolledFista(torch.autograd.Function):
             x = ops.threshold_(u, bb, two_sided)
             if k + 1 < num_layers:
                 z = x if k == 0 else torch.lerp(x_prev, x, 1.0 + mom[k])   # x + m (x - x_prev)
+                zs.append(z)
             xs.append(x)
             x_prev = x
         ctx.ops, ctx.mom, ctx.two_sided = ops, mom, two_sided
-        ctx.xs, ctx.ps = xs, ps
+        ctx.xs, ctx.zs, ctx.ps = xs, zs, ps
         ctx.save_for_backward(H, We_L, b)
         return ops.to_standard(x)
 
@@ -399,10 +400,10 @@ class _UnrolledFista(torch.autograd.Function):
             P = ops.prep(rbar)
             q = ops.analysis(P, Hm, add=ubar, alpha=-1.0, scale=1.0 + mom[k - 1])   # zbar_k = ubar_k - H^T rbar_k
             if need_H:
-                z = xs[0] if k == 1 else torch.lerp(xs[k - 2], xs[k - 1], 1.0 + mom[k - 1])
+                z = ctx.zs[k]
                 gH = ops.weight_grad(P, z, gH, alpha=-1.0)           # -= corr(rbar_k, z_k)
             q1, q2 = q, q1
-        ctx.xs = ctx.ps = None
+        ctx.xs = ctx.zs = ctx.ps = None
         out_y = ops.signal_grad(gy) if gy is not None else None
         out_H = ops.weight_grad_out(gH) if gH is not None else (torch.zeros_like(H) if need_H else None)
         out_W = ops.weight_grad_out(gW) if gW is not None else None
