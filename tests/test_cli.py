@@ -159,7 +159,8 @@ def test_export_warns_when_the_dictionary_outgrew_L(tmp_path, rng):
     assert norm <= float(model.L) <= 1.06 * norm
     for L, warned in ((None, False), (0.5 * norm, True)):
         extra = [] if L is None else ["--L", L]
-        assert invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m.pt", "--lam", 0.5, *extra).exit_code == 0
+        assert invoke("build", tmp_path / "d.npy", "-o", tmp_path / "m.pt", "--lam", 0.5, "--normalize",
+                      *extra).exit_code == 0                 # the unit-norm filters of `model`
         result = invoke("export", tmp_path / "m.pt", "-o", tmp_path / "m.onnx")
         assert result.exit_code == 0 and (tmp_path / "m.onnx").is_file()
         assert ("warning: the dictionary's ||H||^2 = " in result.output) == warned, result.output
