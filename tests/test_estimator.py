@@ -175,3 +175,20 @@ def test_readme_example_runs_as_written(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "(32, 3, 181) (3, 1, 20)" in done.stdout and "{'sigma':" in done.stdout
     assert (tmp_path / "coder.pt").is_file() and (tmp_path / "coder.onnx").is_file()
+
+
+def test_load_wraps_any_crsae_checkpoint(signals, tmp_path):
+    """A model made by crsae build (here its Python twin) loads as a fitted estimator: a SparseCoder-like
+    transform with that fixed dictionary."""
+    from crsae.model.build import build_model
+    from crsae.model.checkpoint import save_checkpoint
+    rng = np.random.default_rng(5)
+    filters = (rng.standard_normal((3, 1, 6)) * np.array([0.8, 1.0, 1.9])[:, None, None]).astype(np.float32)
+    save_checkpoint(tmp_path / "b.pt", build_model(filters, lam=[0.5, 1.0, 2.0], sigma=0.2, num_layers=8))
+    coder = ConvDictionaryLearning1D.load(tmp_path / "b.pt")
+    assert coder.get_params()["num_filters"] == 3 and coder.get_params()["threshold_mode"] == "fixed"
+    np.testing.assert_array_equal(coder.dictionary_, filters)
+    codes = coder.transform(signals[:2, None])                       # (n, channels, n_times): channels kept
+    assert codes.shape == (2, 3, 55) and coder.inverse_transform(codes).shape == (2, 1, 60)
+    ref = fista(signals[0][None].astype(np.float64), filters.astype(np.float64), coder.thresholds_, coder.L_, 8)
+    np.testing.assert_allclose(codes[0], ref, atol=1e-4)
