@@ -164,6 +164,45 @@ def _print_json(value) -> None:
     typer.echo(json.dumps(value, indent=2))
 
 
+class InputScaling(str, Enum):
+    none = "none"
+    unit_interval = "unit_interval"
+
+
+class TrainDevice(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    triton = "triton"
+
+
+class Instances(str, Enum):
+    both = "both"
+    gpu = "gpu"
+    cpu = "cpu"
+
+
+INSTANCE_GROUPS = {Instances.both: ("gpu", "cpu"), Instances.gpu: ("gpu",), Instances.cpu: ("cpu",)}
+
+
+class RawDType(str, Enum):
+    int16 = "int16"
+    float32 = "float32"
+
+
+def _print_json(value) -> None:
+    """A command's result as one JSON document on stdout (--json); progress and notes stay on stderr."""
+    typer.echo(json.dumps(value, indent=2))
+
+
 def _shape_option(text: Optional[str]) -> Optional[tuple[int, ...]]:
     from crsae.errors import ConfigError
     if text is None:
@@ -640,8 +679,12 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an exp
     """Print the config of a checkpoint or the metadata of an exported model (--json: as JSON)."""
     if path.suffix == ".onnx":
         _needs("info", ("onnxruntime",))
+        from crsae import contract
         from crsae.serving.runtime import Encoder
-        result = Encoder(path, device="cpu").metadata
+        metadata = Encoder(path, device="cpu").metadata
+        order = contract.contract()["metadata_keys"]                # the contract's order, not onnxruntime's
+        result = {k: metadata[k] for k in sorted(metadata, key=lambda k: (k not in order, order.index(k)
+                                                                           if k in order else 0, k))}
     else:
         _needs("info", TRAINING)
         from crsae.model.checkpoint import read_checkpoint
