@@ -164,45 +164,6 @@ def _print_json(value) -> None:
     typer.echo(json.dumps(value, indent=2))
 
 
-class InputScaling(str, Enum):
-    none = "none"
-    unit_interval = "unit_interval"
-
-
-class TrainDevice(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Engine(str, Enum):
-    local = "local"
-    ray = "ray"
-
-
-class ExportFormat(str, Enum):
-    onnx = "onnx"
-    triton = "triton"
-
-
-class Instances(str, Enum):
-    both = "both"
-    gpu = "gpu"
-    cpu = "cpu"
-
-
-INSTANCE_GROUPS = {Instances.both: ("gpu", "cpu"), Instances.gpu: ("gpu",), Instances.cpu: ("cpu",)}
-
-
-class RawDType(str, Enum):
-    int16 = "int16"
-    float32 = "float32"
-
-
-def _print_json(value) -> None:
-    """A command's result as one JSON document on stdout (--json); progress and notes stay on stderr."""
-    typer.echo(json.dumps(value, indent=2))
-
-
 def _shape_option(text: Optional[str]) -> Optional[tuple[int, ...]]:
     from crsae.errors import ConfigError
     if text is None:
