@@ -18,12 +18,20 @@ pytest.importorskip("sklearn")
 
 from spikeinterface.core import NumpyRecording, generate_ground_truth_recording  # noqa: E402
 
-from crsae.errors import ConfigError, CrsaeError, DataError  # noqa: E402
+from crsae.errors import ConfigError, DataError  # noqa: E402
 from crsae.sorting import CRsAESorter, SorterParams, export_phy  # noqa: E402
 from crsae.sorting.recording import check_recording, read_recording  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None\n"
+# for runs that reach scipy: its array-API helpers look torch up in sys.modules, so a None entry breaks them;
+# a finder that refuses torch keeps it out of sys.modules instead
+REFUSE_TORCH = ("import sys\n"
+                "class _RefuseTorch:\n"
+                "    def find_spec(self, name, path=None, target=None):\n"
+                "        if name == 'torch' or name.startswith('torch.'):\n"
+                "            raise ImportError('torch is blocked in this test')\n"
+                "sys.meta_path.insert(0, _RefuseTorch())\n")
 FS = 30000.0
 # the round trip's bar: mean accuracy over the ground-truth units that are visible at all (template peak at least
 # 4x the noise std); measured 0.98-1.0 on these recordings
@@ -208,9 +216,9 @@ def test_sort_needs_no_torch_and_save_load_gives_the_same_spikes(fitted, tmp_pat
             "from crsae.sorting import CRsAESorter\n"
             f"rec = spikeinterface.load({str(tmp_path / 'rec')!r})\n"
             f"sorting = CRsAESorter.load({str(saved)!r}).sort(rec, threads=1)\n"
-            "assert sys.modules['torch'] is None\n"
+            "assert 'torch' not in sys.modules\n"
             f"np.save({str(tmp_path / 'spikes.npy')!r}, sorting.to_spike_vector())\n")
-    done = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", REFUSE_TORCH + code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     here = sorter.sort(rec, threads=1).to_spike_vector()
     np.testing.assert_array_equal(np.load(tmp_path / "spikes.npy"), here)
@@ -254,4 +262,3 @@ def test_cli_sort_reuses_a_sorter_and_writes_sorting_and_phy(fitted, tmp_path):
     loaded = si.load(out / "sorting")
     assert loaded.to_spike_vector().size == summary["spikes"] == len(np.load(out / "amplitudes.npy"))
     parse_phy(out / "phy")
-    assert not CrsaeError.__subclasses__() == []

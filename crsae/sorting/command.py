@@ -37,7 +37,7 @@ def command(
     num_units: Annotated[Optional[int], typer.Option(help="Expected units (a hint for the k-means k).")] = None,
     fit_seconds: Annotated[float, typer.Option(help="Seconds from the start to learn templates on.")] = 60.0,
     epochs: Annotated[int, typer.Option(help="CRsAE EM epochs after k-means (0: k-means templates).")] = 2,
-    num_layers: Annotated[int, typer.Option(help="T, unrolled FISTA steps of the encoder.")] = 30,
+    num_layers: Annotated[int, typer.Option(help="T, unrolled FISTA steps of the encoder.")] = 20,
     threads: Annotated[int, typer.Option(help="onnxruntime threads (chunks run concurrently, one each).")] = 1,
     phy: Annotated[bool, typer.Option(help="Write the Phy folder.")] = True,
     copy_binary: Annotated[bool, typer.Option(help="Phy folder: copy the filtered recording as recording.dat "

@@ -99,11 +99,13 @@ def whitening_matrix(recording, *, seed: int = 0) -> np.ndarray:
     return np.asarray(rec._kwargs["W"], dtype=np.float32)
 
 
-def whitened(recording, W: np.ndarray):
-    """A filtered recording through a fixed whitening matrix."""
+def whitened(recording, W: np.ndarray, *, decimate: int = 1):
+    """A filtered recording through a fixed whitening matrix, then every ``decimate``-th sample (the band-pass
+    is the anti-aliasing filter: the sorter decimates only while fs / decimate >= 2.4 freq_max)."""
     spikeinterface()
     import spikeinterface.preprocessing as spre
-    return spre.whiten(recording, dtype="float32", W=np.asarray(W, dtype=np.float32), M=None)
+    recording = spre.whiten(recording, dtype="float32", W=np.asarray(W, dtype=np.float32), M=None)
+    return spre.decimate(recording, decimate, antialias=False) if decimate > 1 else recording
 
 
 def read_recording(path: str | Path, *, format: str | None = None, sampling_frequency: float | None = None,

@@ -43,9 +43,11 @@ class SorterParams:
     freq_min: float = 300.0
     freq_max: float = 6000.0
     reference: str = "median"            # common reference: "median", "average" or "none"
+    decimate: int = 2                    # code at fs / decimate (after the band-pass; used while fs / decimate is at
+                                         # least 2.4 x freq_max): 4x less work per second, spike times to +-1 sample
     # templates
-    ms_before: float = 1.0               # template samples before the trough
-    ms_after: float = 1.5                # and after it
+    ms_before: float = 0.8               # template samples before the trough
+    ms_after: float = 1.2                # and after it
     fit_seconds: float = 60.0            # seconds of recording (from the start) the templates are learned on
     detect_threshold: float = 5.0        # troughs below -this robust noise stds give the k-means snippets
     max_snippets: int = 20000            # at most this many snippets are clustered
@@ -56,7 +58,7 @@ class SorterParams:
     max_shift_ms: float = 0.2            # shifts tried when comparing and aligning templates
     min_spikes: int = 20                 # clusters with fewer snippets are dropped
     # CRsAE
-    num_layers: int = 30                 # T unrolled FISTA steps
+    num_layers: int = 20                 # T unrolled FISTA steps
     lam: float = 4.0                     # lambda sigma^2 with sigma = 1 (whitened noise): the lasso's code threshold
     em: bool = True                      # learn lambda by EM (else it stays at lam)
     delta: float = 1000.0                # Gamma prior rate on lambda: strong, keeps lambda near lam
@@ -66,7 +68,7 @@ class SorterParams:
     batch_size: int = 8
     lr: float = 1e-3                     # Adam learning rate for the templates
     # detection
-    amplitude_threshold: float = 0.5     # a spike's code must exceed this x its unit's template norm
+    amplitude_threshold: float = 0.4     # a spike's code must exceed this x its unit's template norm
     refractory_ms: float = 1.0           # one spike per unit within +-this
     # running
     block_seconds: float = 10.0          # sort reads and codes the recording this many seconds at a time
@@ -79,7 +81,7 @@ class SorterParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("max_snippets", "pca_components", "min_spikes", "num_layers", "window", "max_windows",
+        for name in ("decimate", "max_snippets", "pca_components", "min_spikes", "num_layers", "window", "max_windows",
                      "batch_size", "chunk"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -106,6 +108,10 @@ class SorterParams:
     def samples(self, fs: float) -> tuple[int, int]:
         """(nbefore, nafter) at sampling rate fs."""
         return int(round(self.ms_before * 1e-3 * fs)), int(round(self.ms_after * 1e-3 * fs))
+
+    def decimation(self, fs: float) -> int:
+        """The decimation used at sampling rate fs: ``decimate``, or 1 when fs / decimate < 2.4 x freq_max."""
+        return self.decimate if fs / self.decimate >= 2.4 * min(self.freq_max, 0.45 * fs) else 1
 
 
 class CRsAESorter:
@@ -134,8 +140,9 @@ class CRsAESorter:
         log = log or (lambda line: None)
         p = self.params
         fs = float(recording.get_sampling_frequency()) if hasattr(recording, "get_sampling_frequency") else 0.0
-        nbefore, nafter = p.samples(fs) if fs > 0 else (1, 1)
-        rec_mod.check_recording(recording, min_seconds=(nbefore + nafter) * 4 / fs if fs > 0 else 0.0)
+        q = p.decimation(fs) if fs > 0 else 1
+        nbefore, nafter = p.samples(fs / q) if fs > 0 else (1, 1)                    # model samples
+        rec_mod.check_recording(recording, min_seconds=(nbefore + nafter) * 4 * q / fs if fs > 0 else 0.0)
         K = nbefore + nafter
         if K < 3:
             raise ConfigError(f"templates of {p.ms_before} + {p.ms_after} ms are {K} samples at {fs:g} Hz; "
@@ -150,24 +157,26 @@ class CRsAESorter:
             return time.perf_counter()
 
         W = rec_mod.whitening_matrix(filt, seed=p.seed)
-        white = rec_mod.whitened(filt, W)
+        white = rec_mod.whitened(filt, W, decimate=q)
         t = stage("whitening_matrix", start)
-        n = min(recording.get_num_samples(0), int(p.fit_seconds * fs))
+        n = min(white.get_num_samples(0), int(p.fit_seconds * fs / q))                # model samples
         traces = white.get_traces(segment_index=0, start_frame=0, end_frame=n).astype(np.float32)
         t = stage("preprocess", t)
         scale = float(np.median(tmpl.robust_std(traces)))
-        log(f"fit: {n / fs:.1f} s of {recording.get_num_channels()} channels at {fs:g} Hz, whitened noise std "
+        fs_model = fs / q
+        log(f"fit: {n / fs_model:.1f} s of {recording.get_num_channels()} channels at {fs:g} Hz (coded at "
+            f"{fs_model:g} Hz), whitened noise std "
             f"{scale:.2f} (median over channels)")
         peaks = tmpl.detect_troughs(traces, p.detect_threshold, nbefore, nafter)
         if len(peaks) < p.min_spikes:
             raise DataError(f"only {len(peaks)} troughs below -{p.detect_threshold:g} noise stds in the first "
-                            f"{n / fs:.1f} s; lower detect_threshold or fit on a longer recording")
+                            f"{n / fs_model:.1f} s; lower detect_threshold or fit on a longer recording")
         rng = np.random.default_rng(p.seed)
         chosen = np.sort(rng.choice(len(peaks), size=min(len(peaks), p.max_snippets), replace=False))
         waves = tmpl.snippets(traces, peaks[chosen], nbefore, nafter)
         channels = recording.get_num_channels()
         k = p.clusters or (3 * p.num_units if p.num_units else 2 * channels)
-        max_shift = int(round(p.max_shift_ms * 1e-3 * fs))
+        max_shift = int(round(p.max_shift_ms * 1e-3 * fs_model))
         means, labels = tmpl.cluster_templates(waves, clusters=k, pca_components=p.pca_components,
                                                merge_similarity=p.merge_similarity, max_shift=max_shift,
                                                min_spikes=p.min_spikes, seed=p.seed)
@@ -191,16 +200,19 @@ class CRsAESorter:
         folder.mkdir(parents=True, exist_ok=True)
         self._export(model, folder)
         t = stage("export", t)
-        # templates in microvolts, on the filtered (unwhitened) recording: whitened = traces @ W
-        unwhiten = np.linalg.pinv(W)
-        templates_uV = np.einsum("ckd,de->cke", learned * norms[:, None, None], unwhiten).astype(np.float32)
+        # templates in microvolts at the full rate, on the filtered (unwhitened) recording: mean snippets of the
+        # clusters (k-means, before EM)
+        full_before, full_after = p.samples(fs)
+        templates_uV = tmpl.mean_snippets(filt, peaks[chosen] * q, labels, len(norms), full_before, full_after)
+        t = stage("templates_uV", t)
         self._arrays = {"W": W, "templates_uV": templates_uV, "templates_white": (learned * norms[:, None, None]),
                         "norms": norms.astype(np.float32)}
         self.info = {"format_version": FORMAT_VERSION, "params": asdict(self.params), "sampling_frequency": fs,
-                     "nbefore": nbefore, "nafter": nafter, "num_channels": channels,
+                     "decimation": q, "model_sampling_frequency": fs_model, "nbefore": nbefore,
+                     "nafter": nafter, "templates_nbefore": full_before, "num_channels": channels,
                      "channel_ids": [_plain(c) for c in recording.get_channel_ids()],
                      "unit_ids": list(range(len(norms))), "lam": model.lam.detach().numpy().tolist(),
-                     "L": float(model.L), "fit": {"seconds_of_recording": n / fs, "troughs": int(len(peaks)),
+                     "L": float(model.L), "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
                                                   "snippets": int(len(waves)), "kmeans_k": int(k),
                                                   "units": int(len(norms)), "train_seconds": train_s, "stages": stages,
                                                   "fit_seconds": time.perf_counter() - start}}
@@ -258,7 +270,8 @@ class CRsAESorter:
     # --- sort -------------------------------------------------------------------------------------------------
     @property
     def templates(self) -> np.ndarray:
-        """Templates in microvolts on the filtered recording: (units, samples, channels), trough at nbefore."""
+        """Templates in microvolts on the filtered recording, at its full rate: (units, samples, channels), trough
+        at ``info["templates_nbefore"]``."""
         self._require_fitted()
         return self._arrays["templates_uV"]
 
@@ -274,7 +287,7 @@ class CRsAESorter:
         self._check_compatible(recording)
         filt = rec_mod.filtered(recording, freq_min=p.freq_min, freq_max=min(p.freq_max, 0.45 * fs),
                                 reference=p.reference)
-        return rec_mod.whitened(filt, self._arrays["W"]) if whiten else filt
+        return rec_mod.whitened(filt, self._arrays["W"], decimate=self.info["decimation"]) if whiten else filt
 
     def encoder(self, threads: int | None = None):
         from crsae.serving.runtime import Encoder
@@ -291,22 +304,23 @@ class CRsAESorter:
         from spikeinterface.core.base import minimum_spike_dtype
         self._require_fitted()
         p, info = self.params, self.info
-        fs = info["sampling_frequency"]
+        fs, q = info["sampling_frequency"], info["decimation"]
+        fs_model = fs / q
         K = info["nbefore"] + info["nafter"]
-        rec_mod.check_recording(recording, min_seconds=K / fs)
+        rec_mod.check_recording(recording, min_seconds=K / fs_model)
         white = self.preprocess(recording)
         encoder = self.encoder(threads)
         halo = encoder.metadata["chunk_halo"]
         norms = self._arrays["norms"].astype(np.float64)
         thresholds = p.amplitude_threshold * norms
-        distance = max(1, int(round(p.refractory_ms * 1e-3 * fs)))
-        width = int(round(p.max_shift_ms * 1e-3 * fs))
-        block = max(int(p.block_seconds * fs), 4 * K)
+        distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
+        width = int(round(p.max_shift_ms * 1e-3 * fs_model))
+        block = max(int(p.block_seconds * fs_model), 4 * K)
         total = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
         done = 0
         spikes, amplitudes = [], []
         for segment in range(recording.get_num_segments()):
-            N = recording.get_num_samples(segment)
+            N = white.get_num_samples(segment)                        # model samples
             M = N - K + 1                                             # codes of the whole segment
             for a in range(0, M, block):
                 b = min(M, a + block)
@@ -318,14 +332,14 @@ class CRsAESorter:
                 keep = (index >= a) & (index < b)
                 rows, index, sums = rows[keep], index[keep], sums[keep]
                 found = np.zeros(len(rows), dtype=minimum_spike_dtype)
-                found["sample_index"] = index + info["nbefore"]
+                found["sample_index"] = (index + info["nbefore"]) * q
                 found["unit_index"] = rows[:, 1]
                 found["segment_index"] = segment
                 spikes.append(found)
                 amplitudes.append((sums / norms[rows[:, 1]]).astype(np.float32))
                 if progress is not None:
-                    progress(done + (N if b == M else b), total)
-            done += N
+                    progress(min(total, done + q * (N if b == M else b)), total)
+            done += recording.get_num_samples(segment)
         spikes = np.concatenate(spikes) if spikes else np.zeros(0, dtype=minimum_spike_dtype)
         amplitudes = np.concatenate(amplitudes) if amplitudes else np.zeros(0, np.float32)
         order = np.lexsort((spikes["unit_index"], spikes["sample_index"], spikes["segment_index"]))
@@ -384,6 +398,13 @@ def export_phy(sorting, recording, folder: str | os.PathLike, *, sorter: CRsAESo
     from spikeinterface.core import create_sorting_analyzer
     from spikeinterface.exporters import export_to_phy
     folder = Path(folder)
+    if not recording.has_probe():
+        # Phy places channels by their positions: a raw file has none, so a linear probe (20 um pitch) stands in
+        from probeinterface import generate_linear_probe
+        probe = generate_linear_probe(num_elec=recording.get_num_channels(), ypitch=20)
+        probe.set_device_channel_indices(np.arange(recording.get_num_channels()))
+        recording = recording.clone()                  # set_probe works in place: leave the caller's alone
+        recording.set_probe(probe)
     shown = sorter.preprocess(recording, whiten=False) if sorter is not None else recording
     if sorting.get_num_segments() != 1:
         raise DataError(f"Phy takes one segment; this sorting has {sorting.get_num_segments()} (sort each "

@@ -44,6 +44,27 @@ def snippets(traces: np.ndarray, peaks: np.ndarray, nbefore: int, nafter: int) -
     return traces[peaks[:, None] + np.arange(-nbefore, nafter)[None, :]]
 
 
+def mean_snippets(recording, troughs: np.ndarray, labels: np.ndarray, units: int, nbefore: int, nafter: int,
+                  block: int = 300000) -> np.ndarray:
+    """Mean snippet of every label 0..units-1 (label -1 ignored) around ``troughs`` (segment 0 samples) of a
+    spikeinterface recording, read in blocks: (units, nbefore + nafter, channels) float32."""
+    N, channels = recording.get_num_samples(0), recording.get_num_channels()
+    sums = np.zeros((units, nbefore + nafter, channels))
+    counts = np.zeros(units)
+    ok = (labels >= 0) & (troughs >= nbefore) & (troughs + nafter <= N)
+    troughs, labels = troughs[ok], labels[ok]
+    for a in range(0, N, block):
+        inside = (troughs >= a) & (troughs < a + block)
+        if not inside.any():
+            continue
+        lo, hi = max(0, a - nbefore), min(N, a + block + nafter)
+        traces = recording.get_traces(segment_index=0, start_frame=lo, end_frame=hi).astype(np.float64)
+        waves = snippets(traces, troughs[inside] - lo, nbefore, nafter)
+        np.add.at(sums, labels[inside], waves)
+        counts += np.bincount(labels[inside], minlength=units)
+    return (sums / np.maximum(counts, 1)[:, None, None]).astype(np.float32)
+
+
 def shift_similarity(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
     """Largest cosine similarity of two templates (K, channels) over time shifts within +-max_shift."""
     best = -1.0
@@ -160,7 +181,7 @@ def train_dictionary(traces: np.ndarray, filters: np.ndarray, *, num_layers: int
 
         def on_epoch(record):
             if log is not None:
-                log(f"  epoch {record.epoch}: loss {record.loss:.4f}, lambda {float(model.lam.mean()):.3f} (mean)")
+                log(f"  epoch {record.epoch}: loss {record.loss:.4f}, lambda {float(model.lam.detach().mean()):.3f} (mean)")
             return {}
 
         trainer.fit(ArrayData(windows), on_epoch=on_epoch)
