@@ -118,8 +118,10 @@ def model_from_state(state: dict, source: str = "the checkpoint") -> CRsAE:
         model = CRsAE(config)
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise CheckpointError(f"{source}'s weights do not fit its config ({reason}); the file is damaged") from None
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = " ".join(lines[:2])[:200] if lines else type(err).__name__
+        raise CheckpointError(f"checkpoint weights do not fit its config in {source} ({reason}); the file is "
+                              "damaged") from None
     return model.eval()
 
 
