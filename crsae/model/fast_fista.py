@@ -29,9 +29,9 @@ and the parameter gradients, sums over the steps of the convolutions' weight gra
     d/dy      = sum_k rbar_k
 
 b is ``lam sigma^2 / L`` or the free bias; autograd carries d/db on to lambda or the bias, and d/d(We/L) to We (or
-to H when tied, where it adds to the synthesis term). Only the x_k (codes, from which z_k and D_k follow) and the
-residuals r_k (signal-sized, C times smaller) are kept, instead of the ~10 code-sized intermediates per step that
-autograd keeps through the threshold's max/min.
+to H when tied, where it adds to the synthesis term). Only x_k (D_k and sign follow from it), z_k and the residuals
+r_k (signal-sized, C times smaller; 2-D: as the patch matrix the forward built anyway) are kept, instead of the
+~10 code-sized intermediates per step that autograd keeps through the threshold's max/min.
 
 The convolutions: 2-D with stride s > 1 runs as matrix products on patches (``_Patches2d``: im2col, GEMM,
 overlap-add by the ceil(K/s)^2 polyphase blocks), not as mkldnn's one-input-channel strided kernels; codes are then
