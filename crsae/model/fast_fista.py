@@ -58,10 +58,10 @@ class _Ops:
     def thresholds(self, b):                               # b (C,) -> broadcastable over the internal codes
         return b.reshape(self.bshape)
 
-    def threshold_(self, u, bb, two_sided: bool):
-        """theta(u) in place: two-sided u - clip(u, -b, b), one-sided relu(u - b)."""
+    def threshold_(self, u, bb, two_sided: bool, work=None):
+        """theta(u) in place: two-sided u - clip(u, -b, b), one-sided relu(u - b); ``work``: a buffer like u."""
         if two_sided:
-            return u.sub_(torch.clamp(u, -bb, bb))
+            return u.sub_(torch.clamp(u, -bb, bb) if work is None else torch.clamp(u, -bb, bb, out=work))
         return u.sub_(bb).clamp_(min=0)
 
 
@@ -88,11 +88,11 @@ class _Convs(_Ops):
     def weight(self, W):
         return W
 
-    def prep(self, sig):
+    def prep(self, sig, out=None):
         return sig
 
-    def analysis(self, P, W, add=None, alpha: float = 1.0, scale: float = 1.0):
-        """scale (add + alpha A_W sig)."""
+    def analysis(self, P, W, add=None, alpha: float = 1.0, scale: float = 1.0, out=None):
+        """scale (add + alpha A_W sig); ``out`` (a buffer to reuse) is ignored here."""
         out = conv_analysis(P, W, self.stride)
         if add is None:
             return out if alpha * scale == 1.0 else out.mul_(alpha * scale)
@@ -100,8 +100,8 @@ class _Convs(_Ops):
             return out.mul_(alpha).add_(add) if alpha != 1.0 else out.add_(add)
         return out.mul_(alpha * scale).add_(add, alpha=scale)
 
-    def synthesis(self, x, W, base=None):
-        """base - S_W x, or S_W x."""
+    def synthesis(self, x, W, base=None, out=None, work=None):
+        """base - S_W x, or S_W x; the buffers ``out``, ``work`` are ignored here."""
         out = conv_synthesis(x, W, self.size, self.stride)
         return out if base is None else torch.sub(base, out)
 
@@ -133,11 +133,15 @@ class _Matmul(_Ops):
     (rows, columns) matrix, ``weight(W)`` the (code columns, sample columns) matrix; analysis ``P Wm^T``, synthesis
     ``x Wm`` then an overlap-add, weight gradient ``x^T P``."""
 
-    def analysis(self, P, Wm, add=None, alpha: float = 1.0, scale: float = 1.0):
+    def analysis(self, P, Wm, add=None, alpha: float = 1.0, scale: float = 1.0, out=None):
+        """scale (add + alpha P Wm^T); ``out``: a buffer to write (reused buffers spare the page faults of fresh
+        allocations, which cost 10x the arithmetic of an element-wise pass here)."""
         if add is None:
             out = P @ Wm.t()
             return out if alpha * scale == 1.0 else out.mul_(alpha * scale)
-        return torch.addmm(add, P, Wm.t(), beta=scale, alpha=alpha * scale)
+        if out is None:
+            return torch.addmm(add, P, Wm.t(), beta=scale, alpha=alpha * scale)
+        return torch.addmm(add, P, Wm.t(), beta=scale, alpha=alpha * scale, out=out)
 
     def weight_grad(self, P, x, acc, alpha: float = 1.0):
         if acc is None:
@@ -174,8 +178,9 @@ class _Blocks1d(_Matmul):
             bb[-1, :, self.P - pad:] = float("inf")
         return bb.view(self.nb, self.C * self.P)
 
-    def threshold_(self, u, bb, two_sided: bool):
-        super().threshold_(u.view(self.B, self.nb, self.C * self.P), bb, two_sided)
+    def threshold_(self, u, bb, two_sided: bool, work=None):
+        view = (self.B, self.nb, self.C * self.P)
+        super().threshold_(u.view(view), bb, two_sided, None if work is None else work.view(view))
         return u
 
     def signal(self, y):
@@ -210,16 +215,21 @@ class _Blocks1d(_Matmul):
     def per_filter_sum(self, x):                           # (B nb, C P) -> (C,)
         return x.view(-1, self.C, self.P).sum(dim=(0, 2))
 
-    def prep(self, sig):
+    def prep(self, sig, out=None):
         """(B, ch, Nbuf) -> (B nb, ch (P + K - 1)) overlapping blocks at stride P."""
         sB, sC, sN = sig.stride()
-        return sig.as_strided((self.B, self.nb, self.ch, self.Lb), (sB, self.P * sN, sC, sN)) \
-            .reshape(self.B * self.nb, -1)
+        blocks = sig.as_strided((self.B, self.nb, self.ch, self.Lb), (sB, self.P * sN, sC, sN))
+        if out is None:
+            return blocks.reshape(self.B * self.nb, -1)
+        out.view(blocks.shape).copy_(blocks)
+        return out
 
-    def synthesis(self, x, Wm, base=None):
+    def synthesis(self, x, Wm, base=None, out=None, work=None):
         P, nb, nA = self.P, self.nb, self.nA
-        prods = (x @ Wm).view(self.B, nb, self.ch, self.Lb).permute(0, 2, 1, 3)   # (B, ch, nb, Lb)
-        out = torch.empty((self.B, self.ch, self.Nbuf), dtype=x.dtype, device=x.device)
+        prods = (x @ Wm if work is None else torch.mm(x, Wm, out=work))
+        prods = prods.view(self.B, nb, self.ch, self.Lb).permute(0, 2, 1, 3)   # (B, ch, nb, Lb)
+        if out is None:
+            out = torch.empty((self.B, self.ch, self.Nbuf), dtype=x.dtype, device=x.device)
         tiles = out.view(self.B, self.ch, nb + nA - 1, P)
         if base is None:
             tiles[:, :, :nb].copy_(prods[..., :P])
@@ -283,18 +293,22 @@ class _Patches2d(_Matmul):
     def per_filter_sum(self, x):                           # (N, C) -> (C,)
         return x.sum(dim=0)
 
-    def prep(self, sig):
+    def prep(self, sig, out=None):
         """im2col: (B, ch, Hb, Wb) -> (N, ch K K)."""
         sB, sC, sH, sW = sig.stride()
         s, K = self.s, self.K
-        return sig.as_strided((self.B, self.Hc, self.Wc, self.ch, K, K),
-                              (sB, s * sH, s * sW, sC, sH, sW)).reshape(self.N, -1)
+        patches = sig.as_strided((self.B, self.Hc, self.Wc, self.ch, K, K), (sB, s * sH, s * sW, sC, sH, sW))
+        if out is None:
+            return patches.reshape(self.N, -1)
+        out.view(patches.shape).copy_(patches)
+        return out
 
-    def synthesis(self, x, Wm, base=None):
+    def synthesis(self, x, Wm, base=None, out=None, work=None):
         s, K, nA = self.s, self.K, self.nA
         Hc, Wc = self.Hc, self.Wc
-        patches = (x @ Wm).view(self.B, Hc, Wc, self.ch, K, K)
-        out = torch.empty((self.B, self.ch, self.Hb, self.Wb), dtype=x.dtype, device=x.device)
+        patches = (x @ Wm if work is None else torch.mm(x, Wm, out=work)).view(self.B, Hc, Wc, self.ch, K, K)
+        if out is None:
+            out = torch.empty((self.B, self.ch, self.Hb, self.Wb), dtype=x.dtype, device=x.device)
         blocks = out.view(self.B, self.ch, Hc + nA - 1, s, Wc + nA - 1, s)
         # block (0, 0), a full s x s tile (s <= K), covers each of the first Hc x Wc tiles once: written, not added
         first = patches[:, :, :, :, :s, :s].permute(0, 3, 1, 4, 2, 5)
@@ -341,13 +355,19 @@ class _UnrolledFista(torch.autograd.Function):
         yb = ops.signal(y)
         xs, zs, ps = [], [None], [ops.prep(yb)]                      # x_k, z_k, r_k prepared (2-D: patches)
         x_prev = z = None
+        r_buf = work = clamp_buf = None                              # temporaries, reused from step to step
         for k in range(num_layers):
             if k == 0:
                 u = ops.analysis(ps[0], Wm)
             else:
-                ps.append(ops.prep(ops.synthesis(z, Hm, base=yb)))   # r_k = y - H z_k
+                r_buf = ops.synthesis(z, Hm, base=yb, out=r_buf, work=work)   # r_k = y - H z_k
+                ps.append(ops.prep(r_buf))
                 u = ops.analysis(ps[k], Wm, add=z)                   # u_k = z_k + (1/L) We^T r_k
-            x = ops.threshold_(u, bb, two_sided)
+                if work is None and isinstance(ops, _Matmul):
+                    work = torch.empty_like(ps[k])
+            if clamp_buf is None and two_sided:
+                clamp_buf = torch.empty_like(u)
+            x = ops.threshold_(u, bb, two_sided, clamp_buf)
             if k + 1 < num_layers:
                 z = x if k == 0 else torch.lerp(x_prev, x, 1.0 + mom[k])   # x + m (x - x_prev)
                 zs.append(z)
@@ -368,6 +388,10 @@ class _UnrolledFista(torch.autograd.Function):
         g = ops.codes(g)
         gy = gH = gW = gb = None
         q1 = q2 = None                              # q_j = (1 + m_{j-1}) zbar_j for j = k + 1, k + 2
+        # code-sized buffers reused by every step: fresh allocations would page-fault (10x a pass's arithmetic)
+        sign, ubar, xbar_buf = (torch.empty_like(xs[0]) for _ in range(3))
+        qbufs = (torch.empty_like(xs[0]), torch.empty_like(xs[0]))
+        rbar_buf = work = P_buf = None
         for k in range(T - 1, -1, -1):
             x = xs[k]
             if k == T - 1:
@@ -375,16 +399,16 @@ class _UnrolledFista(torch.autograd.Function):
             elif k + 2 > T - 1:
                 xbar = q1
             else:                                                    # (1 + m_k) zbar_{k+1} - m_{k+1} zbar_{k+2}
-                xbar = torch.add(q1, q2, alpha=-mom[k + 1] / (1.0 + mom[k + 1]))
-            sign = torch.sign(x)
+                xbar = torch.add(q1, q2, alpha=-mom[k + 1] / (1.0 + mom[k + 1]), out=xbar_buf)
+            torch.sign(x, out=sign)
             if two_sided:
-                ubar = xbar * sign
+                torch.mul(xbar, sign, out=ubar)
                 if need_b:
                     gb_k = ops.per_filter_sum(ubar)
                     gb = -gb_k if gb is None else gb.sub_(gb_k)
                 ubar.mul_(sign)                                      # xbar D_k (sign^2 = D_k)
             else:
-                ubar = xbar * sign                                   # x >= 0: sign = D_k
+                torch.mul(xbar, sign, out=ubar)                      # x >= 0: sign = D_k
                 if need_b:
                     gb_k = ops.per_filter_sum(ubar)
                     gb = -gb_k if gb is None else gb.sub_(gb_k)
@@ -392,13 +416,16 @@ class _UnrolledFista(torch.autograd.Function):
                 gW = ops.weight_grad(ps[k], ubar, gW)                # += corr(r_k, ubar_k)
             if k == 0 and not need_y:
                 break
-            rbar = ops.synthesis(ubar, Wm)                           # (1/L) We ubar_k
+            rbar_buf = rbar = ops.synthesis(ubar, Wm, out=rbar_buf, work=work)   # (1/L) We ubar_k
             if need_y:
-                gy = rbar if gy is None else gy.add_(rbar)
+                gy = rbar.clone() if gy is None else gy.add_(rbar)
             if k == 0:
                 break
-            P = ops.prep(rbar)
-            q = ops.analysis(P, Hm, add=ubar, alpha=-1.0, scale=1.0 + mom[k - 1])   # zbar_k = ubar_k - H^T rbar_k
+            P_buf = P = ops.prep(rbar, out=P_buf)
+            if work is None and isinstance(ops, _Matmul):
+                work = torch.empty_like(P)
+            q = ops.analysis(P, Hm, add=ubar, alpha=-1.0, scale=1.0 + mom[k - 1],
+                             out=qbufs[1] if q1 is qbufs[0] else qbufs[0])   # zbar_k = ubar_k - H^T rbar_k
             if need_H:
                 z = ctx.zs[k]
                 gH = ops.weight_grad(P, z, gH, alpha=-1.0)           # -= corr(rbar_k, z_k)
