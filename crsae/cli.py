@@ -272,12 +272,12 @@ def train(
                             max_images=max_images, channels=channels, num_signals=num_signals, length=length,
                             events_per_filter=events_per_filter, snr_db=snr if snr is not None else snr_db),
                 init_dictionary=init_dictionary)
-        if run.initial_error is not None and dist.is_main and not quiet:
+        if run.initial_error is not None and dist.is_main:
             _echo(f"recovery error before: max {run.initial_error.max():.4f}  per filter {[round(float(e), 4) for e in run.initial_error]}")
         with reporter:
             history = run.fit(on_batch=reporter.batch, on_epoch_done=reporter.epoch)
         last = history[-1] if history else None
-        if run.final_error is not None and dist.is_main and not quiet:
+        if run.final_error is not None and dist.is_main:
             _echo(f"recovery error after:  max {run.final_error.max():.4f}  per filter {[round(float(e), 4) for e in run.final_error]}")
         if dist.is_main and json_output:
             errors = {"initial": run.initial_error, "final": run.final_error}
