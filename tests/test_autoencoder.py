@@ -46,6 +46,7 @@ def test_stride_trick_averages_shifted_reconstructions(rng):
     np.testing.assert_allclose(y_hat.detach().numpy()[0], out / 4, atol=2e-5)
 
 
+@pytest.mark.slow
 def test_known_answer_sparse_recovery(rng):
     """Synthesise y = H x0 with a sparse x0; a long, lightly thresholded encoder recovers x0."""
     model = CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=8, num_layers=800, lam_init=1e-3), seed=5)

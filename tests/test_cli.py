@@ -150,6 +150,7 @@ def test_export_refuses_bad_checkpoint(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["c.pt"]
 
 
+@pytest.mark.slow
 def test_export_warns_when_the_dictionary_outgrew_L(tmp_path, rng):
     """||H||^2 > L (here an L given too small) still exports, with a one-line warning naming the fix."""
     filters = rng.standard_normal((4, 1, 9)).astype(np.float32)
@@ -188,6 +189,7 @@ def test_simulate_writes_ground_truth(tmp_path):
         assert z["events"].shape == (4 * 4 * 3, 4)
 
 
+@pytest.mark.slow
 def test_export_float16_and_info_on_onnx(tiny_exports, tmp_path):
     result = invoke("export", tiny_exports["m1"].checkpoint, "-o", tmp_path / "h.onnx", "--dtype", "float16")
     assert result.exit_code == 0, result.output
@@ -218,6 +220,7 @@ def test_train_variants_from_cli(tmp_path):
     assert info["epoch"] == 1 and info["data"]["nonnegative"] is True
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     result = invoke("demo", "--workdir", tmp_path, "--epochs", 2)
     assert result.exit_code == 0, result.output

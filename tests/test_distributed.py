@@ -73,19 +73,23 @@ def runs(tmp_path_factory):
     return {**load, "two": read_checkpoint(d / "two" / "two.pt"), "two_dir": d / "two", "two_output": two}
 
 
+@pytest.mark.slow
 def test_two_processes_reach_the_losses_of_one(runs):
     assert [r["epoch"] for r in runs["two"]["history"]] == [1, 2]
     _close(runs["one"], runs["two"], 2)
 
 
+@pytest.mark.slow
 def test_two_process_checkpoint_resumes_with_one_process(runs):
     _close(runs["full"], runs["two_then_one"], 3)
 
 
+@pytest.mark.slow
 def test_one_process_checkpoint_resumes_with_two_processes(runs):
     _close(runs["full"], runs["one_then_two"], 3)
 
 
+@pytest.mark.slow
 def test_distributed_cli_run_writes_one_checkpoint_and_reports_once(runs):
     assert sorted(os.listdir(runs["two_dir"])) == ["two.pt"]
     out = runs["two_output"]
@@ -116,6 +120,7 @@ def _rank_worker(rank: int, port: int, out: str) -> None:
                     "H": trainer.model.H.detach(), "lam": trainer.model.lam.detach()}, Path(out) / f"{rank}.pt")
 
 
+@pytest.mark.slow
 def test_every_rank_holds_the_single_process_model(tmp_path):
     # fork (where there is one) saves each process the imports
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"

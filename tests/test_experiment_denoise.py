@@ -32,6 +32,7 @@ def tiny_run(tmp_path_factory):
     return output, result.output, json.loads((output / "results.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_denoise_every_variant_beats_the_noisy_input(tiny_run):
     _, _, results = tiny_run
@@ -45,6 +46,7 @@ def test_denoise_every_variant_beats_the_noisy_input(tiny_run):
         assert len(v["psnr_per_image"]) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_denoise_reports_em_vs_bias_and_lambda_correlation(tiny_run):
     _, _, results = tiny_run
@@ -63,6 +65,7 @@ def test_denoise_reports_em_vs_bias_and_lambda_correlation(tiny_run):
     assert fixed["lam"] == [20.0] * 8 and len(fixed["losses"]) == 40
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_denoise_writes_figures_and_table(tiny_run):
     output, printed, _ = tiny_run
@@ -72,6 +75,7 @@ def test_denoise_writes_figures_and_table(tiny_run):
     assert "| 25 | 25 | em-tied |" in printed and "em-tied minus bias-tied" in printed
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_denoise_keeps_every_trained_model(tiny_run):
     """Each trained model is a checkpoint that loads back with the lambdas the results report."""
@@ -85,6 +89,7 @@ def test_denoise_keeps_every_trained_model(tiny_run):
             np.testing.assert_allclose(model.lam.detach().numpy(), t["lam"], rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_denoise_one_model_per_sigma(tmp_path):
     data = require_shared_data()

@@ -20,6 +20,7 @@ def quick(tmp_path_factory):
     return folder, run(settings, folder, log=lambda line: None)
 
 
+@pytest.mark.slow
 def test_recovery_error_falls_for_both_variants(quick):
     _, results = quick
     assert [r["variant"] for r in results["runs"]] == ["em", "fixed"]
@@ -30,6 +31,7 @@ def test_recovery_error_falls_for_both_variants(quick):
         assert r["final_max_error_db"] == pytest.approx(to_db(r["final_max_error"]))
 
 
+@pytest.mark.slow
 def test_em_lambda_moves_and_fixed_stays(quick):
     _, results = quick
     em, fixed = results["runs"]
@@ -37,6 +39,7 @@ def test_em_lambda_moves_and_fixed_stays(quick):
     assert not np.allclose(em["lam_final"], em["lam_init"])
 
 
+@pytest.mark.slow
 def test_outputs_written(quick):
     folder, results = quick
     saved = json.loads((folder / "results.json").read_text())

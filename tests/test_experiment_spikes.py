@@ -38,6 +38,7 @@ def test_score_assigns_clusters_to_neurons_by_best_permutation():
     assert result["f1"] == pytest.approx(2 * 5 / (6 + 5))
 
 
+@pytest.mark.slow
 def test_fista_to_tolerance_solves_the_encoders_problem():
     rng = np.random.default_rng(0)
     H = rng.standard_normal((3, 1, 10))
@@ -52,6 +53,7 @@ def test_fista_to_tolerance_solves_the_encoders_problem():
     np.testing.assert_allclose(x, x_long, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_shrunk_run_detects_spikes_far_better_than_chance(shrunk_run):
     results, _ = shrunk_run
     crsae = results["best"]["CRsAE (onnxruntime)"]
@@ -68,6 +70,7 @@ def test_shrunk_run_detects_spikes_far_better_than_chance(shrunk_run):
     assert 0 <= trained["relative_gap"] < shallow["relative_gap"]     # more unrolled steps: closer to the optimum
 
 
+@pytest.mark.slow
 def test_shrunk_run_writes_results_and_figures(shrunk_run):
     results, folder = shrunk_run
     saved = json.loads((folder / "results.json").read_text())

@@ -39,6 +39,7 @@ def test_encoder_matches_float64_fista(case, rng):
         assert np.count_nonzero(ref) > 0
 
 
+@pytest.mark.slow
 def test_fista_objective_decreases_with_T(rng):
     H = torch.from_numpy(rng.standard_normal((3, 1, 6)).astype(np.float32))
     y = torch.from_numpy(rng.standard_normal((1, 1, 80)).astype(np.float32))

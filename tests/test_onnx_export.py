@@ -42,6 +42,7 @@ def _perturbed(config):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GRID)
 @pytest.mark.filterwarnings("ignore::crsae.errors.StepConstantWarning")   # the untied cases perturb We past L
 def test_onnxruntime_matches_torch_over_grid(name, tmp_path):
@@ -67,6 +68,7 @@ def test_onnxruntime_matches_torch_over_grid(name, tmp_path):
             assert np.abs(got[out] - r).max() <= contract.atol(r, config.num_layers)
 
 
+@pytest.mark.slow
 def test_export_against_float64_reference_at_large_T(rng):
     """At T = 100 the float32 encoders (torch and ORT) stay within the contract's tolerance of float64."""
     from reference import fista
@@ -126,6 +128,7 @@ def test_validation_catches_a_wrong_model():
         validate_onnx(proto, other)
 
 
+@pytest.mark.slow
 def test_float16_export_within_its_tolerance(tmp_path):
     model = CRsAE(GRID["2d-T5-stride1-3ch"])
     proto = to_onnx(model, outputs="both", dtype="float16")

@@ -70,6 +70,7 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and (np.array_equal(a, b) or float(np.max(np.abs(a - b))) <= 1e-6)
 
 
+@pytest.mark.slow
 def test_ray_matches_single_process_infer(local_ray, models, signals, tmp_path):
     summary = infer_files(models["m1"], signals, tmp_path / "out", chunk=CHUNK, raw_dtype="int16")
     assert not summary.errors and summary.actors == 2 and not summary.gpu
@@ -89,6 +90,7 @@ def test_ray_matches_single_process_infer(local_ray, models, signals, tmp_path):
     assert np.load(tmp_path / "out" / "long.npy").shape == (2, 5000 - 5)
 
 
+@pytest.mark.slow
 def test_ray_both_outputs_as_npz(local_ray, models, signals, tmp_path):
     files = [signals / "shard0.npy", signals / "long.npy"]
     summary = infer_files(models["m1"], files, tmp_path / "out", outputs="both", chunk=CHUNK, actors=1)
@@ -97,6 +99,7 @@ def test_ray_both_outputs_as_npz(local_ray, models, signals, tmp_path):
         assert z["codes"].shape == (2, 4995) and z["reconstruction"].shape == (1, 5000)
 
 
+@pytest.mark.slow
 def test_ray_image_folder_matches_single_process(local_ray, models, images, tmp_path):
     from PIL import Image
     summary = infer_files(models["m2"], images, tmp_path / "out", outputs="reconstruction")
@@ -110,6 +113,7 @@ def test_ray_image_folder_matches_single_process(local_ray, models, images, tmp_
     assert same(np.load(tmp_path / "codes" / "im1.npy"), np.load(tmp_path / "im1.codes.npy"))
 
 
+@pytest.mark.slow
 def test_ray_reports_failed_files_and_keeps_the_others(local_ray, models, signals, tmp_path):
     (signals / "corrupt.npy").write_bytes(b"not a numpy file")
     np.save(signals / "nan.npy", np.full((1, 1, 60), np.nan, dtype=np.float32))
@@ -148,6 +152,7 @@ def test_missing_ray_names_the_extra(models, signals, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_cli_engine_ray(local_ray, models, signals, tmp_path):
     (signals / "corrupt.npy").write_bytes(b"not a numpy file")
     result = runner.invoke(app, ["infer", str(models["m1"]), str(signals / "shard0.npy"), str(signals / "corrupt.npy"),

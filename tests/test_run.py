@@ -17,6 +17,7 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_default_train_recovers_simulated_dictionary(tmp_path):
     result = invoke("train", "-o", tmp_path / "run.pt", "--quiet")
     assert result.exit_code == 0, result.output
@@ -69,6 +70,7 @@ def test_train_bad_input_is_one_line_error_without_checkpoint(tmp_path, args, ma
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_short_image_run_denoises_bsd68_crops(tmp_path):
     data = require_shared_data()

@@ -64,6 +64,7 @@ def test_config_matches_model_inputs_and_outputs(protos, kind):
     assert all(g.count == 1 for g in config.instance_group)
 
 
+@pytest.mark.slow
 def test_config_float16_and_cpu_only(tmp_path):
     proto = to_onnx(CRsAE(CONFIGS["1d"], seed=1), outputs="codes", dtype="float16")
     config = parse(triton_config(proto, "half", instances=("cpu",), instance_count=2))
