@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import json
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from crsae.errors import DataError
+
+
+class SampleType(str, Enum):
+    """Sample types of a raw binary recording (as ``crsae infer --raw-dtype`` names them)."""
+    int16 = "int16"
+    uint16 = "uint16"
+    int32 = "int32"
+    float32 = "float32"
+    float64 = "float64"
 
 
 def command(
@@ -30,7 +40,8 @@ def command(
     stream_id: Annotated[Optional[str], typer.Option(help="Stream of a multi-stream format.")] = None,
     sampling_rate: Annotated[Optional[float], typer.Option(help="Raw binary: sampling rate (Hz).")] = None,
     num_channels: Annotated[Optional[int], typer.Option(help="Raw binary: channels.")] = None,
-    dtype: Annotated[Optional[str], typer.Option(help="Raw binary: sample type, e.g. int16.")] = None,
+    dtype: Annotated[Optional[SampleType], typer.Option("--raw-dtype", "--dtype", help="Raw binary: sample type.")]
+    = None,
     gain: Annotated[Optional[float], typer.Option(help="Raw binary: microvolts per unit.")] = None,
     sorter: Annotated[Optional[Path], typer.Option(help="A fitted sorter folder to reuse (no fitting, no "
                                                         "torch needed).")] = None,
@@ -43,6 +54,8 @@ def command(
     copy_binary: Annotated[bool, typer.Option(help="Phy folder: copy the filtered recording as recording.dat "
                                                    "(Phy's waveform view needs it).")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary (units, spikes, timings) as one "
+                                                             "JSON object.")] = False,
 ):
     """Spike-sort a recording with CRsAE: templates learned from it (k-means of snippets, then EM), spikes from
     the exported ONNX encoder, a spikeinterface Sorting and a Phy folder out."""
@@ -56,7 +69,7 @@ def command(
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise DataError(f"output {output} exists and is not an empty folder; pass a new folder")
     rec = read_recording(recording, format=format, sampling_frequency=sampling_rate, num_channels=num_channels,
-                         dtype=dtype, gain_to_uV=gain, offset_to_uV=0.0 if gain is not None else None,
+                         dtype=None if dtype is None else dtype.value, gain_to_uV=gain, offset_to_uV=0.0 if gain is not None else None,
                          stream_id=stream_id)
     echo = lambda line: typer.echo(line, err=True)                                  # noqa: E731
     start = time.perf_counter()
@@ -93,6 +106,9 @@ def command(
                "fit_s": fit_s, "sort_s": sort_s, "times_real_time": total_s / sort_s if sort_s else None,
                "threads": threads, "phy": str(output / "phy") if phy else None}
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if json_output:
+        typer.echo(json.dumps(summary))
+        return
     typer.echo(f"{summary['units']} units, {summary['spikes']} spikes in {total_s:.1f} s of recording; sorted in "
                f"{sort_s:.1f} s ({summary['times_real_time']:.2f}x real time, {threads} thread(s)); "
                f"results in {output}")
