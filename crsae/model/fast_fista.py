@@ -47,7 +47,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from crsae.model.fista import analysis as conv_analysis, momentum_schedule, synthesis as conv_synthesis
+from crsae.model.fista import analysis as conv_analysis, momentum_schedule, synthesis as conv_synthesis, unrolled_fista
 
 
 class _Ops:
@@ -468,9 +468,13 @@ def unrolled_fista_train(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: 
                          two_sided: bool = True) -> torch.Tensor:
     """``crsae.model.fista.unrolled_fista`` (same arguments, same values up to float rounding) with the
     hand-written backward. Returns x_T, (B, C, *code); for 2-D stride > 1 a view of channels-last storage."""
+    if y.shape[0] == 0:          # an empty batch (a distributed run's empty last shard): nothing to arrange
+        return unrolled_fista(y, H, We, b, L, num_layers, stride=stride, two_sided=two_sided)
     return _UnrolledFista.apply(y, H, We / L, b, int(num_layers), int(stride), bool(two_sided))
 
 
 def synthesis_train(x: torch.Tensor, W: torch.Tensor, size, stride: int = 1) -> torch.Tensor:
     """``crsae.model.fista.synthesis`` on the training path's convolutions."""
+    if x.shape[0] == 0:          # an empty batch, as in unrolled_fista_train
+        return conv_synthesis(x, W, size, stride)
     return _Synthesis.apply(x, W, tuple(size), int(stride))
