@@ -53,6 +53,8 @@ GEOMETRIES = {
     "2d-K7-stride3": ((2, 2, 7, 7), (23, 20), 3),          # three polyphase blocks per axis
     "2d-K4-stride4": ((2, 1, 4, 4), (16, 13), 4),          # one block per axis, trailing samples unreached
     "2d-paper-K7-stride5": ((4, 1, 7, 7), (31, 34), 5),
+    "1d-one-block": ((2, 1, 4), (12,), 1),                  # 9 codes, one block: its patches must not alias r_k
+    "2d-stride2-one-code-row": ((2, 1, 4, 4), (5, 9), 2),   # a single code row
 }
 
 

@@ -219,8 +219,8 @@ class _Blocks1d(_Matmul):
         """(B, ch, Nbuf) -> (B nb, ch (P + K - 1)) overlapping blocks at stride P."""
         sB, sC, sN = sig.stride()
         blocks = sig.as_strided((self.B, self.nb, self.ch, self.Lb), (sB, self.P * sN, sC, sN))
-        if out is None:
-            return blocks.reshape(self.B * self.nb, -1)
+        if out is None:              # always a copy: a reshape may be a view of sig, whose buffer is reused
+            out = sig.new_empty((self.B * self.nb, self.ch * self.Lb))
         out.view(blocks.shape).copy_(blocks)
         return out
 
@@ -298,8 +298,8 @@ class _Patches2d(_Matmul):
         sB, sC, sH, sW = sig.stride()
         s, K = self.s, self.K
         patches = sig.as_strided((self.B, self.Hc, self.Wc, self.ch, K, K), (sB, s * sH, s * sW, sC, sH, sW))
-        if out is None:
-            return patches.reshape(self.N, -1)
+        if out is None:              # always a copy: a reshape may be a view of sig, whose buffer is reused
+            out = sig.new_empty((self.N, self.ch * K * K))
         out.view(patches.shape).copy_(patches)
         return out
 
