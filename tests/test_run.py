@@ -46,7 +46,7 @@ def test_cli_resume_continues_the_run(tmp_path):
     (["--data", "IMAGES", "--stride", 9, "--kernel-size", 7], "stride 9 is larger than kernel_size"),
     (["--data", "NAN"], "NaN or Inf"),
     (["--data", "IMAGES", "--channels", 2], "1 (grayscale) or 3"),
-    (["--data", "BADIMG"], "not a readable image"),
+    (["--data", "BADIMG"], "is not an image Pillow can read"),
     (["--data", "SHORT"], "smaller than"),
     (["--adam-eps", 0], "adam_eps must be a positive"),
     (["--lam-lr", -1], "lam_lr must be a positive"),
