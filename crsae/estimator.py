@@ -171,7 +171,7 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
         if not isinstance(init, str):
             return np.asarray(init, dtype=np.float32)
         rng = np.random.default_rng(seed)
-        K, (n, ch), size = self.kernel_size, signals.shape[:2], signals.shape[2:]
+        K, n, size = self.kernel_size, signals.shape[0], signals.shape[2:]
         patches = []
         for _ in range(self.num_filters):                   # alphacsc's "chunk" start: pieces of the data
             i = rng.integers(n)

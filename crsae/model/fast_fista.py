@@ -42,7 +42,6 @@ kernels torch picks for K x 1 filters); 2-D stride 1 uses torch's convolutions (
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F

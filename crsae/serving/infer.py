@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crsae.errors import DataError, ShapeError
+from crsae.errors import DataError
 from crsae.files import NpyWriter, atomic_folder, atomic_paths, check_output
 from crsae.readers import RAW_DTYPES, RAW_SUFFIXES, Item, Recording, read_input
 from crsae.serving.events import detect_events
