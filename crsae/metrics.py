@@ -1,11 +1,14 @@
-"""Quality metrics (numpy only): the denoising PSNR, and dictionary recovery on simulated data (the error metric of
-docs/math.md and the perturbed starting point).
+"""Quality metrics (numpy only): the denoising PSNR of any denoiser on noisy copies of images, and dictionary recovery
+on simulated data (the error metric of docs/math.md and the perturbed starting point).
 
 err(h, h_hat) = sqrt(1 - max_shift <h, h_hat>^2) for unit-norm filters, after the best permutation of the
 learned filters (sign-invariant). Filters are arrays of shape (C, channels, K) or (C, channels, K, K).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -90,3 +93,46 @@ def psnr(clean: np.ndarray, estimate: np.ndarray, peak: float = 1.0) -> float:
     """10 log10(peak^2 / MSE) in dB."""
     mse = float(np.mean((np.asarray(clean, np.float64) - np.asarray(estimate, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
+
+
+@dataclass(frozen=True)
+class DenoiseScore:
+    noisy_psnr: float       # mean over images, dB (peak 1 on [0, 1] images: 255 on 8-bit)
+    denoised_psnr: float    # mean over images, dB
+    count: int              # images scored
+
+
+def denoise_score(denoise: Callable[[np.ndarray], np.ndarray], images: list[np.ndarray], sigma: float, *,
+                  seed: int = 0, crop: int | None = None, min_size: int = 1,
+                  channels: int | None = None) -> DenoiseScore:
+    """Mean PSNR of noisy and denoised copies of ``images``.
+
+    Each (channels, Hh, Ww) float32 image in [0, 1] (its centre ``crop`` x ``crop`` when given) gets
+    N(0, sigma^2) noise, float32, from ``numpy.random.default_rng(seed)`` drawn image after image, so a torch model
+    and its ONNX export are scored on the same noisy images. ``denoise`` maps a (1, channels, h, w) float32 batch to
+    its (1, channels, h, w) estimate (not clipped). ``min_size`` and ``channels`` are the model's, checked first.
+    """
+    from crsae.errors import ConfigError, DataError, ShapeError
+    if not images:
+        raise DataError("no images to evaluate; pass a folder with images")
+    if not (isinstance(sigma, (int, float)) and np.isfinite(sigma) and sigma >= 0):
+        raise ConfigError(f"--noise-sigma must be a finite number >= 0, got {sigma!r}")
+    smallest = min(min(image.shape[1:]) for image in images)
+    if crop is not None and not 1 <= crop <= smallest:
+        raise ConfigError(f"--crop {crop} must be between 1 and the smallest image side, {smallest}")
+    side = smallest if crop is None else crop
+    if side < min_size:
+        raise ShapeError(f"images (or crops) of side {side} are smaller than the model's minimum {min_size}")
+    if channels is not None and any(image.shape[0] != channels for image in images):
+        raise ShapeError(f"the images have {images[0].shape[0]} channels but the model has {channels}")
+    rng = np.random.default_rng(seed)
+    noisy_scores, denoised_scores = [], []
+    for image in images:
+        clean = np.asarray(image, np.float32)[None]
+        if crop is not None:
+            top, left = (clean.shape[2] - crop) // 2, (clean.shape[3] - crop) // 2
+            clean = clean[:, :, top:top + crop, left:left + crop]
+        noisy = clean + np.float32(sigma) * rng.standard_normal(clean.shape, dtype=np.float32)
+        noisy_scores.append(psnr(clean, noisy))
+        denoised_scores.append(psnr(clean, denoise(noisy)))
+    return DenoiseScore(float(np.mean(noisy_scores)), float(np.mean(denoised_scores)), len(images))

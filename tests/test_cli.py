@@ -210,6 +210,19 @@ def test_evaluate_reports_psnr(tiny_exports, tmp_path, rng):
     assert bad.exit_code == 1 and "is not a folder" in bad.output
 
 
+def test_evaluate_scores_a_checkpoint_and_its_export_alike(tiny_exports, tmp_path, rng):
+    from PIL import Image
+    (tmp_path / "imgs").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray((rng.random((30, 32)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / name)
+    scores = [json.loads(invoke("evaluate", path, "--data", tmp_path / "imgs", "--noise-sigma", 0.1, "--threads", 1,
+                                "--json").output) for path in (tiny_exports["m2"].checkpoint, tiny_exports["m2"].onnx)]
+    assert scores[0]["noisy_psnr"] == scores[1]["noisy_psnr"]               # the same noisy images
+    assert scores[0]["denoised_psnr"] == pytest.approx(scores[1]["denoised_psnr"], abs=1e-3)
+    one_d = invoke("evaluate", tiny_exports["m1"].onnx, "--data", tmp_path / "imgs")
+    assert one_d.exit_code == 1 and "is a 1-D model" in one_d.output
+
+
 def test_train_variants_from_cli(tmp_path):
     result = invoke("train", "-o", tmp_path / "v.pt", "--num-signals", 16, "--length", 100, "--num-layers", 4,
                     "--epochs", 1, "--untied", "--threshold-mode", "bias", "--one-sided", "--quiet")

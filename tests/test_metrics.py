@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crsae.metrics import align_filter, filter_errors, perturb_dictionary, psnr
+from crsae.metrics import align_filter, denoise_score, filter_errors, perturb_dictionary, psnr
 
 
 def _unit(h):
@@ -61,3 +61,38 @@ def test_psnr_values():
     assert psnr(clean, np.full((4, 4), 0.1)) == pytest.approx(20.0)            # MSE 0.01, peak 1
     assert psnr(clean, np.full((4, 4), 25.5), peak=255.0) == pytest.approx(20.0)
     assert psnr(clean, np.full((4, 4), 0.01, np.float32)) == pytest.approx(40.0, abs=1e-5)
+
+
+def test_denoise_score_is_seeded_and_measures_the_noise():
+    images = [np.full((1, 40, 44), 0.5, np.float32), np.full((1, 36, 36), 0.25, np.float32)]
+    score = denoise_score(lambda noisy: noisy, images, 0.1, crop=32)
+    assert score.count == 2
+    assert score.noisy_psnr == pytest.approx(20.0, abs=0.3)                  # sigma 0.1 on peak 1: 20 dB
+    assert score.denoised_psnr == score.noisy_psnr                          # the identity denoises nothing
+    assert denoise_score(lambda noisy: noisy, images, 0.1, crop=32) == score
+    assert denoise_score(lambda noisy: noisy, images, 0.1, crop=32, seed=1).noisy_psnr != score.noisy_psnr
+    flat = denoise_score(lambda noisy: np.full_like(noisy, noisy.mean()), images, 0.1, crop=32)
+    assert flat.denoised_psnr > 45                                           # the mean of a flat image is exact
+
+
+def test_denoise_score_hands_the_denoiser_float32_batches_of_the_crop():
+    seen = []
+    image = np.linspace(0, 1, 30 * 34, dtype=np.float32).reshape(1, 30, 34)
+    score = denoise_score(lambda noisy: seen.append(noisy) or noisy * 0 + image[None, :, 1:29, 3:31], [image], 0.0,
+                          crop=28)
+    assert seen[0].shape == (1, 1, 28, 28) and seen[0].dtype == np.float32
+    assert score.noisy_psnr == float("inf") and score.denoised_psnr == float("inf")
+
+
+@pytest.mark.parametrize("kwargs, images, message", [
+    ({}, [], "no images"),
+    ({"crop": 50}, [np.zeros((1, 30, 30), np.float32)], "--crop 50"),
+    ({"min_size": 40}, [np.zeros((1, 30, 30), np.float32)], "smaller than the model's minimum 40"),
+    ({"channels": 3}, [np.zeros((1, 30, 30), np.float32)], "1 channels but the model has 3"),
+])
+def test_denoise_score_refuses_what_it_cannot_score(kwargs, images, message):
+    from crsae.errors import CrsaeError
+    with pytest.raises(CrsaeError, match=message):
+        denoise_score(lambda noisy: noisy, images, 0.1, **kwargs)
+    with pytest.raises(CrsaeError, match="--noise-sigma"):
+        denoise_score(lambda noisy: noisy, [np.zeros((1, 30, 30), np.float32)], float("nan"))

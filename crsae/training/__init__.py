@@ -4,7 +4,6 @@
 - ``run``: a whole ``crsae train`` run: data, defaults, initial dictionary, recovery error
 - ``datasets``: batches from arrays, simulations and image crops, seeded by (seed, epoch)
 - ``distributed``: data-parallel training under torchrun
-- ``evaluate``: denoising PSNR of a trained model
 """
 
 from crsae.extras import require
