@@ -6,6 +6,7 @@ import torch
 from crsae.config import ModelConfig, TrainConfig
 from crsae.metrics import perturb_dictionary
 from crsae.model.autoencoder import CRsAE
+from crsae.model.checkpoint import read_checkpoint
 from crsae.simulate import SimulationConfig, simulate
 from crsae.training.datasets import ArrayData
 from crsae.training.mstep import Trainer
@@ -29,6 +30,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     history = resumed.fit(data)
     assert [r.loss for r in history] == full
     assert torch.equal(resumed.model.H, trainer.model.H) and torch.equal(resumed.model.lam, trainer.model.lam)
+    assert all(r.extra["seconds"] > 0 for r in history)         # each epoch's wall time, kept across the resume
+    assert [r.extra["seconds"] for r in history[:2]] == [r["seconds"] for r in read_checkpoint(tmp_path / "c.pt")
+                                                          ["history"]]
 
 
 def test_em_lambda_moves_towards_closed_form(tmp_path):

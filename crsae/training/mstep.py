@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -50,7 +51,8 @@ class EpochRecord:
     loss: float                     # mean reconstruction loss over the epoch's batches
     lam_loss: Optional[float]       # mean EM lambda loss (em mode), else None
     lr: float                       # dictionary learning rate used in the epoch
-    extra: dict = field(default_factory=dict)   # metrics added by an on_epoch callback (e.g. recovery error)
+    extra: dict = field(default_factory=dict)   # "seconds" (wall time of the epoch's steps), and metrics added by
+                                                # an on_epoch callback (e.g. recovery error)
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "loss": self.loss, "lam_loss": self.lam_loss, "lr": self.lr, **self.extra}
@@ -156,6 +158,7 @@ class Trainer:
             epoch = self.epoch + 1
             lr = self.opt_dict.param_groups[0]["lr"]
             losses, lam_losses = [], []
+            started = time.perf_counter()
             for i, (y, target) in enumerate(data.batches(epoch, cfg.batch_size, cfg.seed)):
                 loss, lam_loss = self.step(y, target)
                 losses.append(loss)
@@ -165,7 +168,8 @@ class Trainer:
                     on_batch(epoch, i + 1, n_batches, loss)
             self.schedule.step()
             record = EpochRecord(epoch, sum(losses) / len(losses),
-                                 sum(lam_losses) / len(lam_losses) if lam_losses else None, lr)
+                                 sum(lam_losses) / len(lam_losses) if lam_losses else None, lr,
+                                 {"seconds": round(time.perf_counter() - started, 3)})
             if on_epoch is not None:
                 record.extra.update(on_epoch(record) or {})
             self.history.append(record)
