@@ -8,7 +8,9 @@ noise at each sigma (0-255 scale, unclipped, as ``crsae evaluate``) and reports 
 - ``given``:  the thresholds of the true sigma (b = lam sigma^2 / L, the graph's noise_sigma input),
 - ``auto``:   the thresholds of each image's own estimate (Donoho's MAD, computed in the graph),
 
-with the mean estimate / sigma, so the bias of the estimator shows beside its cost in dB. Runs under onnxruntime
+with the mean estimate / sigma, so the bias of the estimator shows beside its cost in dB; ``--scan`` adds the
+thresholds of other levels (multiples of the true sigma), which shows how the best thresholds really scale with the
+noise (b = lam sigma^2 / L assumes sigma^2; CDLNet's are affine in sigma). Runs under onnxruntime
 (``crsae.Encoder``); prints a table and writes bench/results/noise_sigma.json.
 
     .venv/bin/python bench/noise_sigma.py --model export/models/image2d_sigma.onnx --data ../shared/data/BSD68
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=None, help="centre crop side (faster)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--scan", default="", help="also thresholds for these multiples of sigma, e.g. 0.6,0.8,1.2")
     parser.add_argument("--output", default="noise_sigma.json", help="file name under bench/results/")
     args = parser.parse_args()
 
@@ -69,17 +72,19 @@ def main() -> None:
           f"load {os.getloadavg()[0]:.2f}")
     print(f"{'sigma':>5} {'noisy':>7} {'frozen':>7} {'given':>7} {'auto':>7} {'given-frozen':>12} "
           f"{'auto-given':>10} {'est/sigma':>9}")
+    scan = [float(f) for f in args.scan.split(",") if f]
     rows = []
     start = time.perf_counter()
     for sigma in (float(s) for s in args.sigmas.split(",")):
         rng = np.random.default_rng([args.seed, int(round(100 * sigma))])
-        scores = {k: [] for k in ("noisy", "frozen", "given", "auto")}
+        scores = {k: [] for k in ["noisy", "frozen", "given", "auto"] + [f"x{f:g}" for f in scan]}
         ratios = []
         for image in images:
             clean = image[None].astype(np.float32)
             noisy = (clean + sigma / 255 * rng.standard_normal(clean.shape)).astype(np.float32)
             scores["noisy"].append(psnr(clean, noisy))
-            for name, level in (("frozen", None), ("given", sigma / 255), ("auto", "auto")):
+            levels = [("frozen", None), ("given", sigma / 255), ("auto", "auto")]
+            for name, level in levels + [(f"x{f:g}", f * sigma / 255) for f in scan]:
                 scores[name].append(psnr(clean, encoder.reconstruct(noisy, noise_sigma=level)))
             ratios.append(float(estimate_noise_sigma(torch.from_numpy(noisy)).item()) * 255 / sigma)
         mean = {k: float(np.mean(v)) for k, v in scores.items()}
@@ -89,7 +94,8 @@ def main() -> None:
         rows.append(row)
         print(f"{sigma:5.0f} {mean['noisy']:7.2f} {mean['frozen']:7.2f} {mean['given']:7.2f} {mean['auto']:7.2f} "
               f"{mean['given'] - mean['frozen']:+12.2f} {mean['auto'] - mean['given']:+10.2f} "
-              f"{row['estimate_over_sigma']:9.3f}")
+              f"{row['estimate_over_sigma']:9.3f}"
+              + "".join(f"  {k} {v:.2f}" for k, v in mean.items() if k.startswith("x")))
     path = write_json(args.output, {
         "model": str(args.model), "data": str(args.data), "images": len(images), "crop": args.crop,
         "trained_sigma": trained, "seed": args.seed, "threads": THREADS, "rows": rows,
