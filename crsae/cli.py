@@ -461,6 +461,9 @@ def export(
     max_batch_size: Annotated[int, typer.Option(help="--format triton: max_batch_size (dynamic batching).")] = 64,
     instances: Annotated[Instances, typer.Option(help="--format triton: instance groups, GPU and CPU (both), gpu or "
                                                       "cpu (a server without GPUs needs cpu).")] = Instances.both,
+    noise_input: Annotated[bool, typer.Option(help="Add the input noise_sigma (batch,): the thresholds follow the "
+                                                   "noise level given at inference, or estimated from the signal "
+                                                   "(crsae infer --noise-sigma, crsae denoise --sigma).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print what was written and the parity records as one "
                                                              "JSON object.")] = False,
 ):
@@ -472,7 +475,7 @@ def export(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StepConstantWarning)
         written, records = _export(checkpoint, output, outputs, dtype, static_shape, format.value, name, version,
-                                   max_batch_size, INSTANCE_GROUPS[instances])
+                                   max_batch_size, INSTANCE_GROUPS[instances], noise_input)
     for r in records if not json_output else ():
         typer.echo(f"parity {r.output:<14} {str(tuple(r.shape)):<22} max |diff| {r.max_abs_diff:.2e}  atol {r.atol:.2e}")
     for w in caught:
@@ -488,9 +491,12 @@ def export(
     typer.echo(f"wrote {' and '.join(written)}")
 
 
-def _export(checkpoint, output, outputs, dtype, static_shape, format, name, version, max_batch_size, instances):
+def _export(checkpoint, output, outputs, dtype, static_shape, format, name, version, max_batch_size, instances,
+            noise_input=False):
     """The export itself: (what was written, parity records)."""
     from crsae.errors import ConfigError
+    if format == "triton" and noise_input:
+        raise ConfigError("--noise-input is for --format onnx (the Triton model takes the signal alone); drop one")
     if format == "triton":
         from crsae.exporter.onnx_export import export_triton
         if static_shape is not None:
@@ -502,7 +508,7 @@ def _export(checkpoint, output, outputs, dtype, static_shape, format, name, vers
     else:
         from crsae.exporter.onnx_export import export_checkpoint
         records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value,
-                                    static_shape=_shape_option(static_shape))
+                                    static_shape=_shape_option(static_shape), noise_input=noise_input)
         written = [str(output), str(output.with_suffix(".json"))]
     return written, records
 
@@ -538,6 +544,10 @@ def infer(
     actors: Annotated[Optional[int], typer.Option(help="--engine ray: onnxruntime actors (default: one per GPU, "
                                                        "else one per --threads CPUs).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    noise_sigma: Annotated[Optional[str], typer.Option(help="Noise std the thresholds are set for, in the signal's "
+                                                            "units (images on [0, 1]: 25/255 = 0.098), or auto "
+                                                            "(estimated per signal); needs a model exported with "
+                                                            "--noise-input. Default: the model's own sigma.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary (files written, provider, events, "
                                                              "seconds) as one JSON object.")] = False,
 ):
@@ -546,8 +556,11 @@ def infer(
     _needs("infer", ("onnxruntime",))
     outputs = output_kind or outputs
     raw_dtype = raw_dtype.value if raw_dtype is not None else None
+    noise_sigma = _noise_sigma_option("--noise-sigma", noise_sigma)
     if engine == Engine.ray:
         from crsae.serving.ray import infer_files
+        if noise_sigma is not None:
+            raise DataError("--noise-sigma works with --engine local; drop it or run crsae infer per input")
         if events is not None:
             raise DataError("--events works with --engine local; run crsae infer on one recording for events")
         start = time.perf_counter()
@@ -590,7 +603,7 @@ def infer(
         summary = run_infer(model, source, output, outputs=outputs.value, events=events,
                             event_threshold=event_threshold, sampling_rate=sampling_rate, device=device.value,
                             batch_size=batch_size, chunk=chunk, threads=threads, raw_dtype=raw_dtype,
-                            raw_channels=raw_channels, progress=report)
+                            raw_channels=raw_channels, noise_sigma=noise_sigma, progress=report)
     finally:
         if progress is not None:
             progress.stop()
@@ -603,6 +616,57 @@ def infer(
     _echo(f"provider: {summary.provider}{note}")
     typer.echo(f"wrote {', '.join(summary.written)}" + (f" ({summary.events} events)" if events else "")
                + f" in {time.perf_counter() - start:.2f}s")
+
+
+# --- denoise ------------------------------------------------------------------------------------------------
+@app.command()
+def denoise(
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="A noisy image, or a folder of images.")],
+    output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="The denoised image (.png, .tif), or a new folder "
+                                                                  "for a folder input; written at the input's depth.")],
+    model: Annotated[Optional[Path], typer.Option(help="A crsae 2-D export with a reconstruction output (default: "
+                                                       "the image model shipped with crsae).")] = None,
+    sigma: Annotated[Optional[str], typer.Option(help="Noise std on the 0-255 scale of 8-bit pixels (e.g. 25), or "
+                                                      "auto (estimated per image); needs a model exported with "
+                                                      "--noise-input. Default: the model's own sigma.")] = None,
+    device: Annotated[Device, typer.Option(help="auto: CUDA if it really works, else CPU (says which); "
+                                                "cuda, tensorrt: strict; cpu.")] = Device.auto,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for onnxruntime.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary (files written, provider, model, "
+                                                             "seconds) as one JSON object.")] = False,
+):
+    """Denoise an image (or a folder of images) with the shipped image model, through onnxruntime (no torch)."""
+    _needs("denoise", ("onnxruntime",))
+    from crsae.serving.denoise import denoise as run_denoise, shipped_model
+    from crsae.serving.infer import check_options
+    check_options(threads=threads)
+    start = time.perf_counter()
+    summary = run_denoise(source, output, model=model, sigma=_noise_sigma_option("--sigma", sigma),
+                          device=device.value, threads=threads)
+    used = str(model if model is not None else shipped_model())
+    if json_output:
+        _print_json({"written": list(summary.written), "model": used, "provider": summary.provider,
+                     "fallback_reason": summary.fallback_reason, "images": summary.items,
+                     "seconds": round(time.perf_counter() - start, 3)})
+        return
+    note = f" ({summary.fallback_reason})" if summary.fallback_reason else ""
+    _echo(f"provider: {summary.provider}{note}")
+    typer.echo(f"wrote {', '.join(summary.written)} ({summary.items} image{'s' if summary.items != 1 else ''}) "
+               f"in {time.perf_counter() - start:.2f}s")
+
+
+def _noise_sigma_option(option: str, text: Optional[str]):
+    """A noise level option: None, "auto", or a number >= 0; DataError otherwise."""
+    from crsae.errors import DataError
+    if text is None or text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise DataError(f"{option} must be a number >= 0 or auto, got {text!r}")
+    return value
 
 
 # --- evaluate -----------------------------------------------------------------------------------------------

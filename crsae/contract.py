@@ -49,6 +49,12 @@ def size_text(size) -> str:
     return "x".join(str(int(n)) for n in size)
 
 
+def has_noise_input(meta: dict) -> bool:
+    """Whether a model's graph takes the optional ``noise_sigma`` input (metadata ``noise_sigma_input``, false
+    when absent: exports made before it existed)."""
+    return bool(meta.get("noise_sigma_input", contract()["optional_metadata"]["noise_sigma_input"]))
+
+
 # Keys every runtime needs to run a model, and the checks on their values.
 _POSITIVE_INTS = ("channels", "num_filters", "kernel_size", "stride", "num_layers", "min_size")
 
@@ -102,6 +108,10 @@ def check_metadata(meta: dict, source: str) -> dict:
         problems.append(f"outputs {outputs!r} (expected one or both of {', '.join(spec['outputs'])})")
     if meta["dtype"] not in ("float32", "float16"):
         problems.append(f"dtype {meta['dtype']!r} (expected 'float32' or 'float16')")
+    if "noise_sigma_input" in meta and not isinstance(meta["noise_sigma_input"], bool):
+        problems.append(f"noise_sigma_input {meta['noise_sigma_input']!r} (expected true or false)")
+    elif has_noise_input(meta) and meta["threshold_mode"] == "bias":
+        problems.append("noise_sigma_input true with threshold_mode 'bias' (free biases have no sigma)")
     if problems:
         raise ModelFormatError(f"{source} has metadata {problems[0]}; re-export it with crsae export")
     return meta

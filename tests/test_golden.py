@@ -16,10 +16,21 @@ INDEX = json.loads((EXPORT / "golden" / "index.json").read_text())
 CASES = {case["name"]: case for case in INDEX["cases"]}
 
 
+def checkpoint_of(case: dict) -> Path:
+    """The shipped checkpoint a case's model was exported from (``checkpoint``, else the model's stem)."""
+    return EXPORT / case.get("checkpoint", f"models/{Path(case['model']).stem}.pt")
+
+
+def noise_of(case: dict):
+    """A case's noise_sigma input (B,), or None for a model without it."""
+    return np.load(EXPORT / case["noise_sigma"]) if "noise_sigma" in case else None
+
+
 def test_index_covers_every_model_and_output():
     models = {p.stem for p in (EXPORT / "models").glob("*.pt")}
     assert {"spikes1d", "image2d"} <= models
-    assert {Path(c["model"]).stem for c in CASES.values()} == models
+    assert {checkpoint_of(c).stem for c in CASES.values()} == models
+    assert {c["name"] for c in CASES.values() if "noise_sigma" in c} == {"image2d_sigma"}
     for case in CASES.values():
         assert set(case["outputs"]) == set(contract.contract()["outputs"]) == set(case["atol"])
     assert any(c["chunk_length"] for c in CASES.values())
@@ -28,9 +39,9 @@ def test_index_covers_every_model_and_output():
 @pytest.mark.parametrize("name", CASES)
 def test_committed_vectors_match_current_torch_code(name):
     case = CASES[name]
-    model = load_model(EXPORT / "models" / (Path(case["model"]).stem + ".pt"))
+    model = load_model(checkpoint_of(case))
     signal = np.load(EXPORT / case["input"])
-    for out, ref in reference_outputs(model, signal).items():
+    for out, ref in reference_outputs(model, signal, noise_of(case)).items():
         expected = np.load(EXPORT / case["outputs"][out])
         assert np.abs(ref - expected).max() <= case["atol"][out], out
 
@@ -40,12 +51,17 @@ def test_committed_onnx_models_reproduce_golden_vectors(name):
     case = CASES[name]
     encoder = Encoder(EXPORT / case["model"], device="cpu")
     signal = np.load(EXPORT / case["input"])
-    assert encoder.metadata["checkpoint_sha256"] == file_sha256(EXPORT / "models" / (Path(case["model"]).stem + ".pt"))
+    assert encoder.metadata["checkpoint_sha256"] == file_sha256(checkpoint_of(case))
+    noise = noise_of(case)
+    assert encoder.noise_input == (noise is not None)
+    # the runtime's "auto" is the graph's -1
+    noise_sigma = None if noise is None else ["auto" if v < 0 else float(v) for v in noise]
     for out, path in case["outputs"].items():
         expected = np.load(EXPORT / path)
         if case["chunk_length"]:
             got = np.stack([encoder.run_long(s, out, chunk=case["chunk_length"]) for s in signal])
         else:
-            got = encoder.run(signal, [out])[out]
+            got = encoder.run(signal, [out], noise_sigma=noise_sigma)[out]
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= case["atol"][out], out
+

@@ -1,6 +1,7 @@
 """The package as users install it: ``python -m build`` makes a wheel and an sdist, and the wheel installed into a
 fresh venv with only the CPU-inference extra (``crsae[cpu]``: onnxruntime, no torch) runs ``crsae info`` and
-``crsae infer`` on a shipped model, with results equal to the golden vectors."""
+``crsae infer`` on a shipped model, with results equal to the golden vectors, and ``crsae denoise`` with the image
+model the wheel ships."""
 
 import json
 import os
@@ -41,6 +42,7 @@ def test_wheel_and_sdist_hold_the_package_and_the_contract(dist):
     for module in ("crsae/__init__.py", "crsae/contract.json", "crsae/serving/runtime.py", "crsae/model/fista.py",
                    "crsae/training/mstep.py", "crsae/exporter/onnx_export.py", "crsae/experiments/denoise.py"):
         assert module in names
+    assert zipfile.ZipFile(wheel).read("crsae/models/image2d.onnx") == (EXPORT / "models" / "image2d.onnx").read_bytes()
     contract = json.loads(zipfile.ZipFile(wheel).read("crsae/contract.json"))
     assert contract == json.loads((EXPORT / "contract.json").read_text())
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
@@ -70,5 +72,14 @@ def test_wheel_in_a_fresh_venv_infers_without_torch(dist, tmp_path):
         cwd=tmp_path, env=env)
     reference = np.load(EXPORT / case["outputs"]["codes"])
     assert np.abs(np.load(tmp_path / "codes.npy") - reference).max() <= case["atol"]["codes"]
+    image = next(c for c in index["cases"] if c["name"] == "image2d")            # crsae denoise: the shipped model
+    from PIL import Image
+    pixels = np.clip(np.rint(np.load(EXPORT / image["input"])[0, 0] * 255), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "noisy.png")
+    run(crsae, "denoise", "noisy.png", "clean.png", cwd=tmp_path, env=env)
+    from crsae.serving.runtime import Encoder
+    want = Encoder(EXPORT / image["model"], device="cpu").reconstruct(pixels[None, None].astype(np.float32) / 255)
+    want = np.clip(np.rint(want[0, 0].astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "clean.png")), want)
     train = subprocess.run([crsae, "train", "--quiet"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert train.returncode == 1 and train.stderr.startswith("error: crsae train needs torch")

@@ -31,6 +31,7 @@ from crsae.model.checkpoint import file_sha256, load_model
 from crsae.errors import ConfigError, ExportValidationError, OutputMismatchError, StepConstantWarning, ToleranceError
 from crsae.files import atomic_paths
 from crsae.model.autoencoder import CRsAE
+from crsae.model.noise import estimate_noise_sigma
 
 logger = logging.getLogger(__name__)
 
@@ -39,22 +40,48 @@ OUTPUT_CHOICES = {"codes": ("codes",), "reconstruction": ("reconstruction",),
 
 
 class ExportGraph(nn.Module):
-    """signal -> the requested outputs. Codes are x_T of the signal as given; the reconstruction is H x_T, or the
-    shift-and-average denoiser for 2-D stride > 1 (which runs its own encoder passes on the padded copies)."""
+    """signal[, noise_sigma] -> the requested outputs. Codes are x_T of the signal as given; the reconstruction is
+    H x_T, or the shift-and-average denoiser for 2-D stride > 1 (which runs its own encoder passes on the padded
+    copies). With ``noise_sigma`` (B,) the thresholds are those of each item's noise level (``noise_thresholds``)."""
 
     def __init__(self, model: CRsAE, outputs: tuple[str, ...]):
         super().__init__()
         self.model, self.outputs = model, outputs
         self.trick = model.config.kind == "2d" and model.config.stride > 1
 
-    def forward(self, signal: torch.Tensor):
+    def forward(self, signal: torch.Tensor, noise_sigma: torch.Tensor | None = None):
+        b = None if noise_sigma is None else noise_thresholds(self.model, signal, noise_sigma)
         result = {}
         if "codes" in self.outputs or not self.trick:
-            result["codes"] = self.model._encode(signal)
+            result["codes"] = self.model._encode(signal, b=b)
         if "reconstruction" in self.outputs:
-            result["reconstruction"] = (self.model._shift_and_average(signal)[0] if self.trick
+            result["reconstruction"] = (self.model._shift_and_average(signal, b=b)[0] if self.trick
                                         else self.model._decode(result["codes"], signal.shape[2:]))
         return tuple(result[name] for name in self.outputs)
+
+
+# --- the noise_sigma input (export/CONTRACT.md, "Inputs") ---------------------------------------------------
+def noise_thresholds(model: CRsAE, signal: torch.Tensor, noise_sigma: torch.Tensor) -> torch.Tensor:
+    """Per-item thresholds b = lam sigma^2 / L for noise_sigma (B,) float32 in the signal's units: (B, C). A
+    negative entry asks for the noise level estimated from that item (``crsae.model.noise``)."""
+    estimate = estimate_noise_sigma(signal.float())
+    sigma = torch.where(noise_sigma < 0, estimate, noise_sigma)
+    return model.thresholds_at(sigma)
+
+
+def check_noise_input(model: CRsAE) -> None:
+    """ConfigError unless ``model``'s thresholds follow sigma (threshold_mode em or fixed)."""
+    if model.config.threshold_mode == "bias":
+        raise ConfigError("--noise-input needs thresholds b = lam sigma^2 / L, but this model's are free biases "
+                          "(threshold_mode bias) that no sigma sets; export it without --noise-input")
+
+
+def validation_noise(model: CRsAE, batch: int) -> torch.Tensor:
+    """noise_sigma values (batch,) for validating a noise-input export: the model's sigma, estimate (-1), twice
+    and half the model's sigma, cycled."""
+    sigma = model.config.sigma
+    cycle = [sigma, -1.0, 2 * sigma, 0.5 * sigma]
+    return torch.tensor([cycle[i % len(cycle)] for i in range(batch)], dtype=torch.float32)
 
 
 def example_signal(model: CRsAE, batch: int = 2) -> torch.Tensor:
@@ -76,8 +103,10 @@ def validation_shapes(model: CRsAE) -> list[tuple[int, ...]]:
 
 
 def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
-             checkpoint_sha256: str = "", static_shape: tuple[int, ...] | None = None) -> dict:
-    """The contract's metadata dict (typed values), as written to the sidecar."""
+             checkpoint_sha256: str = "", static_shape: tuple[int, ...] | None = None,
+             noise_input: bool = False) -> dict:
+    """The contract's metadata dict (typed values), as written to the sidecar; ``noise_sigma_input`` only when
+    the graph has that input (exports without it are as before)."""
     cfg = model.config
     return {
         "format": contract_mod.contract()["format"],
@@ -96,15 +125,16 @@ def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
         "atol_per_layer": contract_mod.tolerance_constants(dtype)[1],
         "crsae_version": __version__, "torch_version": torch.__version__,
         "onnx_version": onnx.__version__, "checkpoint_sha256": checkpoint_sha256,
-    }
+    } | ({"noise_sigma_input": True} if noise_input else {})
 
 
 def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", checkpoint_sha256: str = "",
-            static_shape: tuple[int, ...] | None = None) -> onnx.ModelProto:
+            static_shape: tuple[int, ...] | None = None, noise_input: bool = False) -> onnx.ModelProto:
     """Trace ``model`` into an ONNX model per the contract (step 1). Nothing is written to disk.
 
     ``static_shape`` (B, channels, *size) fixes every axis instead of leaving batch and size dynamic: for
     fixed-shape GPU batch jobs, where onnxruntime can search conv algorithms exhaustively and replay CUDA graphs.
+    ``noise_input``: a second input ``noise_sigma`` (batch,) sets the thresholds per item at inference.
     """
     if outputs not in OUTPUT_CHOICES:
         raise ConfigError(f"outputs must be one of {', '.join(OUTPUT_CHOICES)}, got {outputs!r}")
@@ -112,6 +142,8 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
         raise ConfigError(f"dtype must be float32 or float16, got {dtype!r}")
     names = OUTPUT_CHOICES[outputs]
     cfg, opset = model.config, contract_mod.contract()["opset"]
+    if noise_input:
+        check_noise_input(model)
     graph = ExportGraph(model.eval(), names)
     if static_shape is not None:
         static_shape = check_static_shape(model, static_shape)
@@ -124,9 +156,14 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
         dynamic = {"signal": dims}
     if dtype == "float16":
         graph, example = _half_copy(graph), example.half()
+    args, input_names = (example,), ["signal"]
+    if noise_input:
+        args, input_names = (example, validation_noise(model, example.shape[0])), ["signal", "noise_sigma"]
+        if dynamic is not None:
+            dynamic["noise_sigma"] = {0: dynamic["signal"][0]}
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, (example,), None, input_names=["signal"], output_names=list(names),
+        program = torch.onnx.export(graph, args, None, input_names=input_names, output_names=list(names),
                                     opset_version=opset, dynamic_shapes=dynamic, dynamo=True,
                                     external_data=False, verbose=False, optimize=True)
     proto = program.model_proto
@@ -138,10 +175,13 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
                                     "use the torch version pinned in pyproject.toml")
     proto.producer_name, proto.producer_version = "crsae", __version__
     proto.doc_string = "CRsAE unrolled FISTA encoder (Tolooshams, Dey & Ba, arXiv:1904.08827); see export/CONTRACT.md"
-    meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256, static_shape=static_shape)
+    meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256, static_shape=static_shape,
+                    noise_input=noise_input)
     del proto.metadata_props[:]
     for key in contract_mod.contract()["metadata_keys"]:
         proto.metadata_props.add(key=key, value=json.dumps(meta[key]))
+    if noise_input:
+        proto.metadata_props.add(key="noise_sigma_input", value="true")
     return proto
 
 
@@ -224,10 +264,12 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None,
     onnx.checker.check_model(proto)
     meta = read_metadata(proto)
     cfg, names = model.config, tuple(meta["outputs"])
-    if [i.name for i in proto.graph.input] != ["signal"] or [o.name for o in proto.graph.output] != list(names):
+    noise_input = contract_mod.has_noise_input(meta)
+    inputs = ["signal", "noise_sigma"] if noise_input else ["signal"]
+    if [i.name for i in proto.graph.input] != inputs or [o.name for o in proto.graph.output] != list(names):
         raise OutputMismatchError(f"graph inputs/outputs {[i.name for i in proto.graph.input]} -> "
                                   f"{[o.name for o in proto.graph.output]} differ from the contract's "
-                                  f"['signal'] -> {list(names)}")
+                                  f"{inputs} -> {list(names)}")
     for value in list(proto.graph.input) + list(proto.graph.output):
         expected = contract_mod.axes(value.name, cfg.kind)
         for dim, name in zip(value.type.tensor_type.shape.dim, expected):
@@ -244,10 +286,13 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None,
         shapes = [tuple(meta["static_shape"])]             # the only input a static-shape model takes
     for shape in shapes or validation_shapes(model):
         signal = torch.randn(*shape, generator=generator)
+        noise = (validation_noise(model, shape[0]),) if noise_input else ()
         with torch.no_grad():
-            reference = [r.numpy() for r in graph(signal)]
-        feed = signal.numpy().astype(np.float16 if half else np.float32)
-        got = session.run(list(names), {"signal": feed})
+            reference = [r.numpy() for r in graph(signal, *noise)]
+        feed = {"signal": signal.numpy().astype(np.float16 if half else np.float32)}
+        if noise_input:
+            feed["noise_sigma"] = noise[0].numpy()
+        got = session.run(list(names), feed)
         for name, ref, out in zip(names, reference, got):
             if out.shape != ref.shape:
                 raise OutputMismatchError(f"{name} has shape {out.shape} under onnxruntime but {ref.shape} in torch "
@@ -305,13 +350,16 @@ def write_export(proto: onnx.ModelProto, path: str | os.PathLike) -> tuple[Path,
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, outputs: str = "codes",
-                      dtype: str = "float32", static_shape: tuple[int, ...] | None = None) -> list[ParityRecord]:
+                      dtype: str = "float32", static_shape: tuple[int, ...] | None = None,
+                      noise_input: bool = False) -> list[ParityRecord]:
     """Load a checkpoint, export it, validate it, and only then write ``output`` and its sidecar (whose paths are
     checked first)."""
     check_export_paths(checkpoint, output)
     model = load_model(checkpoint)
+    if noise_input:
+        check_noise_input(model)                            # before the seconds of tracing
     proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint),
-                    static_shape=static_shape)
+                    static_shape=static_shape, noise_input=noise_input)
     records = validate_onnx(proto, model)
     write_export(proto, output)
     return records

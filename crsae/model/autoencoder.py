@@ -152,6 +152,18 @@ class CRsAE(nn.Module):
             return self.bias
         return self.lam * self.config.sigma ** 2 / self.L
 
+    def thresholds_at(self, sigma: torch.Tensor) -> torch.Tensor:
+        """b at other noise levels, one row per batch item: sigma (B,) -> (B, C), b = lam_c sigma^2 / L.
+
+        The thresholds the model would have, were it built at each sigma (``threshold_mode`` em or fixed); a
+        free bias (``bias`` mode) has no sigma to change, so ConfigError.
+        """
+        if self.config.threshold_mode == "bias":
+            raise ConfigError("this model's thresholds are free biases (threshold_mode bias), not lam sigma^2 / L, "
+                              "so a noise level cannot set them; use a model trained with threshold_mode em or fixed")
+        sigma = sigma.to(self.lam.dtype).reshape(-1, 1)
+        return self.lam * (sigma * sigma) / self.L
+
     @torch.no_grad()
     def dictionary_norm(self) -> float:
         """||H||_2^2 now (the larger of H's and We's when untied), by power iteration on ``default_L_geometry``
@@ -237,11 +249,12 @@ class CRsAE(nn.Module):
         self.check_signal(y)
         return self._forward(y)
 
-    def _encode(self, y: torch.Tensor, fast: bool = False) -> torch.Tensor:
+    def _encode(self, y: torch.Tensor, fast: bool = False, b: torch.Tensor | None = None) -> torch.Tensor:
+        """``b``: thresholds (B, C) per item (``thresholds_at``) instead of the model's own (C,)."""
         cfg = self.config
         encoder = unrolled_fista_train if fast else unrolled_fista       # fast: training path, same math
-        return encoder(y, self.H, self.analysis_filters, self.thresholds(), self.L, cfg.num_layers,
-                       stride=cfg.stride, two_sided=cfg.two_sided)
+        return encoder(y, self.H, self.analysis_filters, self.thresholds() if b is None else b, self.L,
+                       cfg.num_layers, stride=cfg.stride, two_sided=cfg.two_sided)
 
     def _decode(self, x: torch.Tensor, size, fast: bool = False) -> torch.Tensor:
         return (synthesis_train if fast else synthesis)(x, self.synthesis_filters, size, self.config.stride)
@@ -253,8 +266,10 @@ class CRsAE(nn.Module):
         x = self._encode(y, fast)
         return self._decode(x, y.shape[2:], fast), x
 
-    def _shift_and_average(self, y: torch.Tensor, fast: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """The stride trick (docs/math.md, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes."""
+    def _shift_and_average(self, y: torch.Tensor, fast: bool = False,
+                           b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stride trick (docs/math.md, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes.
+        ``b``: thresholds (B, C) per item, as in ``_encode`` (each item's row serves its s^2 copies)."""
         s, K = self.config.stride, self.config.kernel_size
         B, _, Hh, Ww = y.shape
         top, bottom = stride_pads(Hh, K, s)
@@ -262,7 +277,7 @@ class CRsAE(nn.Module):
         shifts = [(r, c) for r in range(s) for c in range(s)]
         padded = torch.cat([F.pad(y, (left - c, right + c, top - r, bottom + r), mode="reflect")
                             for r, c in shifts])                           # (s^2 B, ch, Hh + top + bottom, ...)
-        x = self._encode(padded, fast)                                     # (s^2 B, C, Hc, Wc)
+        x = self._encode(padded, fast, None if b is None else b.repeat(s * s, 1))   # (s^2 B, C, Hc, Wc)
         y_hat = self._decode(x, padded.shape[2:], fast)                    # (s^2 B, ch, Hh + top + bottom, ...)
         crops = [y_hat[i * B:(i + 1) * B, :, top - r:top - r + Hh, left - c:left - c + Ww]
                  for i, (r, c) in enumerate(shifts)]                       # s^2 x (B, ch, Hh, Ww)

@@ -43,10 +43,16 @@ def synthesis(x: torch.Tensor, W: torch.Tensor, size, stride: int = 1) -> torch.
 
 
 def soft_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Two-sided ReLU S_b(u) = relu(u - b) - relu(-u - b), computed as u - clip(u, -b, b); b (C,) broadcasts
-    over (B, C, ...). Three passes over u (Max, Min, Sub in ONNX) instead of six."""
-    b = b.reshape(1, -1, *([1] * (u.dim() - 2)))
+    """Two-sided ReLU S_b(u) = relu(u - b) - relu(-u - b), computed as u - clip(u, -b, b); b (C,) or, per batch
+    item, (B, C) broadcasts over (B, C, ...). Three passes over u (Max, Min, Sub in ONNX) instead of six."""
+    b = _per_code(b, u)
     return u - torch.minimum(torch.maximum(u, -b), b)
+
+
+def _per_code(b: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Thresholds b (C,) or (B, C) shaped to broadcast over codes u (B, C, *code)."""
+    rows = b.shape[:1] if b.dim() == 2 else (1,)
+    return b.reshape(*rows, -1, *([1] * (u.dim() - 2)))
 
 
 def momentum_schedule(num_layers: int) -> list[float]:
@@ -82,7 +88,8 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     ----------
     y : Tensor of shape (B, channels, N) or (B, channels, Hh, Ww)
     H, We : Tensor of shape (C, channels, K) or (C, channels, K, K)
-    b : Tensor of shape (C,), non-negative thresholds
+    b : Tensor of shape (C,), non-negative thresholds; or (B, C), one row per batch item (the noise level given at
+        inference, ``CRsAE.thresholds_at``)
     L : step constant, L >= ||H||_2^2
     num_layers : T >= 1
 
@@ -91,7 +98,8 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     x_T : Tensor of shape (B, C, N - K + 1) or (B, C, (Hh - K) // s + 1, (Ww - K) // s + 1)
     """
     We_L = We / L                                                          # 1/L folded into the analysis filters
-    bias = None if two_sided else -b                                       # one-sided: u - b straight from the conv
+    per_item = b.dim() == 2                                                # (B, C): not a conv bias
+    bias = None if two_sided or per_item else -b                           # one-sided: u - b straight from the conv
     size = y.shape[2:]
     momentum = momentum_schedule(num_layers)
     x_prev = z = None                                                      # x_0 = z_1 = 0
@@ -100,7 +108,10 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
             u = analysis(y, We_L, stride, bias)                            # z_1 = 0: u = (1/L) We^T y
         else:
             u = z + analysis(y - synthesis(z, H, size, stride), We_L, stride, bias)
-        x = soft_threshold(u, b) if two_sided else F.relu(u)               # x_k, (B, C, *code)
+        if two_sided:
+            x = soft_threshold(u, b)                                       # x_k, (B, C, *code)
+        else:
+            x = F.relu(u - _per_code(b, u) if per_item else u)
         if k + 1 < num_layers:
             z = x if k == 0 else x + momentum[k] * (x - x_prev)            # z_{k+1}; momentum[0] = 0
         x_prev = x

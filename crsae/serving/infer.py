@@ -73,9 +73,10 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
           outputs: str = "codes", events: str | os.PathLike | None = None, event_threshold: float = 0.0,
           sampling_rate: float | None = None, device: str = "auto", batch_size: int | None = None, chunk: int = 32768,
           threads: int | None = None, raw_dtype: str | None = None, raw_channels: int | None = None,
-          progress=None) -> InferSummary:
+          noise_sigma=None, progress=None) -> InferSummary:
     """Run ``model`` on ``source`` and write ``output`` (.npy, .npz, an image file, or a folder of images for
-    image input) and, with ``events``, a CSV of code peaks."""
+    image input) and, with ``events``, a CSV of code peaks. ``noise_sigma``: the noise level the thresholds are
+    set for (``Encoder.noise_values``: None for the model's own, a number, or "auto")."""
     check_options(outputs=outputs, chunk=chunk, event_threshold=event_threshold, sampling_rate=sampling_rate,
                   batch_size=batch_size, threads=threads, raw_dtype=raw_dtype, raw_channels=raw_channels)
     model, source, output = Path(model), Path(source), Path(output)
@@ -93,6 +94,7 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
     if events is not None:
         check_output(events, what="--events", inputs=[model, source], others=[output])
     encoder = Encoder(model, device=device, threads=threads, batch_size=batch_size)
+    encoder.noise_values(noise_sigma, 1)                                # refuses a value the model cannot take
     names = OUTPUTS[outputs]
     for name in names:
         encoder.require_output(name)
@@ -102,16 +104,21 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
         encoder.require_output("codes")
     items = read_input(source, kind=encoder.kind, channels=encoder.channels, raw_dtype=raw_dtype,
                        raw_channels=raw_channels, long_from=chunk)
+    if noise_sigma == "auto" and any(item.long for item in items):
+        raise DataError("--noise-sigma auto would estimate the noise per chunk of a long recording; pass the "
+                        "recording's noise std")
     plan_outputs(encoder, items, output, names=names, outputs=outputs)
     summary = InferSummary(encoder.provider, encoder.fallback_reason, items=len(items))
     if events is None:
-        write_outputs(encoder, items, output, names=names, outputs=outputs, chunk=chunk, progress=progress)
+        write_outputs(encoder, items, output, names=names, outputs=outputs, chunk=chunk, progress=progress,
+                      noise_sigma=noise_sigma)
         summary.written.append(str(output))
         return summary
     with atomic_paths(output, events) as (tmp_output, tmp_events):     # both or neither
         codes = _fill(encoder, items, output, tmp_output, names=names, outputs=outputs, chunk=chunk,
-                      progress=progress)
-        summary.events = _write_events(encoder, items, codes, tmp_events, event_threshold, sampling_rate, chunk)
+                      progress=progress, noise_sigma=noise_sigma)
+        summary.events = _write_events(encoder, items, codes, tmp_events, event_threshold, sampling_rate, chunk,
+                                       noise_sigma)
     summary.written += [str(output), str(events)]
     return summary
 
@@ -168,42 +175,46 @@ def _check_image_output(item: Item, suffix: str, output: Path) -> None:
 
 
 def write_outputs(encoder: Encoder, items: list[Item], output: Path, *, names: list[str], outputs: str,
-                  chunk: int = 32768, progress=None) -> None:
+                  chunk: int = 32768, progress=None, noise_sigma=None) -> None:
     """Run ``encoder`` on ``items`` and write ``output`` atomically, by its suffix.
 
     ``.npy``: the one output ``outputs`` of a single item; ``.npz``: every output in ``names`` of every item
     (keys ``name`` for one item, ``item.name``.``name`` for several); ``.png`` / ``.tif(f)``: the denoised image of
     a single image item; no suffix: a new folder of denoised images (image items, ``image_suffix``).
+    ``noise_sigma`` as in ``infer``.
     """
     output = Path(output)
     plan_outputs(encoder, items, output, names=names, outputs=outputs)
     if output.suffix == "":
         with atomic_folder(output) as tmp:
             for item in items:
-                _save_denoised_image(encoder, item, tmp / f"{item.name}{image_suffix(item)}")
+                _save_denoised_image(encoder, item, tmp / f"{item.name}{image_suffix(item)}",
+                                     noise_sigma=noise_sigma)
                 if progress is not None:
                     progress(1, 1)
         return
     with atomic_paths(output) as (tmp,):
-        _fill(encoder, items, output, tmp, names=names, outputs=outputs, chunk=chunk, progress=progress)
+        _fill(encoder, items, output, tmp, names=names, outputs=outputs, chunk=chunk, progress=progress,
+              noise_sigma=noise_sigma)
 
 
-def _fill(encoder, items, output: Path, tmp: Path, *, names, outputs, chunk, progress) -> dict:
+def _fill(encoder, items, output: Path, tmp: Path, *, names, outputs, chunk, progress, noise_sigma=None) -> dict:
     """Write ``output``'s content into ``tmp``; returns each item's codes (arrays or a Recording of the file)."""
     suffix = output.suffix.lower()
     if suffix == ".npy":
-        return _write_npy(encoder, items[0], OUTPUTS[outputs][0], tmp, chunk, progress)
+        return _write_npy(encoder, items[0], OUTPUTS[outputs][0], tmp, chunk, progress, noise_sigma)
     if suffix == ".npz":
-        return _write_npz(encoder, items, names, tmp, chunk, progress)
-    _save_denoised_image(encoder, items[0], tmp, suffix)
+        return _write_npz(encoder, items, names, tmp, chunk, progress, noise_sigma)
+    _save_denoised_image(encoder, items[0], tmp, suffix, noise_sigma=noise_sigma)
     return {}
 
 
-def _save_denoised_image(encoder: Encoder, item: Item, path: Path, suffix: str | None = None) -> None:
+def _save_denoised_image(encoder: Encoder, item: Item, path: Path, suffix: str | None = None, *,
+                         noise_sigma=None) -> None:
     """The reconstruction of one (1, channels, Hh, Ww) image item at the input's depth (module doc)."""
     from PIL import Image
     suffix = (suffix or path.suffix).lower()
-    image = encoder.reconstruct(item.array)[0].astype(np.float64)    # (channels, Hh, Ww)
+    image = encoder.reconstruct(item.array, noise_sigma=noise_sigma)[0].astype(np.float64)   # (channels, Hh, Ww)
     if item.depth == "float32":
         pixels = image.astype(np.float32)
     else:
@@ -213,35 +224,36 @@ def _save_denoised_image(encoder: Encoder, item: Item, path: Path, suffix: str |
     Image.fromarray(pixels).save(path, format="PNG" if suffix == ".png" else "TIFF")
 
 
-def _run_item(encoder: Encoder, item: Item, names, chunk, progress, out=None) -> dict[str, np.ndarray]:
+def _run_item(encoder: Encoder, item: Item, names, chunk, progress, out=None,
+              noise_sigma=None) -> dict[str, np.ndarray]:
     if item.long:
-        return {name: encoder.run_long(item.array, name, chunk=chunk, progress=progress,
+        return {name: encoder.run_long(item.array, name, chunk=chunk, progress=progress, noise_sigma=noise_sigma,
                                        out=None if out is None else out.get(name)) for name in names}
-    result = encoder.run(item.array, names)
+    result = encoder.run(item.array, names, noise_sigma=noise_sigma)
     if progress is not None:
         progress(len(item.array), len(item.array))
     return result
 
 
-def _write_npy(encoder, item, name, path, chunk, progress) -> dict:
+def _write_npy(encoder, item, name, path, chunk, progress, noise_sigma=None) -> dict:
     if item.long:                                   # written in windows: memory bounded by the chunk
         shape = encoder.long_output_shape(item.array.shape, name)
         with NpyWriter(path, encoder.dtype, shape) as out:
-            _run_item(encoder, item, [name], chunk, progress, out={name: out})
+            _run_item(encoder, item, [name], chunk, progress, out={name: out}, noise_sigma=noise_sigma)
         if name != "codes":
             return {}
         return {item.name: Recording(path, encoder.dtype, shape[0], shape[1], offset=out.offset, interleaved=False,
                                      name="the codes")}
-    result = _run_item(encoder, item, [name], chunk, progress)[name]
+    result = _run_item(encoder, item, [name], chunk, progress, noise_sigma=noise_sigma)[name]
     with open(path, "wb") as f:
         np.save(f, result)
     return {item.name: result} if name == "codes" else {}
 
 
-def _write_npz(encoder, items, names, path, chunk, progress) -> dict:
+def _write_npz(encoder, items, names, path, chunk, progress, noise_sigma=None) -> dict:
     arrays, codes = {}, {}
     for item in items:
-        result = _run_item(encoder, item, names, chunk, progress)
+        result = _run_item(encoder, item, names, chunk, progress, noise_sigma=noise_sigma)
         for name, value in result.items():
             arrays[name if len(items) == 1 else f"{item.name}.{name}"] = value
         if "codes" in result:
@@ -251,7 +263,7 @@ def _write_npz(encoder, items, names, path, chunk, progress) -> dict:
     return codes
 
 
-def _write_events(encoder, items, codes: dict, path: Path, threshold, sampling_rate, chunk) -> int:
+def _write_events(encoder, items, codes: dict, path: Path, threshold, sampling_rate, chunk, noise_sigma=None) -> int:
     """Events of every 1-D signal: CSV rows signal, sample, time_s, filter, amplitude."""
     min_distance = max(1, encoder.kernel_size // 2)
     count = 0
@@ -261,7 +273,7 @@ def _write_events(encoder, items, codes: dict, path: Path, threshold, sampling_r
         for item in items:
             item_codes = codes.get(item.name)
             if item_codes is None:
-                item_codes = _run_item(encoder, item, ["codes"], chunk, None)["codes"]
+                item_codes = _run_item(encoder, item, ["codes"], chunk, None, noise_sigma=noise_sigma)["codes"]
             signals = [item_codes] if item.long else item_codes
             for s, signal_codes in enumerate(signals):
                 label = item.name if len(signals) == 1 else f"{item.name}[{s}]"

@@ -21,7 +21,7 @@ import numpy as np
 from crsae import contract
 from crsae.serving.chunking import plan_chunks
 from crsae import extras
-from crsae.errors import ModelFormatError, ShapeError
+from crsae.errors import ConfigError, ModelFormatError, ShapeError
 from crsae.serving.providers import open_session
 
 logger = logging.getLogger(__name__)
@@ -69,11 +69,15 @@ def check_graph(session, metadata: dict, path: Path) -> None:
     smallest input it takes, and its outputs must have the shapes the contract gives."""
     rank = 3 if metadata["kind"] == "1d" else 4
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    found = f"{[i.name for i in inputs]} -> {[o.name for o in outputs]}"
-    expected = f"['signal'] -> {metadata['outputs']}"
+    noise = inputs[1:2] if contract.has_noise_input(metadata) else []
+    inputs = inputs[:1] if noise else inputs
+    names = ["signal", "noise_sigma"] if noise else ["signal"]
+    found = f"{[i.name for i in session.get_inputs()]} -> {[o.name for o in outputs]}"
+    expected = f"{names} -> {metadata['outputs']}"
     fix = "export the model with crsae export"
-    if ([i.name for i in inputs] != ["signal"] or [o.name for o in outputs] != metadata["outputs"]
-            or any(len(v.shape) != rank for v in list(inputs) + list(outputs))):
+    if ([i.name for i in session.get_inputs()] != names or [o.name for o in outputs] != metadata["outputs"]
+            or any(len(v.shape) != rank for v in list(inputs) + list(outputs))
+            or any(len(v.shape) != 1 or v.type != "tensor(float)" for v in noise)):
         raise ModelFormatError(f"{path} has graph {found} (ranks {[len(v.shape) for v in list(inputs) + list(outputs)]}) "
                                f"but its metadata describes a {metadata['kind']} crsae encoder {expected} of rank "
                                f"{rank}; {fix}")
@@ -92,7 +96,10 @@ def check_graph(session, metadata: dict, path: Path) -> None:
     size = (metadata["min_size"],) * (rank - 2)
     probe = np.zeros((1, metadata["channels"]) + size, np.float16 if metadata["dtype"] == "float16" else np.float32)
     try:
-        results = session.run(None, {"signal": probe})
+        feed = {"signal": probe}
+        if noise:
+            feed["noise_sigma"] = np.array([metadata["sigma"]], np.float32)
+        results = session.run(None, feed)
     except Exception as err:                          # onnxruntime's own error types
         reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
         raise ModelFormatError(f"{path} fails on the smallest input its metadata allows, {probe.shape} "
@@ -122,6 +129,8 @@ class Encoder:
     Attributes
     ----------
     metadata : dict, the contract's metadata (typed)
+    noise_input : whether the model takes the noise level at inference (``noise_sigma`` of ``run`` and the rest;
+        ``crsae export --noise-input``); without it the thresholds are those of metadata ``sigma``
     static_shape : tuple, the input shape of a static-shape export, or None
     provider : the execution provider that runs the model
     fallback_reason : why ``auto`` did not get CUDA, or None
@@ -147,6 +156,7 @@ class Encoder:
         self.stride, self.num_layers, self.outputs = m["stride"], m["num_layers"], tuple(m["outputs"])
         self.dtype = np.float16 if m["dtype"] == "float16" else np.float32
         self.min_size = m["min_size"]
+        self.noise_input = contract.has_noise_input(m)
         self.on_gpu = self.provider != "CPUExecutionProvider"
         if self.batch_size is None and self.on_gpu:
             self.batch_size = GPU_CALL_BATCH
@@ -185,6 +195,39 @@ class Encoder:
             raise ShapeError("signal holds NaN or Inf; clean or interpolate those samples first")
         return signal
 
+    def noise_values(self, noise_sigma, batch: int) -> np.ndarray | None:
+        """The graph's ``noise_sigma`` input for ``batch`` items: (batch,) float32, or None (a model without it).
+
+        noise_sigma : None (the model's own metadata ``sigma``), a number >= 0 in the signal's units (for images
+        on [0, 1]: 25 / 255 for 8-bit noise of std 25), ``"auto"`` (each item's own estimate, Donoho's MAD of
+        its finest diagonal Haar band, computed in the graph), or one of those per item (a sequence of length
+        batch). A model exported without ``--noise-input`` takes only None (ConfigError otherwise).
+        """
+        if not self.noise_input:
+            if noise_sigma is not None:
+                raise ConfigError(contract.message("no_noise_input", model=self.path.name,
+                                                   sigma=f"{self.metadata['sigma']:.6g}"))
+            return None
+        if noise_sigma is None:
+            noise_sigma = self.metadata["sigma"]
+        items = list(noise_sigma) if isinstance(noise_sigma, (list, tuple, np.ndarray)) else None
+        if items is not None and len(items) != batch:
+            raise ConfigError(f"noise_sigma has {len(items)} values for {batch} items; pass one, or one per item")
+        values = []
+        for value in items if items is not None else [noise_sigma]:
+            if isinstance(value, str) and value == "auto":
+                values.append(-1.0)                                 # negative: estimated in the graph
+                continue
+            if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
+                    or not 0 <= value < float("inf")):
+                raise ConfigError(f"noise_sigma must be a number >= 0 or 'auto' (or one per item), got {value!r}")
+            values.append(float(value))
+        return np.ascontiguousarray(np.broadcast_to(np.array(values, np.float32), (batch,)))
+
+    def _feed(self, batch, noise: np.ndarray | None) -> dict:
+        """A session's input dict: the signal batch and, for a noise-input model, its (B,) noise levels."""
+        return {"signal": batch} if noise is None else {"signal": batch, "noise_sigma": noise}
+
     def require_output(self, output: str) -> None:
         """Raise ModelFormatError unless the model has ``output``."""
         if output not in self.outputs:
@@ -205,12 +248,16 @@ class Encoder:
         signal = ort.OrtValue.ortvalue_from_shape_and_type(self.static_shape, self.dtype, "cuda", 0)
         binding = self.session.io_binding()
         binding.bind_ortvalue_input("signal", signal)
+        noise = None
+        if self.noise_input:
+            noise = ort.OrtValue.ortvalue_from_shape_and_type((self.static_shape[0],), np.float32, "cuda", 0)
+            binding.bind_ortvalue_input("noise_sigma", noise)
         outputs = {}
         for name in self.outputs:
             outputs[name] = ort.OrtValue.ortvalue_from_shape_and_type(self.output_shape(self.static_shape, name),
                                                                       self.dtype, "cuda", 0)
             binding.bind_ortvalue_output(name, outputs[name])
-        return signal, binding, outputs
+        return signal, noise, binding, outputs
 
     def _upload(self, batch: np.ndarray):
         """A checked batch as the session takes it: on a GPU (dynamic shapes), an OrtValue already on the device."""
@@ -230,46 +277,57 @@ class Encoder:
             self._single_thread_session = open_session(self.path, "cpu", threads=1)[0]
         return self._single_thread_session
 
-    def _concurrent_calls(self, batches: list[np.ndarray], names: list[str]) -> list[list[np.ndarray]]:
+    def _concurrent_calls(self, batches: list[np.ndarray], names: list[str],
+                          noises: list) -> list[list[np.ndarray]]:
         """CPU: run ``batches`` on ``threads`` worker threads, each call on a one-thread session (concurrent runs
         of one session are safe): 1.9x on 2 cores, where splitting each call's small convolutions across the
         threads gave 1.3x (bench/README.md "Speed work")."""
         session = self._one_thread_session()
         with ThreadPoolExecutor(max_workers=min(self.threads, len(batches))) as pool:
-            return list(pool.map(lambda batch: session.run(names, {"signal": batch}), batches))
+            return list(pool.map(lambda batch, noise: session.run(names, self._feed(batch, noise)), batches, noises))
 
-    def _call(self, batch, names: list[str]) -> list[np.ndarray]:
-        """Run one batch (ndarray, or OrtValue from ``_upload``); outputs come back as host arrays."""
+    def _call(self, batch, names: list[str], noise: np.ndarray | None = None) -> list[np.ndarray]:
+        """Run one batch (ndarray, or OrtValue from ``_upload``) with its noise levels (``noise_values``, None for a
+        model without the input); outputs come back as host arrays."""
         if self.static_shape and len(batch) < self.static_shape[0]:   # a static batch: pad the last one
             n = len(batch)
             padding = np.zeros((self.static_shape[0] - n,) + batch.shape[1:], batch.dtype)
-            return [out[:n] for out in self._call(np.concatenate([batch, padding]), names)]
+            if noise is not None:
+                noise = np.concatenate([noise, np.zeros(self.static_shape[0] - n, np.float32)])
+            return [out[:n] for out in self._call(np.concatenate([batch, padding]), names, noise)]
         if not self.on_gpu:
-            return self.session.run(names, {"signal": batch})
+            return self.session.run(names, self._feed(batch, noise))
         if self._graph is not None:                 # CUDA graph: the same device buffers every call
-            signal, binding, outputs = self._graph
+            signal, noise_value, binding, outputs = self._graph
             signal.update_inplace(batch)
+            if noise is not None:
+                noise_value.update_inplace(noise)
             self.session.run_with_iobinding(binding)
             return [outputs[name].numpy() for name in names]
         binding = self.session.io_binding()         # IO binding: one upload in, outputs made on the device
         binding.bind_ortvalue_input("signal", batch if not isinstance(batch, np.ndarray) else self._upload(batch))
+        if noise is not None:
+            binding.bind_cpu_input("noise_sigma", noise)
         for name in names:
             binding.bind_output(name, "cuda", 0)
         self.session.run_with_iobinding(binding)
         return [value.numpy() for value in binding.get_outputs()]
 
-    def run(self, signal, outputs=None) -> dict[str, np.ndarray]:
-        """All requested outputs for a batch: signal (B, channels, *size) -> {name: array}, in batches."""
+    def run(self, signal, outputs=None, *, noise_sigma=None) -> dict[str, np.ndarray]:
+        """All requested outputs for a batch: signal (B, channels, *size) -> {name: array}, in batches.
+        ``noise_sigma``: the noise level the thresholds are set for (``noise_values``)."""
         names = list(outputs or self.outputs)
         for name in names:
             self.require_output(name)
         signal = self.check(signal)
+        noise = self.noise_values(noise_sigma, len(signal))
         step = self.call_batch(signal.shape)
         batches = [signal[i:i + step] for i in range(0, len(signal), step)]
+        noises = [None if noise is None else noise[i:i + step] for i in range(0, len(signal), step)]
         if self._concurrent(len(batches)):
-            parts = self._concurrent_calls(batches, names)
+            parts = self._concurrent_calls(batches, names, noises)
         else:
-            parts = [self._call(batch, names) for batch in batches]
+            parts = [self._call(batch, names, n) for batch, n in zip(batches, noises)]
         return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
 
     def call_batch(self, shape: tuple[int, ...]) -> int:
@@ -288,11 +346,12 @@ class Encoder:
         calls = min(examples, -(-calls // self.threads) * self.threads)    # rounded up to a multiple of threads
         return -(-examples // calls)
 
-    def run_tensor(self, signal, outputs=None) -> dict:
+    def run_tensor(self, signal, outputs=None, *, noise_sigma=None) -> dict:
         """Zero-copy run on a torch tensor: input and outputs are bound in place on the tensor's device.
 
         signal : torch.Tensor of shape (B, channels, *size), on the CPU (CPU provider) or on the GPU the session
             runs on (CUDA provider); made contiguous in the model's dtype if it is not.
+        noise_sigma : as in ``run`` (``noise_values``); bound from host memory.
         Returns {name: torch.Tensor} on the same device, written by onnxruntime directly.
         """
         import torch
@@ -314,9 +373,12 @@ class Encoder:
         signal = signal.to(dtype).contiguous()
         if not bool(torch.isfinite(signal).all()):
             raise ShapeError("signal holds NaN or Inf; clean or interpolate those samples first")
+        noise = self.noise_values(noise_sigma, signal.shape[0])
         device_id = signal.device.index or 0
         binding = self.session.io_binding()
         binding.bind_input("signal", device_type, device_id, self.dtype, tuple(signal.shape), signal.data_ptr())
+        if noise is not None:
+            binding.bind_cpu_input("noise_sigma", noise)
         results = {}
         for name in names:
             results[name] = torch.empty(self.output_shape(tuple(signal.shape), name), dtype=dtype,
@@ -328,25 +390,31 @@ class Encoder:
         self.session.run_with_iobinding(binding)
         return results
 
-    def encode(self, signal) -> np.ndarray:
+    def encode(self, signal, *, noise_sigma=None) -> np.ndarray:
         """Codes x_T: (B, channels, *size) -> (B, C, *code_size)."""
-        return self.run(signal, ["codes"])["codes"]
+        return self.run(signal, ["codes"], noise_sigma=noise_sigma)["codes"]
 
-    def reconstruct(self, signal) -> np.ndarray:
+    def reconstruct(self, signal, *, noise_sigma=None) -> np.ndarray:
         """Reconstruction: (B, channels, *size) -> (B, channels, *size)."""
-        return self.run(signal, ["reconstruction"])["reconstruction"]
+        return self.run(signal, ["reconstruction"], noise_sigma=noise_sigma)["reconstruction"]
 
     def run_long(self, signal, output: str = "codes", *, chunk: int = 32768, out=None,
-                 progress=None) -> np.ndarray:
+                 progress=None, noise_sigma=None) -> np.ndarray:
         """One long 1-D signal, in chunks (export/CONTRACT.md): (channels, N) -> (C, N - K + 1) or (channels, N).
 
         ``signal`` may be a memory-mapped array; at most threads + 1 windows are in memory at a time. ``out`` (e.g.
         a memory-mapped .npy) receives the result, chunk by chunk in order; ``progress(done, total)`` is called after
         every chunk. On the CPU with several threads, that many chunks run at once, one thread each (as ``run``'s
         calls); otherwise one at a time while a worker reads, converts and uploads the next window.
+        ``noise_sigma``: a number >= 0 or None (``noise_values``), the same for every chunk; ``"auto"`` is refused,
+        since each chunk would estimate its own.
         """
         if chunk < 1:
             raise ShapeError(f"chunk must be at least 1, got {chunk}")
+        if isinstance(noise_sigma, str) and noise_sigma == "auto":
+            raise ConfigError("noise_sigma 'auto' would estimate the noise per chunk of a long recording, so chunks "
+                              "would differ from the whole; pass the recording's noise std")
+        noise = self.noise_values(noise_sigma, 1)
         rows, total = self.long_output_shape(np.shape(signal), output)
         if out is None:
             out = np.empty((rows, total), dtype=self.dtype)
@@ -366,7 +434,7 @@ class Encoder:
             with ThreadPoolExecutor(max_workers=self.threads) as pool:
                 for piece in pieces:
                     in_flight.append((piece, pool.submit(
-                        lambda p: session.run([output], {"signal": window(p)})[0][0], piece)))
+                        lambda p: session.run([output], self._feed(window(p), noise))[0][0], piece)))
                     if len(in_flight) > self.threads:
                         first, future = in_flight.popleft()
                         place(first, future.result())
@@ -379,7 +447,7 @@ class Encoder:
                 batch = pending.result()
                 if i + 1 < len(pieces):
                     pending = reader.submit(lambda p: self._upload(window(p)), pieces[i + 1])
-                place(piece, self._call(batch, [output])[0][0])
+                place(piece, self._call(batch, [output], noise)[0][0])
         return out
 
     def long_output_shape(self, shape: tuple[int, ...], output: str) -> tuple[int, int]:

@@ -108,8 +108,11 @@ async function denoise() {
     setStatus('denoise-status', `denoising ${width}x${height} in WebAssembly…`);
     const scale = scaling === 'unit_interval' ? 1 : 255; // the model takes [0, 1] images or raw pixels
     const input = scale === 1 ? noisy : noisy.map((v) => v * scale);
+    // noise-input models only: the thresholds for the added sigma (in the model's input units) or estimated
+    const mode = model.noiseInput ? $('sigma-mode').value : 'model';
+    const noiseSigma = { model: null, given: sigma * scale, auto: 'auto' }[mode];
     const start = performance.now();
-    const out = await model.reconstruct({ data: input, shape: [1, channels, height, width] });
+    const out = await model.reconstruct({ data: input, shape: [1, channels, height, width] }, { noiseSigma });
     const ms = performance.now() - start;
     const denoised = scale === 1 ? out.data : out.data.map((v) => v / scale);
     draw('img-denoised', toImageData(denoised, channels, width, height));
@@ -120,7 +123,8 @@ async function denoise() {
       $('cap-noisy').textContent = 'input (no noise added)';
       $('cap-denoised').textContent = 'denoised';
     }
-    setStatus('denoise-status', `denoised ${source.name}, ${width}x${height}, in ${ms.toFixed(0)} ms (${model.meta.num_filters} filters ${K}x${K}, stride ${model.meta.stride}, ${model.meta.num_layers} FISTA steps)`);
+    const thresholds = { model: `thresholds for σ = ${Math.round(255 * model.meta.sigma / scale)}/255`, given: 'thresholds for the added σ', auto: 'thresholds for the estimated σ' }[mode];
+    setStatus('denoise-status', `denoised ${source.name}, ${width}x${height}, in ${ms.toFixed(0)} ms (${model.meta.num_filters} filters ${K}x${K}, stride ${model.meta.stride}, ${model.meta.num_layers} FISTA steps, ${thresholds})`);
     section.dataset.state = 'done';
   } catch (err) {
     setStatus('denoise-status', `error: ${err.message}`, true);
@@ -328,12 +332,15 @@ $('image-file').addEventListener('change', async () => {
 });
 $('use-builtin').addEventListener('click', () => { source = null; denoise(); });
 $('denoise-run').addEventListener('click', () => denoise());
+$('sigma-mode').addEventListener('change', () => denoise());
 $('golden-run').addEventListener('click', () => showGolden().catch(() => {}));
 
 imageModel = loadModel(IMAGE_MODEL);
 const ready = Promise.allSettled([
   imageModel.then((model) => {
     showMetadata(model.meta);
+    $('sigma-mode').disabled = !model.noiseInput;
+    if (!model.noiseInput) $('sigma-mode').title = `${IMAGE_MODEL.pathname.split('/').pop()} has its σ frozen (exported without --noise-input)`;
     // The slider is in 8-bit units; sigma is in the model's input units ([0, 1] for unit_interval).
     const sigma = model.meta.sigma ?? 20 / 255;
     $('noise').value = String(Math.round(model.meta.input_scaling === 'unit_interval' ? 255 * sigma : sigma));

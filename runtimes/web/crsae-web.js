@@ -75,6 +75,7 @@ export async function fetchGoldenIndex() {
     ...c,
     modelUrl: abs(c.model),
     inputUrl: abs(c.input),
+    noiseUrl: abs(c.noise_sigma),
     outputUrls: Object.fromEntries(Object.entries(c.outputs).map(([k, v]) => [k, abs(v)])),
   }));
   return index;
@@ -93,10 +94,12 @@ export async function runGolden() {
     if (!models.has(c.modelUrl)) models.set(c.modelUrl, await loadModel(c.modelUrl));
     const model = models.get(c.modelUrl);
     const signal = await fetchNpy(c.inputUrl);
+    // a case's noise levels (models exported with --noise-input): -1 is the graph's estimate, asked for as 'auto'
+    const noiseSigma = c.noiseUrl ? [...(await fetchNpy(c.noiseUrl)).data].map((v) => (v < 0 ? 'auto' : v)) : null;
     for (const [output, url] of Object.entries(c.outputUrls)) {
       const ref = await fetchNpy(url);
       const start = performance.now();
-      const out = await model.run(output, signal, { chunk: c.chunk_length ?? null });
+      const out = await model.run(output, signal, { chunk: c.chunk_length ?? null, noiseSigma });
       const ms = performance.now() - start;
       const sameShape = JSON.stringify(out.shape) === JSON.stringify(ref.shape);
       const diff = sameShape ? maxAbsDiff(out.data, ref.data) : Infinity;

@@ -81,6 +81,15 @@ Metadata from_object(json all, const std::string& source) {
   m.input_scaling = need_choice(all, "input_scaling", {"none", "unit_interval"}, source);
   m.atol_floor = need_number(all, "atol_floor", source);
   m.atol_per_layer = need_number(all, "atol_per_layer", source);
+  m.sigma = need_number(all, "sigma", source);
+  if (auto flag = all.find("noise_sigma_input"); flag != all.end()) {  // optional: absent in older exports
+    if (!flag->is_boolean())
+      bad(source, "metadata 'noise_sigma_input' is " + flag->dump() + ", expected true or false" + kReexport);
+    m.noise_input = flag->get<bool>();
+    if (m.noise_input && need(all, "threshold_mode", source) == "bias")
+      bad(source, "metadata 'noise_sigma_input' is true with threshold_mode \"bias\" (free biases have no sigma)" +
+                      kReexport);
+  }
 
   const json& fixed = need(all, "static_shape", source);
   if (!fixed.is_null()) {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -84,8 +85,10 @@ struct Model::Impl {
   ONNXTensorElementDataType elem = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 
   void check_signal(const Tensor& signal) const;
-  Tensor run_whole(const Tensor& signal, const std::string& output) const;
-  Tensor run_chunked(const Tensor& signal, const std::string& output, int64_t chunk) const;
+  std::vector<float> noise_values(const NoiseSigma& noise_sigma, int64_t batch) const;
+  Tensor run_whole(const Tensor& signal, const std::string& output, const std::vector<float>& noise) const;
+  Tensor run_chunked(const Tensor& signal, const std::string& output, int64_t chunk,
+                     const std::vector<float>& noise) const;
 };
 
 Model::Model(const std::string& path) : Model(path, Options{}) {}
@@ -126,9 +129,18 @@ Model::Model(const std::string& path, const Options& options) : impl_(std::make_
   // The graph's interface must be the one the metadata describes.
   const size_t rank = m.kind == "1d" ? 3 : 4;
   impl_->elem = m.dtype == "float16" ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  const std::string input_name(contract::input);
-  bool input_ok = session.GetInputCount() == 1 &&
+  const std::string input_name(contract::input), noise_name(contract::noise_input);
+  bool input_ok = session.GetInputCount() == (m.noise_input ? 2u : 1u) &&
                   std::string(session.GetInputNameAllocated(0, alloc).get()) == input_name;
+  if (input_ok && m.noise_input) {  // noise_sigma: float32 (batch,)
+    input_ok = std::string(session.GetInputNameAllocated(1, alloc).get()) == noise_name;
+    auto type_info = session.GetInputTypeInfo(1);
+    if (input_ok) input_ok = type_info.GetONNXType() == ONNX_TYPE_TENSOR;
+    if (input_ok) {
+      auto info = type_info.GetTensorTypeAndShapeInfo();
+      input_ok = info.GetDimensionsCount() == 1 && info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+    }
+  }
   if (input_ok) {
     auto type_info = session.GetInputTypeInfo(0);
     input_ok = type_info.GetONNXType() == ONNX_TYPE_TENSOR;
@@ -139,7 +151,8 @@ Model::Model(const std::string& path, const Options& options) : impl_(std::make_
   }
   if (!input_ok)
     throw ModelFormatError(path + ": the graph input is not one " + m.dtype + " tensor '" + input_name + "' of rank " +
-                           str(int64_t(rank)) + " as its metadata says; re-export the model");
+                           str(int64_t(rank)) + (m.noise_input ? " and a float tensor '" + noise_name + "' of rank 1" : "") +
+                           " as its metadata says; re-export the model");
   bool outputs_ok = session.GetOutputCount() == m.outputs.size();
   for (size_t k = 0; outputs_ok && k < m.outputs.size(); ++k)
     outputs_ok = session.GetOutputNameAllocated(k, alloc).get() == m.outputs[k];
@@ -160,7 +173,8 @@ bool Model::has_output(const std::string& output) const {
   return std::find(o.begin(), o.end(), output) != o.end();
 }
 
-Tensor Model::run(const Tensor& signal, const std::string& output, std::optional<int64_t> chunk) const {
+Tensor Model::run(const Tensor& signal, const std::string& output, std::optional<int64_t> chunk,
+                  const NoiseSigma& noise_sigma) const {
   const Metadata& m = impl_->meta;
   if (!contract::is_output(output))
     throw ConfigError("unknown output '" + output + "'; use " + contract::outputs_text());
@@ -168,14 +182,40 @@ Tensor Model::run(const Tensor& signal, const std::string& output, std::optional
     throw ConfigError(impl_->path + " has no output '" + output + "' (it has " + m.find("outputs")->dump() +
                       "); ask for one of those");
   impl_->check_signal(signal);
-  if (!chunk) return impl_->run_whole(signal, output);
+  const std::vector<float> noise = impl_->noise_values(noise_sigma, signal.shape[0]);
+  if (!chunk) return impl_->run_whole(signal, output, noise);
   if (m.kind != "1d")
     throw ConfigError("chunking applies to 1-D models only and " + impl_->path + " is " + m.kind +
                       "; run it without a chunk size");
   if (!m.static_shape.empty())
     throw ConfigError(impl_->path + " is a static-shape export, which takes whole signals of shape " +
                       shape_str(m.static_shape) + " only; run it without a chunk size");
-  return impl_->run_chunked(signal, output, *chunk);
+  if (std::find(noise.begin(), noise.end(), auto_noise_sigma) != noise.end())
+    throw ConfigError("noise_sigma auto would estimate the noise per chunk, so chunks would differ from the whole; "
+                      "pass the signal's noise std");
+  return impl_->run_chunked(signal, output, *chunk, noise);
+}
+
+std::vector<float> Model::Impl::noise_values(const NoiseSigma& noise_sigma, int64_t batch) const {
+  if (!meta.noise_input) {
+    if (noise_sigma) {
+      char sigma[32];
+      std::snprintf(sigma, sizeof sigma, "%.6g", meta.sigma);
+      throw ConfigError(contract::format_message(contract::messages::no_noise_input,
+                                                 {{"model", std::filesystem::path(path).filename().string()},
+                                                  {"sigma", sigma}}));
+    }
+    return {};
+  }
+  const std::vector<float> given = noise_sigma ? *noise_sigma : std::vector<float>{float(meta.sigma)};
+  if (given.size() != 1 && static_cast<int64_t>(given.size()) != batch)
+    throw ConfigError("noise_sigma has " + str(int64_t(given.size())) + " values for " + str(batch) +
+                      " items; pass one, or one per item");
+  for (float v : given)
+    if (!(v >= 0 || v == auto_noise_sigma) || !std::isfinite(v))
+      throw ConfigError("noise_sigma must be a number >= 0 or auto (crsae::auto_noise_sigma), got " +
+                        std::to_string(v));
+  return given.size() == 1 ? std::vector<float>(static_cast<size_t>(batch), given[0]) : given;
 }
 
 void Model::Impl::check_signal(const Tensor& signal) const {
@@ -209,7 +249,8 @@ void Model::Impl::check_signal(const Tensor& signal) const {
                      str(int64_t(bad - signal.data.begin())) + "; replace NaN/Inf values before inference");
 }
 
-Tensor Model::Impl::run_whole(const Tensor& signal, const std::string& output) const {
+Tensor Model::Impl::run_whole(const Tensor& signal, const std::string& output,
+                              const std::vector<float>& noise) const {
   Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   const size_t n = signal.data.size();
   std::vector<Ort::Float16_t> half;
@@ -223,12 +264,17 @@ Tensor Model::Impl::run_whole(const Tensor& signal, const std::string& output) c
     for (float v : signal.data) half.emplace_back(v);
     input = Ort::Value::CreateTensor<Ort::Float16_t>(mem, half.data(), n, signal.shape.data(), signal.shape.size());
   }
-  const std::string input_name(contract::input);
-  const char* input_names[] = {input_name.c_str()};
+  const std::string input_name(contract::input), noise_name(contract::noise_input);
+  const char* input_names[] = {input_name.c_str(), noise_name.c_str()};
   const char* output_names[] = {output.c_str()};
+  std::vector<Ort::Value> inputs;
+  inputs.push_back(std::move(input));
+  const int64_t noise_shape[] = {signal.shape[0]};
+  if (!noise.empty())
+    inputs.push_back(Ort::Value::CreateTensor<float>(mem, const_cast<float*>(noise.data()), noise.size(), noise_shape, 1));
   std::vector<Ort::Value> results;
   try {
-    results = session->Run(Ort::RunOptions{nullptr}, input_names, &input, 1, output_names, 1);
+    results = session->Run(Ort::RunOptions{nullptr}, input_names, inputs.data(), inputs.size(), output_names, 1);
   } catch (const Ort::Exception& e) {
     throw ModelFormatError(path + ": ONNX Runtime failed on a signal of shape " + shape_str(signal.shape) + " (" +
                            one_line(e.what()) + "); re-export the model or report a bug");
@@ -253,7 +299,8 @@ Tensor Model::Impl::run_whole(const Tensor& signal, const std::string& output) c
 }
 
 // The contract's chunking rule (see chunking.hpp): run each window, keep its core, stitch along the last axis.
-Tensor Model::Impl::run_chunked(const Tensor& signal, const std::string& output, int64_t chunk) const {
+Tensor Model::Impl::run_chunked(const Tensor& signal, const std::string& output, int64_t chunk,
+                                const std::vector<float>& noise) const {
   const int64_t batch = signal.shape[0], channels = signal.shape[1], length = signal.shape[2];
   Tensor out;
   out.shape = expected_shape(meta, signal.shape, output);
@@ -274,7 +321,7 @@ Tensor Model::Impl::run_chunked(const Tensor& signal, const std::string& output,
     for (int64_t r = 0; r < batch * channels; ++r)
       std::copy_n(signal.data.begin() + r * length + w.window_begin, wlen, window.data.begin() + r * wlen);
 
-    Tensor part = run_whole(window, output);
+    Tensor part = run_whole(window, output, noise);
     const int64_t plen = part.shape[2], keep = w.core_end - w.core_begin, from = w.core_begin - w.window_begin;
     for (int64_t r = 0; r < rows; ++r)
       std::copy_n(part.data.begin() + r * plen + from, keep, out.data.begin() + r * out_length + w.core_begin);

@@ -372,6 +372,11 @@ TEST(usage_errors_exit_2) {
   EXPECT_ERROR(infer({model(), in, "-o", out, "--output", "sparse"}), 2,
                "--output must be 'codes' or 'reconstruction', got 'sparse'");
   EXPECT_ERROR(infer({model(), in, "-o", out, "--frobnicate"}), 2, "unknown option --frobnicate");
+  EXPECT_ERROR(infer({model(), in, "-o", out, "--noise-sigma", "-1"}), 2,
+               "--noise-sigma must be a number >= 0 or auto, got '-1'");
+  EXPECT_ERROR(infer({model(), in, "-o", out, "--noise-sigma", "loud"}), 2, "got 'loud'");
+  EXPECT_ERROR(infer({model(), in, "-o", out, "--noise-sigma", "0.1"}), 1,
+               "has its noise level frozen at sigma 1 (exported without --noise-input)");
   EXPECT_ERROR(bench({model()}), 2, "expected MODEL and INPUT.npy, got 1 paths; run crsae-bench --help for usage");
   EXPECT_ERROR(bench({model(), in, "--repeat", "0"}), 2, "--repeat must be a whole number from 1");
   EXPECT_ERROR(bench({model(), in, "--warmup", "-3"}), 2, "--warmup must be a whole number from 0");

@@ -80,8 +80,10 @@ TEST(generated_constants_equal_contract_json) {
   CHECK(keys == c["metadata_keys"].get<std::vector<std::string>>());
   CHECK(std::find(keys.begin(), keys.end(), "min_size") != keys.end());
 
-  CHECK_EQ(c["inputs"].size(), 1u);
-  CHECK_EQ(std::string(contract::input), c["inputs"].begin().key());
+  CHECK_EQ(c["inputs"].size(), 2u);  // the signal, and the optional noise levels
+  CHECK(c["inputs"].contains(std::string(contract::input)) && !c["inputs"][std::string(contract::input)].contains("optional"));
+  CHECK(c["inputs"][std::string(contract::noise_input)]["optional"] == true);
+  CHECK(c["optional_metadata"]["noise_sigma_input"] == false);
   std::vector<std::string> outputs;
   for (const auto& o : c["outputs"].items()) outputs.push_back(o.key());
   CHECK(std::vector<std::string>(contract::outputs.begin(), contract::outputs.end()) == outputs);

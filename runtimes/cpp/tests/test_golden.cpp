@@ -77,6 +77,10 @@ void run_case(Result& res, const std::string& root, const Value& c) {
     chunk = c["chunk_length"].get<int64_t>();
   }
 
+  crsae::NoiseSigma noise;  // the case's noise levels; -1 is the graph's estimate (crsae::auto_noise_sigma)
+  if (c.contains("noise_sigma")) noise = crsae::read_npy(root + "/" + text(c, "noise_sigma", where)).data;
+  res.report(meta.noise_input == noise.has_value(), name + " noise_sigma_input matches the case");
+
   for (const auto& item : field(c, "outputs", where).items()) {
     const std::string output = item.key();
     crsae::Tensor ref = crsae::read_npy(root + "/" + text(field(c, "outputs", where), output, where + " outputs"));
@@ -85,7 +89,7 @@ void run_case(Result& res, const std::string& root, const Value& c) {
     const double atol = atol_value.get<double>();
     if (!(atol > 0 && std::isfinite(atol))) throw crsae::DataError(where + " has atol " + fmt(atol) + " for " + output);
     const std::string how = chunk ? " chunk=" + std::to_string(*chunk) : "";
-    compare(res, name + " " + output + how, model.run(signal, output, chunk), ref, atol);
+    compare(res, name + " " + output + how, model.run(signal, output, chunk, noise), ref, atol);
     if (meta.kind == "1d" && !chunk) {  // the chunking rule must reproduce the whole-signal reference too
       const int64_t small = std::max<int64_t>(1, signal.shape[2] / 3);
       compare(res, name + " " + output + " chunk=" + std::to_string(small), model.run(signal, output, small), ref, atol);

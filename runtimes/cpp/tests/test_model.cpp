@@ -286,3 +286,25 @@ TEST(static_shape_exports_take_their_one_shape) {
                "without --static-shape");
   CHECK_THROWS(model.encode(random_signal({1, 2, 50}, 1), 10), crsae::ConfigError, "is a static-shape export");
 }
+
+TEST(a_frozen_model_refuses_a_noise_level_with_the_contract_message) {
+  crsae::Model model(model_with("frozen", {}));
+  CHECK(!model.metadata().noise_input);
+  const auto y = random_signal({1, 2, 50}, 3);
+  CHECK_THROWS(model.encode(y, std::nullopt, std::vector<float>{0.1f}), crsae::ConfigError,
+               "frozen.onnx has its noise level frozen at sigma 1 (exported without --noise-input); leave the noise "
+               "level unset, or export the model again with crsae export --noise-input");
+  CHECK(max_abs_diff(model.encode(y, std::nullopt, std::nullopt), model.encode(y)) == 0);
+}
+
+TEST(noise_sigma_input_metadata_is_checked_against_the_graph) {
+  CHECK_THROWS(crsae::Model(model_with("flagtype", {}, {{"noise_sigma_input", "\"yes\""}})), crsae::ModelFormatError,
+               "metadata 'noise_sigma_input' is \"yes\", expected true or false");
+  CHECK_THROWS(crsae::Model(model_with("flagbias", {}, {{"noise_sigma_input", "true"},
+                                                        {"threshold_mode", "\"bias\""}})),
+               crsae::ModelFormatError, "free biases have no sigma");
+  CHECK_THROWS(crsae::Model(model_with("flagged", {}, {{"noise_sigma_input", "true"}})), crsae::ModelFormatError,
+               "and a float tensor 'noise_sigma' of rank 1 as its metadata says");
+  crsae::Model unflagged(model_with("unflagged", {}, {{"noise_sigma_input", "false"}}));
+  CHECK(!unflagged.metadata().noise_input);
+}

@@ -1,4 +1,5 @@
 // crsae-infer MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N] [--threads T]
+//             [--noise-sigma S|auto]
 // Runs a crsae ONNX export on a float32 .npy array and writes one output as .npy: to a temporary name in the
 // same folder, renamed onto OUT.npy once complete, so OUT.npy is never half-written and an existing one is left
 // as it was when anything fails. Exit 0 on success, 1 on a bad input ("error: <message>", one line on stderr),
@@ -7,6 +8,8 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -27,12 +30,15 @@ const char* kUsage =
     "  -o OUT.npy where to write the output (float32 .npy); its folder must exist\n"
     "  --output   which output to write: codes (default) or reconstruction\n"
     "  --chunk N  1-D only: process in cores of N output samples (the contract's chunking rule)\n"
-    "  --threads T  ONNX Runtime intra-op threads (default 0: one per core)\n";
+    "  --threads T  ONNX Runtime intra-op threads (default 0: one per core)\n"
+    "  --noise-sigma S  noise std the thresholds are set for, in the input's units, or auto (estimated per\n"
+    "             signal); for models exported with crsae export --noise-input (default: their sigma)\n";
 
 struct Args {
   std::string model, input, out, output = "codes";
   std::optional<int64_t> chunk;
   int threads = 0;
+  crsae::NoiseSigma noise_sigma;
 };
 
 Args parse_args(int argc, char** argv) {
@@ -61,6 +67,13 @@ Args parse_args(int argc, char** argv) {
         throw UsageError("--output must be " + crsae::contract::outputs_text() + ", got '" + a.output + "'");
     } else if (arg == "--chunk") {
       a.chunk = crsae::cli::parse_int(arg, value(arg), 1, INT64_MAX);
+    } else if (arg == "--noise-sigma") {
+      const std::string text = value(arg);
+      char* end = nullptr;
+      const double v = text == "auto" ? crsae::auto_noise_sigma : std::strtod(text.c_str(), &end);
+      if (text != "auto" && (text.empty() || *end != '\0' || !(v >= 0) || !std::isfinite(v)))
+        throw UsageError("--noise-sigma must be a number >= 0 or auto, got '" + text + "'");
+      a.noise_sigma = std::vector<float>{float(v)};
     } else if (arg == "--threads") {
       a.threads = int(crsae::cli::parse_int(arg, value(arg), 0, 4096));
     } else {
@@ -99,7 +112,7 @@ int main(int argc, char** argv) {
     const crsae::Tensor signal = crsae::read_npy(args.input);
     crsae::NpyOutput out(args.out);  // checks the folder and reserves the temporary file, before the run
     watch_temp(out.temp_path());
-    const crsae::Tensor result = model.run(signal, args.output, args.chunk);
+    const crsae::Tensor result = model.run(signal, args.output, args.chunk, args.noise_sigma);
     out.commit(result);
     g_temp[0] = '\0';
     std::cout << "wrote " << args.output << " " << crsae::shape_str(result.shape) << " to " << args.out << "\n";

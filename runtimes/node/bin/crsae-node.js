@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// crsae-node MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N]
+// crsae-node MODEL INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N] [--noise-sigma S|auto]
 //
 // The same promise as the Python CLI: a bad model, input, option or output path gives exactly one line
 // `error: <what is wrong and the fix>` on stderr and exit 1 (2 for a usage error), never a stack trace, and
@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE = `usage: crsae-node MODEL.onnx INPUT.npy -o OUT.npy [--output codes|reconstruction] [--chunk N]
+                  [--noise-sigma S|auto]
 
 Runs a crsae ONNX model on INPUT.npy (float32, [batch, channels, length] or
 [batch, channels, height, width], fed as it is: scale images to [0, 1] yourself when the model's
@@ -17,6 +18,8 @@ input_scaling is "unit_interval") and writes the chosen output to OUT.npy.
   -o, --out PATH     output .npy (written to a temporary name beside it, then renamed)
   --output NAME      codes or reconstruction (default: the model's first output)
   --chunk N          1-D only: process in chunks of N output samples (the contract's chunking rule)
+  --noise-sigma S    noise std the thresholds are set for, in the input's units, or auto (estimated per
+                     signal); for models exported with crsae export --noise-input (default: their sigma)
   -h, --help         show this help`;
 
 class UsageError extends Error {}
@@ -34,6 +37,7 @@ async function main(argv) {
         out: { type: 'string', short: 'o' },
         output: { type: 'string' },
         chunk: { type: 'string' },
+        'noise-sigma': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -52,6 +56,14 @@ async function main(argv) {
     chunk = Number(values.chunk);
     if (!/^\d+$/.test(values.chunk) || chunk < 1) throw new UsageError(`--chunk must be an integer >= 1 (got ${values.chunk})`);
   }
+  let noiseSigma = null;
+  const noiseText = values['noise-sigma'];
+  if (noiseText !== undefined) {
+    noiseSigma = noiseText === 'auto' ? 'auto' : Number(noiseText);
+    if (noiseSigma !== 'auto' && !(/^[0-9.eE+-]+$/.test(noiseText) && noiseSigma >= 0 && Number.isFinite(noiseSigma))) {
+      throw new UsageError(`--noise-sigma must be a number >= 0 or auto (got ${noiseText})`);
+    }
+  }
   // Loaded here, after the arguments are checked, so that --help and usage errors stay quick.
   const { checkWritable, loadModel, readNpy, writeNpy } = await import('../src/index.js');
   const [modelPath, inputPath] = positionals;
@@ -60,7 +72,7 @@ async function main(argv) {
   const output = values.output ?? model.meta.outputs[0];
   const signal = await readNpy(inputPath);
   const start = performance.now();
-  const result = await model.run(output, signal, { chunk });
+  const result = await model.run(output, signal, { chunk, noiseSigma });
   const ms = performance.now() - start;
   await writeNpy(values.out, result);
   process.stdout.write(`wrote ${values.out}: ${output} [${result.shape.join(', ')}] in ${ms.toFixed(1)} ms\n`);

@@ -11,6 +11,8 @@ export const FORMAT = CONTRACT.format;
 export const CONTRACT_VERSION = CONTRACT.contract_version;
 /** The one input's name ("signal"). */
 export const INPUT = Object.keys(CONTRACT.inputs)[0];
+/** The optional second input's name ("noise_sigma", [batch] float32): per-item noise levels, negative = estimate. */
+export const NOISE_INPUT = Object.keys(CONTRACT.inputs)[1];
 /** The output names the contract knows, in its order ("codes", "reconstruction"). */
 export const OUTPUTS = Object.keys(CONTRACT.outputs);
 /** Every metadata key of the contract; a model missing one is refused. */
@@ -67,6 +69,11 @@ export function decodeMetadataProps(props) {
 
 const isInt = (v, min) => Number.isInteger(v) && v >= min;
 
+/** Whether a model's graph takes the optional noise_sigma input (metadata noise_sigma_input; absent: false). */
+export function hasNoiseInput(meta) {
+  return Boolean(meta.noise_sigma_input ?? CONTRACT.optional_metadata.noise_sigma_input);
+}
+
 /**
  * Refuse a model this runtime cannot run; return the metadata unchanged otherwise.
  * @param {Record<string, unknown>} meta typed metadata
@@ -109,6 +116,14 @@ export function checkMetadata(meta, source) {
   if (!Array.isArray(outputs) || outputs.length === 0 || outputs.some((o) => !OUTPUTS.includes(o))) {
     throw new ModelFormatError(
       `${source} has outputs ${JSON.stringify(outputs)}, expected one or both of ${OUTPUTS.join(', ')}; re-export it with crsae`);
+  }
+  if ('noise_sigma_input' in meta && typeof meta.noise_sigma_input !== 'boolean') {
+    throw new ModelFormatError(
+      `${source} has noise_sigma_input ${JSON.stringify(meta.noise_sigma_input)}, expected true or false; re-export it with crsae`);
+  }
+  if (hasNoiseInput(meta) && meta.threshold_mode === 'bias') {
+    throw new ModelFormatError(
+      `${source} has noise_sigma_input true with threshold_mode "bias" (free biases have no sigma); re-export it with crsae`);
   }
   if (meta.dtype !== CONTRACT.dtype) {
     throw new ModelFormatError(

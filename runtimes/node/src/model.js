@@ -2,7 +2,9 @@
 // Independent of which onnxruntime package runs it: Node passes onnxruntime-node, the web page
 // onnxruntime-web (both implement onnxruntime-common's InferenceSession and Tensor).
 
-import { checkMetadata, decodeMetadataProps, INPUT, inputAxes, inputAxisNames, message, sizeText } from './contract.js';
+import {
+  checkMetadata, decodeMetadataProps, hasNoiseInput, INPUT, inputAxes, inputAxisNames, message, NOISE_INPUT, sizeText,
+} from './contract.js';
 import { planChunks } from './chunking.js';
 import { ConfigError, ModelFormatError, ProviderUnavailableError, ShapeError } from './errors.js';
 
@@ -109,8 +111,9 @@ export class Model {
   static async create(ort, bytes, { readMetadata, sidecar = null, source = 'model', sessionOptions = {} }) {
     const meta = modelMetadata(readMetadata(bytes, source), sidecar, source);
     const session = await createSession(ort, bytes, sessionOptions, source);
-    if (session.inputNames.length !== 1 || session.inputNames[0] !== INPUT) {
-      throw new ModelFormatError(`${source} has inputs ${JSON.stringify(session.inputNames)}, expected ["${INPUT}"]; re-export it with crsae`);
+    const inputs = hasNoiseInput(meta) ? [INPUT, NOISE_INPUT] : [INPUT];
+    if (JSON.stringify(session.inputNames) !== JSON.stringify(inputs)) {
+      throw new ModelFormatError(`${source} has inputs ${JSON.stringify(session.inputNames)}, expected ${JSON.stringify(inputs)}; re-export it with crsae`);
     }
     if (JSON.stringify(session.outputNames) !== JSON.stringify(meta.outputs)) {
       throw new ModelFormatError(
@@ -125,12 +128,47 @@ export class Model {
     /** Typed contract metadata (kind, channels, num_filters, kernel_size, chunk_halo, outputs, ...). */
     this.meta = meta;
     this.source = source;
+    /** Whether the thresholds follow a noise level given at inference (options.noiseSigma of run). */
+    this.noiseInput = hasNoiseInput(meta);
+  }
+
+  /**
+   * The noise_sigma input for a batch: Float32Array [batch], or null for a model without it.
+   * @param {undefined|null|number|'auto'|Array<number|'auto'>} noiseSigma null: the model's own sigma; a number
+   *   >= 0 in the signal's units; 'auto': estimated from each item in the graph; or one of those per item
+   * @param {number} batch
+   */
+  noiseValues(noiseSigma, batch) {
+    if (!this.noiseInput) {
+      if (noiseSigma !== undefined && noiseSigma !== null) {
+        throw new ConfigError(message('no_noise_input', { model: this.source.split(/[\\/]/).pop(), sigma: Number(this.meta.sigma.toPrecision(6)) }));
+      }
+      return null;
+    }
+    const given = noiseSigma ?? this.meta.sigma;
+    const items = Array.isArray(given) ? given : null;
+    if (items && items.length !== batch) {
+      throw new ConfigError(`noiseSigma has ${items.length} values for ${batch} items; pass one, or one per item`);
+    }
+    const out = new Float32Array(batch);
+    for (let i = 0; i < batch; i++) {
+      const v = items ? items[i] : given;
+      if (v === 'auto') {
+        out[i] = -1;                                   // negative: estimated in the graph
+      } else if (typeof v === 'number' && v >= 0 && Number.isFinite(v)) {
+        out[i] = v;
+      } else {
+        throw new ConfigError(`noiseSigma must be a number >= 0 or 'auto' (or one per item), got ${JSON.stringify(v)}`);
+      }
+    }
+    return out;
   }
 
   /**
    * Sparse codes x_T.
    * @param {{data: Float32Array, shape: number[]}} signal [batch, channels, length] or [batch, channels, height, width]
-   * @param {{chunk?: number}} [options] 1-D only: core size for chunked processing
+   * @param {{chunk?: number, noiseSigma?: number|'auto'|Array<number|'auto'>}} [options] chunk: 1-D only, core
+   *   size for chunked processing; noiseSigma: the noise level the thresholds are set for (noiseValues)
    * @returns {Promise<{data: Float32Array, shape: number[]}>} [batch, num_filters, length - K + 1] (2-D: code grid)
    */
   encode(signal, options) {
@@ -140,7 +178,7 @@ export class Model {
   /**
    * The decoder's reconstruction H x_T (2-D, stride > 1: the shift-and-average denoiser).
    * @param {{data: Float32Array, shape: number[]}} signal
-   * @param {{chunk?: number}} [options] 1-D only: core size for chunked processing
+   * @param {{chunk?: number, noiseSigma?: number|'auto'|Array<number|'auto'>}} [options] as for encode
    * @returns {Promise<{data: Float32Array, shape: number[]}>} same shape as signal
    */
   reconstruct(signal, options) {
@@ -151,26 +189,31 @@ export class Model {
    * Run one output, whole or chunked.
    * @param {'codes'|'reconstruction'} output
    */
-  async run(output, signal, { chunk = null } = {}) {
+  async run(output, signal, { chunk = null, noiseSigma = null } = {}) {
     if (!this.meta.outputs.includes(output)) {
       throw new ConfigError(`${this.source} has no "${output}" output (it has ${this.meta.outputs.join(', ')}); ask for one of those`);
     }
     checkSignal(signal, this.meta);
-    if (chunk === null || chunk === undefined) return this.#runWhole(output, signal.data, signal.shape);
+    const noise = this.noiseValues(noiseSigma, signal.shape[0]);
+    if (chunk === null || chunk === undefined) return this.#runWhole(output, signal.data, signal.shape, noise);
     if (this.meta.kind !== '1d') {
       throw new ConfigError(`chunking is defined for 1-D models only and ${this.source} is ${this.meta.kind}; drop the chunk option`);
     }
-    return this.#runChunked(output, signal, chunk);
+    if (noise && noise.some((v) => v < 0)) {
+      throw new ConfigError(`noiseSigma 'auto' would estimate the noise per chunk, so chunks would differ from the whole; pass the signal's noise std`);
+    }
+    return this.#runChunked(output, signal, chunk, noise);
   }
 
-  async #runWhole(output, data, shape) {
+  async #runWhole(output, data, shape, noise) {
     const feeds = { [INPUT]: new this.ort.Tensor('float32', data, shape) };
+    if (noise) feeds[NOISE_INPUT] = new this.ort.Tensor('float32', noise, [shape[0]]);
     const result = await this.session.run(feeds, [output]);
     const tensor = result[output];
     return { data: tensor.data, shape: [...tensor.dims] };
   }
 
-  async #runChunked(output, { data, shape }, chunk) {
+  async #runChunked(output, { data, shape }, chunk, noise) {
     const [batch, channels, N] = shape;
     const K = this.meta.kernel_size;
     const plan = planChunks({ output, length: N, kernelSize: K, halo: this.meta.chunk_halo, chunk });
@@ -180,7 +223,7 @@ export class Model {
     const out = new Float32Array(rows * outLength);
     for (const { a, b, ws, we } of plan) {
       const window = sliceLast(data, batch * channels, N, ws, we);
-      const part = await this.#runWhole(output, window, [batch, channels, we - ws]);
+      const part = await this.#runWhole(output, window, [batch, channels, we - ws], noise);
       const partLength = part.shape[2];
       for (let r = 0; r < rows; r++) {
         out.set(part.data.subarray(r * partLength + a - ws, r * partLength + b - ws), r * outLength + a);

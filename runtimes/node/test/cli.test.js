@@ -286,3 +286,22 @@ test('the CLI exits 2 on usage errors, with the usage after one error line', () 
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^usage: crsae-node/);
 });
+
+test('--noise-sigma sets the noise level of a noise-input model, and is refused for a frozen one', async () => {
+  const cs = goldenIndex().cases.find((c) => c.noise_sigma);
+  const dir = folder();
+  const out = join(dir, 'out.npy');
+  const run = cli(cs.model, cs.input, '-o', out, '--output', 'reconstruction', '--noise-sigma', 'auto');
+  assert.equal(run.status, 0, run.stderr);
+  const autoOut = await readNpy(out);
+  const run2 = cli(cs.model, cs.input, '-o', out, '--output', 'reconstruction', '--noise-sigma', '0.2');
+  assert.equal(run2.status, 0, run2.stderr);
+  assert.ok(maxAbsDiff((await readNpy(out)).data, autoOut.data) > 1e-4);
+  const bad = cli(cs.model, cs.input, '-o', join(dir, 'bad.npy'), '--noise-sigma=-1');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^error: --noise-sigma must be a number >= 0 or auto \(got -1\)/);
+  const frozen = cli(c2.model, c2.input, '-o', join(dir, 'bad.npy'), '--noise-sigma', '0.2');
+  assert.equal(frozen.status, 1);
+  assert.match(frozen.stderr, /^error: image2d\.onnx has its noise level frozen at sigma 0\.0980392/);
+  assert.deepEqual(readdirSync(dir).sort(), ['out.npy']);
+});

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  CONTRACT, CONTRACT_VERSION, FORMAT, INPUT, loadModel, message, OUTPUTS, REQUIRED_KEYS, ShapeError, sizeText, tolerance,
+  CONTRACT, CONTRACT_VERSION, FORMAT, INPUT, loadModel, NOISE_INPUT, message, OUTPUTS, REQUIRED_KEYS, ShapeError, sizeText, tolerance,
 } from '../src/index.js';
 import { CONTRACT_FILE, goldenIndex } from './fixtures.js';
 
@@ -37,7 +37,8 @@ test('format, version, tensor names and metadata keys are the contract\'s', () =
   assert.deepEqual(CONTRACT, contract);
   assert.equal(FORMAT, contract.format);
   assert.equal(CONTRACT_VERSION, contract.contract_version);
-  assert.deepEqual([INPUT], Object.keys(contract.inputs));
+  assert.deepEqual([INPUT, NOISE_INPUT], Object.keys(contract.inputs));
+  assert.equal(contract.inputs[NOISE_INPUT].optional, true);
   assert.deepEqual(OUTPUTS, Object.keys(contract.outputs));
   assert.deepEqual(REQUIRED_KEYS, contract.metadata_keys);
   assert.ok(REQUIRED_KEYS.includes('min_size'));

@@ -27,6 +27,7 @@ export function goldenIndex() {
       model: abs(c.model),
       sidecar: abs(c.sidecar),
       input: abs(c.input),
+      noise_sigma: abs(c.noise_sigma),
       outputs: Object.fromEntries(Object.entries(c.outputs).map(([k, v]) => [k, abs(v)])),
     })),
   };

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  ConfigError, loadModel, ModelFormatError, readOnnxMetadata, ShapeError,
+  ConfigError, loadModel, maxAbsDiff, message, ModelFormatError, readNpy, readOnnxMetadata, ShapeError,
 } from '../src/index.js';
 import { goldenIndex, rewriteMetadata } from './fixtures.js';
 
@@ -137,4 +137,61 @@ test('chunking a 2-D model is refused', { skip: !case2d && 'no 2-D golden case' 
   await assert.rejects(m.run(m.meta.outputs[0], { data: new Float32Array(ch * K * 4 * K), shape: [1, ch, K * 4 * K] }),
     (err) => err instanceof ShapeError && /rank 3 .* \[batch, channels, height, width\]/.test(err.message));
   await m.release();
+});
+
+// The optional noise_sigma input (crsae export --noise-input): a per-item noise level, or 'auto'.
+const caseSigma = cases.find((c) => c.noise_sigma);
+const caseFrozen = cases.find((c) => c.name === caseSigma.name.replace(/_sigma$/, ''));
+
+test('a noise-input model at its own sigma equals the frozen export; other levels differ', async () => {
+  const frozen = await loadModel(caseFrozen.model);
+  const noisy = await loadModel(caseSigma.model);
+  try {
+    assert.equal(frozen.noiseInput, false);
+    assert.equal(noisy.noiseInput, true);
+    const signal = await readNpy(caseSigma.input);
+    const want = await frozen.reconstruct(signal);
+    for (const noiseSigma of [null, noisy.meta.sigma, [noisy.meta.sigma, noisy.meta.sigma]]) {
+      const got = await noisy.reconstruct(signal, { noiseSigma });
+      assert.ok(maxAbsDiff(got.data, want.data) <= 1e-6, `noiseSigma ${JSON.stringify(noiseSigma)}`);
+    }
+    const other = await noisy.reconstruct(signal, { noiseSigma: 2 * noisy.meta.sigma });
+    assert.ok(maxAbsDiff(other.data, want.data) > 1e-3);
+    const auto = await noisy.reconstruct(signal, { noiseSigma: 'auto' });
+    const mixed = await noisy.reconstruct(signal, { noiseSigma: ['auto', 0.2] });
+    const half = auto.data.length / 2;
+    assert.equal(maxAbsDiff(mixed.data.subarray(0, half), auto.data.subarray(0, half)), 0);
+  } finally {
+    await frozen.release();
+    await noisy.release();
+  }
+});
+
+test('bad noise levels, and any level for a frozen model, are refused with the contract message', async () => {
+  const frozen = await loadModel(caseFrozen.model);
+  const noisy = await loadModel(caseSigma.model);
+  try {
+    const signal = await readNpy(caseSigma.input);
+    const sigma = Number(frozen.meta.sigma.toPrecision(6));
+    await assert.rejects(frozen.reconstruct(signal, { noiseSigma: 0.1 }), (err) => err instanceof ConfigError
+      && err.message === message('no_noise_input', { model: caseFrozen.model.split('/').pop(), sigma }));
+    for (const noiseSigma of [-0.1, NaN, 'loud', [0.1], true]) {
+      await assert.rejects(noisy.reconstruct(signal, { noiseSigma }), ConfigError, JSON.stringify(noiseSigma));
+    }
+  } finally {
+    await frozen.release();
+    await noisy.release();
+  }
+});
+
+test('noise_sigma_input must be a boolean and match the graph inputs', async () => {
+  const sigmaBytes = new Uint8Array(readFileSync(caseSigma.model));
+  const sigmaProps = readOnnxMetadata(sigmaBytes);
+  const bad = writeModel('badflag', rewriteMetadata(sigmaBytes, { ...sigmaProps, noise_sigma_input: '"yes"' }));
+  await assert.rejects(loadModel(bad), refused(/noise_sigma_input "yes", expected true or false/));
+  const { noise_sigma_input: _, ...withoutFlag } = sigmaProps;
+  const unflagged = writeModel('unflagged', rewriteMetadata(sigmaBytes, withoutFlag));
+  await assert.rejects(loadModel(unflagged), refused(/has inputs \["signal","noise_sigma"\], expected \["signal"\]/));
+  const flagged = writeModel('flagged', rewriteMetadata(bytes, { ...props, noise_sigma_input: 'true' }));
+  await assert.rejects(loadModel(flagged), refused(/expected \["signal","noise_sigma"\]/));
 });

@@ -57,7 +57,9 @@ test('the page denoises the built-in image and draws the spike codes and filters
     spikesStatus: document.getElementById('spikes-status').textContent,
     filters: document.getElementById('filters-status').textContent,
     isolated: window.crossOriginIsolated,
+    sigmaModeDisabled: document.getElementById('sigma-mode').disabled,
   }));
+  assert.equal(state.sigmaModeDisabled, true, 'the shipped image model has its sigma frozen: no threshold choice');
   assert.equal(state.denoise, 'done', state.denoiseStatus);
   assert.equal(state.spikes, 'done', state.spikesStatus);
   assert.doesNotMatch(state.filters, /error/);
@@ -138,4 +140,25 @@ test('the page fetched nothing outside 127.0.0.1, logged no error, and is saved 
   assert.ok(existsSync(SCREENSHOT));
   assert.deepEqual(outsideRequests, []);
   assert.deepEqual(pageErrors, []);
+});
+
+test('a noise-input model in the page follows the noise level it is given', async () => {
+  const got = await page.evaluate(async () => {
+    const model = await window.crsae.loadModel('/export/models/image2d_sigma.onnx');
+    const side = 24;
+    const data = Float32Array.from({ length: side * side }, (_, i) => 0.5 + 0.2 * Math.sin(i / 3));
+    const signal = { data, shape: [1, 1, side, side] };
+    const own = await model.reconstruct(signal);
+    const same = await model.reconstruct(signal, { noiseSigma: model.meta.sigma });
+    const other = await model.reconstruct(signal, { noiseSigma: 0.3 });
+    let refused = '';
+    try { await model.reconstruct(signal, { noiseSigma: -2 }); } catch (err) { refused = err.message; }
+    await model.release();
+    const diff = (a, b) => a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0);
+    return { noiseInput: model.noiseInput, same: diff(own, same), other: diff(own, other), refused };
+  });
+  assert.equal(got.noiseInput, true);
+  assert.equal(got.same, 0);
+  assert.ok(got.other > 1e-3, `noiseSigma 0.3 changed nothing (${got.other})`);
+  assert.match(got.refused, /noiseSigma must be a number >= 0 or 'auto'/);
 });

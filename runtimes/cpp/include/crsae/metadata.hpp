@@ -29,6 +29,8 @@ struct Metadata {
   std::vector<std::string> outputs;  // output names in graph order
   std::string dtype;                 // "float32" or "float16"
   std::string input_scaling;         // "none" or "unit_interval"
+  double sigma = 0;                  // the noise level the thresholds were set for
+  bool noise_input = false;          // metadata noise_sigma_input: the graph takes contract::noise_input
   double atol_floor = 0, atol_per_layer = 0;
   nlohmann::json all = nlohmann::json::object();  // every key, parsed
 
