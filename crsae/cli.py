@@ -20,7 +20,17 @@ from crsae.errors import CrsaeError
 class _Group(TyperGroup):
     """Turns a CrsaeError from any command into one line on stderr and exit code 1 (so too an operating-system
     failure such as a full disk, and running out of memory); prints each distinct DataWarning once as
-    ``warning: ...``."""
+    ``warning: ...``. A closed stdout (``crsae info m.onnx | head -1``) ends the command quietly with status
+    CLOSED_STDOUT."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as exit:              # click ends a write to a closed stdout (--help | head) with 1
+            import sys                          # (and wraps stdout in its PacifyFlushWrapper: that tells it)
+            if exit.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper" and _stdout_closed():
+                raise SystemExit(CLOSED_STDOUT) from None
+            raise
 
     def invoke(self, ctx):
         import sys
@@ -50,6 +60,8 @@ class _Group(TyperGroup):
                 typer.echo(_printable(f"error: {err}"), err=True)
                 raise typer.Exit(code=1) from None
             except OSError as err:              # e.g. the disk filled up mid-write: the temporaries are gone
+                if isinstance(err, BrokenPipeError) and _stdout_closed():
+                    raise typer.Exit(code=CLOSED_STDOUT) from None
                 where = f" ({err.filename})" if getattr(err, "filename", None) else ""
                 typer.echo(_printable(f"error: {err.strerror or err}{where}"), err=True)
                 raise typer.Exit(code=1) from None
@@ -57,6 +69,30 @@ class _Group(TyperGroup):
                 typer.echo("error: out of memory; pass smaller inputs (or a smaller --batch-size / --chunk)",
                            err=True)
                 raise typer.Exit(code=1) from None
+
+
+CLOSED_STDOUT = 141       # the status a shell shows for a tool that SIGPIPE ended (128 + 13), e.g. `yes | head -1`
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe or socket whose reader has gone (``crsae info m.onnx | head -1``). If so, stdout
+    is pointed at /dev/null so that nothing more (not even the interpreter's last flush) fails on it: the command
+    then ends quietly with status CLOSED_STDOUT, as other Unix tools do."""
+    import select
+    import sys
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        closed = any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):
+        return False
+    if closed:
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return closed
 
 
 def _printable(text: str) -> str:

@@ -741,3 +741,32 @@ def test_colour_into_grayscale_model_is_said_once(models, tmp_path):
                     "--quiet")
     assert result.exit_code == 0, result.output
     assert result.output.count("warning: colour images are converted to grayscale") == 1
+
+
+# --- a closed stdout (crsae info m.onnx | head -1) ends quietly ------------------------------------------------
+def _run_into_closed_pipe(argv, env):
+    read, write = os.pipe()
+    os.close(read)                                   # the reader is gone before crsae writes a byte
+    try:
+        return subprocess.run(CRSAE + argv, stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_a_closed_stdout_ends_quietly_with_status_141(models, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for argv in (["info", str(models["m1"])], ["info", str(models["m1.pt"])], ["--help"], ["info", "--help"],
+                 ["--version"], ["simulate", "-o", str(tmp_path / "s.npz"), "--num-signals", "2", "--json"]):
+        proc = _run_into_closed_pipe(argv, env)
+        assert (proc.returncode, proc.stderr) == (141, ""), (argv, proc.returncode, proc.stderr)
+    # an error is still an error: its line goes to stderr, exit 1
+    proc = _run_into_closed_pipe(["info", str(tmp_path / "none.pt")], env)
+    assert proc.returncode == 1 and proc.stderr.startswith("error:") and proc.stderr.count("\n") == 1, proc.stderr
+    # and through a shell pipe into head -1, as users meet it
+    shell = subprocess.run(["bash", "-c", f"{' '.join(CRSAE)} info {models['m1']} | head -1; "
+                                          "echo status ${PIPESTATUS[0]}"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert shell.stdout.splitlines() == ["format: crsae-onnx", "status 141"] or \
+        shell.stdout.splitlines() == ["format: crsae-onnx", "status 0"], shell.stdout   # 0: all fitted the pipe
+    assert shell.stderr == "", shell.stderr
