@@ -93,6 +93,32 @@ def check_folder(folder: Path, what: str = "output") -> None:
     raise DataError(f"{what} folder {folder} does not exist; create it or choose another path")
 
 
+RUNS = Path("runs")              # the commands' default outputs live in runs/ in the current folder, made on demand
+
+
+def check_output_folder(path: str | os.PathLike, what: str = "--output") -> Path:
+    """Check, before any work, a folder that a command writes several files into (an experiment's results,
+    ``crsae demo``'s work folder): an existing writable folder, or a new one whose parent is a writable folder
+    (``runs/`` in the current folder, the defaults' parent, may be missing: it is made too)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not path.is_dir():
+            raise DataError(f"{what} {path} is a file; pass a folder for the results")
+        check_folder(path, what)
+        return path
+    parent = _folder_of(path)
+    check_folder(_folder_of(parent) if parent == RUNS and not parent.exists() else parent, what)
+    return path
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """Make a folder ``check_output_folder`` passed (with ``runs/`` above it if need be), when its first file is
+    written: a run that fails before writing anything leaves no folder behind."""
+    path = Path(path)
+    path.mkdir(parents=_folder_of(path) == RUNS, exist_ok=True)
+    return path
+
+
 def check_output(path: str | os.PathLike, *, what: str = "output", inputs=(), folder: bool = False,
                  size: int | None = None, others=()) -> Path:
     """Check, before any work, that ``path`` can be written: see the module doc. ``inputs`` are paths the run
