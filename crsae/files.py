@@ -285,6 +285,84 @@ class NpyWriter:
         self.close()
 
 
+class NpzWriter:
+    """An .npz archive (what ``numpy.load`` reads) written member by member, so no more than one member, or one
+    column window of a long one, is in memory: ``add(name, array)`` streams a whole array; ``columns(name, dtype,
+    shape)`` is a (rows, columns) member written in consecutive column windows (``member[:, a:b] = values``, in
+    order), stored in Fortran order so that each window is contiguous in the file. Members are stored
+    uncompressed (as ``numpy.savez``), zip64 so any size fits; every 64 MiB written, the kernel is told to drop
+    the pages behind (``posix_fadvise(DONTNEED)``). Close it (or use it as a context manager) when done."""
+
+    FLUSH_EVERY = 64 << 20
+
+    def __init__(self, path: str | os.PathLike):
+        import zipfile
+        self._file = open(path, "wb")
+        self._zip = zipfile.ZipFile(self._file, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self._since_flush = 0
+
+    def add(self, name: str, array) -> None:
+        import numpy as np
+        array = np.asanyarray(array)
+        with self._zip.open(f"{name}.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array(f, array, allow_pickle=False)
+        self._written(array.nbytes)
+
+    @contextlib.contextmanager
+    def columns(self, name: str, dtype, shape: tuple[int, int]):
+        import numpy as np
+        dtype, shape = np.dtype(dtype), (int(shape[0]), int(shape[1]))
+        with self._zip.open(f"{name}.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                     "fortran_order": True, "shape": shape})
+            member = _ColumnMember(f, dtype, shape, self._written)
+            yield member
+            if member.done != shape[1]:
+                raise RuntimeError(f"{name}: {member.done} of {shape[1]} columns were written")
+
+    def _written(self, nbytes: int) -> None:
+        self._since_flush += nbytes
+        if self._since_flush >= self.FLUSH_EVERY and hasattr(os, "posix_fadvise"):
+            self._file.flush()
+            os.posix_fadvise(self._file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            self._since_flush = 0
+
+    def close(self) -> None:
+        if self._zip is not None:
+            try:
+                self._zip.close()
+            finally:
+                self._file.close()
+                self._zip = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _ColumnMember:
+    """One long member of an NpzWriter: ``member[:, a:b] = values`` (rows, b - a), a == the columns so far."""
+
+    def __init__(self, stream, dtype, shape, written):
+        self._stream, self.dtype, self.shape, self._report = stream, dtype, shape, written
+        self.done = 0
+
+    def __setitem__(self, key, values) -> None:
+        import numpy as np
+        rows, cols = key
+        if rows != slice(None) or not isinstance(cols, slice) or cols.step not in (None, 1):
+            raise IndexError("an .npz column member is written as member[:, start:stop] = values")
+        start, stop, _ = cols.indices(self.shape[1])
+        if start != self.done:
+            raise IndexError(f"an .npz column member is written in order: columns {self.done}.. next, not {start}")
+        values = np.ascontiguousarray(np.broadcast_to(values, (self.shape[0], stop - start)).T, dtype=self.dtype)
+        self._stream.write(memoryview(values).cast("B"))
+        self.done = stop
+        self._report(values.nbytes)
+
+
 def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
