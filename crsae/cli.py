@@ -708,6 +708,34 @@ def _print_fields(data: dict, indent: str = "") -> None:
             typer.echo(f"{indent}{key}: {value}")
 
 
+# --- clean --------------------------------------------------------------------------------------------------
+@app.command()
+def clean(folder: Annotated[Path, typer.Argument(help="A folder crsae wrote into.")],
+          remove: Annotated[bool, typer.Option(help="Remove the temporaries listed as removable (default: only "
+                                                    "list them).")] = False,
+          json_output: Annotated[bool, typer.Option("--json", help="Print the list as one JSON object.")] = False):
+    """List the temporary files that killed crsae runs (this version, earlier ones, crsae-node) left in FOLDER,
+    and with --remove delete those no running process can still be writing."""
+    from crsae.files import find_temporaries, remove_temporary
+    found = find_temporaries(folder)
+    removed = []
+    for temporary in found if remove else ():
+        if temporary.removable:
+            remove_temporary(temporary)
+            removed.append(temporary)
+    if json_output:
+        _print_json({"folder": str(folder), "removed": remove,
+                     "temporaries": [{"path": str(t.path), "removable": t.removable, "reason": t.reason,
+                                      "removed": t in removed} for t in found]})
+        return
+    for t in found:
+        state = "removed" if t in removed else "removable" if t.removable else "kept"
+        typer.echo(_printable(f"{state:<9} {t.path}  ({t.reason})"))
+    can = sum(t.removable for t in found)
+    typer.echo(f"{len(found)} temporaries in {folder}: " + (f"{len(removed)} removed" if remove else
+                                                           f"{can} removable (crsae clean --remove {folder})"))
+
+
 # --- demo ---------------------------------------------------------------------------------------------------
 @app.command()
 def demo(

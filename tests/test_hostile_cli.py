@@ -878,3 +878,62 @@ def test_a_closed_stdout_ends_quietly_with_status_141(models, tmp_path):
     assert shell.stdout.splitlines() == ["format: crsae-onnx", "status 141"] or \
         shell.stdout.splitlines() == ["format: crsae-onnx", "status 0"], shell.stdout   # 0: all fitted the pipe
     assert shell.stderr == "", shell.stderr
+
+
+# --- crsae clean: temporaries of killed runs, this version's and earlier ones' ------------------------------------
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_clean_lists_then_removes_only_what_no_process_can_still_write(tmp_path):
+    from crsae.files import _HOST
+    old = time.time() - 2 * 3600
+
+    def touch(name, age=old, data=b"partial"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        os.utime(path, (age, age))
+        return path
+
+    dead, live = _dead_pid(), os.getpid()
+    gone = [touch(".codes.npy.k3j_9xq2.tmp"),                                 # crsae < 0.2, killed long ago
+            touch(f".out.npz.{dead}.0badf00d.tmp"),                           # crsae-node, dead process
+            touch(f".m.onnx.crsae-{dead}-{_HOST}-abc123.tmp", age=time.time())]   # this version, dead process
+    images = tmp_path / ".denoised.a1b2c3d4"                                  # crsae < 0.2 image folder
+    images.mkdir()
+    touch(".denoised.a1b2c3d4/a.png")
+    os.utime(images, (old, old))
+    gone.append(images)
+    kept = [touch(".fresh.npy.abcd1234.tmp", age=time.time()),               # could be a live old run
+            touch(f".x.npz.{live}.0badf00d.tmp"),                             # its process still runs
+            touch(f".y.npy.crsae-{live}-{_HOST}-abc.tmp"),
+            touch(".z.npy.crsae-1-0000beef-abc.tmp"),                        # another host's
+            touch(".held.npz.zzzz1111.tmp")]                                  # open in this process
+    held = open(kept[-1], "rb")
+    unrelated = [touch(".notes.txt.abcd1234.tmp"), touch("keep.npy"), touch(".cache.abcd1234")]
+    foreign = tmp_path / ".stuff.abcd1234"
+    foreign.mkdir()
+    touch(".stuff.abcd1234/notes.txt")
+    os.symlink(tmp_path / "keep.npy", tmp_path / ".link.npy.abcd1234.tmp")
+    try:
+        before = snapshot(tmp_path)
+        listed = invoke("clean", tmp_path, "--json")
+        assert listed.exit_code == 0, listed.output
+        report = {Path(t["path"]).name: t for t in json.loads(listed.output)["temporaries"]}
+        assert set(report) == {p.name for p in gone + kept}
+        assert {name for name, t in report.items() if t["removable"]} == {p.name for p in gone}
+        assert snapshot(tmp_path) == before                               # listing removes nothing
+        result = invoke("clean", tmp_path, "--remove")
+        assert result.exit_code == 0 and f"{len(gone) + len(kept)} temporaries" in result.output, result.output
+        assert not any(p.exists() for p in gone)
+        assert all(p.exists() for p in kept + unrelated + [foreign, tmp_path / ".link.npy.abcd1234.tmp"])
+        assert (tmp_path / "keep.npy").read_bytes() == b"partial"
+    finally:
+        held.close()
+
+
+def test_clean_of_a_missing_folder_is_one_line(tmp_path):
+    assert_one_line_error(invoke("clean", tmp_path / "none"), match="is not a folder")
+    assert_one_line_error(invoke("clean", _write(tmp_path, "f", b"x")), match="is not a folder")

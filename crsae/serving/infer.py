@@ -16,6 +16,7 @@ Denoised images are written at the input's depth: 8-bit inputs as 8-bit PNGs, 16
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 from dataclasses import dataclass, field
@@ -315,9 +316,10 @@ class EventsTable:
 
     def rows(self, label: str, events: np.ndarray) -> None:
         rate = self.sampling_rate
-        for sample, filt, amp in events:
-            n = int(sample)
-            self._writer.writerow([label, n, "" if rate is None else f"{n / rate:.6f}", int(filt), f"{amp:.6g}"])
+        samples, filters = events[:, 0].astype(np.int64).tolist(), events[:, 1].astype(np.int64).tolist()
+        times = [""] * len(samples) if rate is None else [f"{n / rate:.6f}" for n in samples]
+        self._writer.writerows(zip(itertools.repeat(label), samples, times, filters,
+                                   [f"{a:.6g}" for a in events[:, 2].tolist()]))
         self.count += len(events)
 
 
