@@ -236,6 +236,15 @@ def check_output_folder(path: str | os.PathLike, what: str = "--output") -> Path
     return path
 
 
+def make_runs_folder(path: str | os.PathLike) -> None:
+    """Make ``runs/`` in the current folder when ``path`` is directly in it (the defaults' and the README's
+    examples' parent) and it is missing; any other missing parent is left for ``check_output`` to refuse."""
+    parent = _folder_of(Path(path))
+    if parent == RUNS and not parent.exists() and not parent.is_symlink():
+        check_folder(Path("."), "the current")
+        parent.mkdir(exist_ok=True)
+
+
 def make_folder(path: str | os.PathLike) -> Path:
     """Make a folder ``check_output_folder`` passed (with ``runs/`` above it if need be), when its first file is
     written: a run that fails before writing anything leaves no folder behind."""

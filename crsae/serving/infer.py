@@ -231,15 +231,15 @@ def _run_item(encoder: Encoder, item: Item, names, progress) -> dict[str, np.nda
 def _run_long(encoder: Encoder, item: Item, name: str, target, chunk, progress, events) -> None:
     """One output of a long item, chunk by chunk into ``target`` (a file's column writer, or None); its events
     too when ``name`` is codes and ``events`` is given."""
-    label = item.name
-    sink = events.stream(label) if events is not None and name == "codes" else None
+    sink = events.stream(item.name) if events is not None and name == "codes" else None
     encoder.run_long(item.array, name, chunk=chunk, progress=progress, out=_Columns(target, sink))
     if sink is not None:
         sink.close()
 
 
 def _events_of(encoder: Encoder, item: Item, codes, chunk, events) -> None:
-    """Events of an item whose codes are not written: computed (a long one chunk by chunk) only for them."""
+    """An item's events into ``events`` (if given): from ``codes`` when a batch's are at hand, else from codes
+    made for the events alone (a long item's chunk by chunk, written nowhere)."""
     if events is None:
         return
     if item.long:

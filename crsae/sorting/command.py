@@ -100,13 +100,14 @@ def check_options(output: Path, *, recording: Path, sorter: Path | None, samplin
     """Refuse, before the recording is read, a bad option value or an output folder that cannot be made: OUTDIR
     must be new (or an empty folder) in a writable folder, and neither the recording nor --sorter."""
     import math
-    from crsae.files import check_output
+    from crsae.files import check_output, make_runs_folder
     if sampling_rate is not None and not (math.isfinite(sampling_rate) and sampling_rate > 0):
         raise DataError(f"--sampling-rate must be a positive number of Hz, got {sampling_rate!r}")
     if gain is not None and not (math.isfinite(gain) and gain != 0):
         raise DataError(f"--gain must be a finite, non-zero number of microvolts per unit, got {gain!r}")
     if threads < 1:
         raise DataError(f"--threads must be at least 1, got {threads}")
+    make_runs_folder(output)                    # -o runs/sort1 in a fresh folder, as the README shows
     check_output(output, what="--output", folder=True, inputs=[recording, sorter])
     if output.is_dir() and any(output.iterdir()):
         raise DataError(f"--output {output} is a folder that is not empty; pass a new folder")
