@@ -1,4 +1,5 @@
-"""Hostile inputs and faults over every command: each bad input is exit 1 (2 for usage errors) with one
+"""Hostile inputs and faults over every command (train, build, simulate, export, infer, evaluate, info, clean,
+demo, sort, experiment recovery|denoise|spikes): each bad input is exit 1 (2 for usage errors) with one
 ``error:`` line and no traceback, writes nothing, leaves no temporary file, and leaves an existing output
 byte-identical. The matrix (``CASES``) is by class:
 
@@ -8,7 +9,8 @@ byte-identical. The matrix (``CASES``) is by class:
 tries: wrong dtypes, 0-d / 5-d / empty arrays, NaN / Inf, lying headers, truncated and corrupt files, symbolic
 links, folders and FIFOs where files belong, outputs that are inputs, one path for two outputs, non-UTF-8 names,
 and a bad value for every numeric option.
-Faults (SIGKILL mid-write, stale temporaries) and image depth (class 3) are tested below the matrix.
+Faults (SIGKILL mid-write, stale temporaries and ``crsae clean``, a closed stdout) and image depth (class 3) are
+tested below the matrix.
 """
 
 from __future__ import annotations
