@@ -1,11 +1,17 @@
-"""Peak resident memory of ``crsae infer`` on long raw recordings: it should follow --chunk, not the file size.
+"""Peak resident memory of ``crsae infer`` on long recordings: it should follow --chunk, not the file size.
 
 Generates int16 recordings of the given sizes in a temporary folder (deleted at the end), exports a small 1-D model
-(as many channels as the recording), runs ``crsae infer REC.bin --raw-dtype int16 -o codes.npy`` on each as a
-subprocess, and reads the child's peak resident set (VmHWM, and the getrusage maximum) plus its peak file-backed
-and anonymous parts (RssFile, RssAnon sampled every 50 ms). Writes bench/results/long_recording_memory.json.
+(as many channels as the recording), runs ``crsae infer`` on each as a subprocess along each of ``--paths``:
 
-    python bench/long_recording_memory.py --sizes-gib 0.2 2 --channels 4
+    bin-npy          REC.bin --raw-dtype int16 -o codes.npy                 (pread in, pwrite out)
+    bin-npz-events   REC.bin --raw-dtype int16 -o out.npz --outputs both --events events.csv
+                     (both outputs streamed into the .npz member by member, events found chunk by chunk)
+    npz-npz          REC.npz -o out.npz   (the recording as a stored .npz member, read in windows)
+
+and reads the child's peak resident set (VmHWM) plus its peak file-backed and anonymous parts (RssFile, RssAnon
+sampled every 50 ms). Writes bench/results/long_recording_memory.json.
+
+    nice python bench/long_recording_memory.py --sizes-gib 0.2 1 --channels 4
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+PATHS = ("bin-npy", "bin-npz-events", "npz-npz")
 
 
 def make_recording(path: Path, gib: float, channels: int, seed: int = 0) -> int:
@@ -45,7 +52,7 @@ def export_model(folder: Path, channels: int) -> Path:
     from crsae.model.checkpoint import save_checkpoint
     config = ModelConfig(kind="1d", channels=channels, num_filters=2, kernel_size=8, num_layers=4, lam_init=0.5)
     save_checkpoint(folder / "m.pt", CRsAE(config, seed=0))
-    export_checkpoint(folder / "m.pt", folder / "m.onnx")
+    export_checkpoint(folder / "m.pt", folder / "m.onnx", outputs="both")
     return folder / "m.onnx"
 
 
@@ -61,9 +68,34 @@ def _status(pid: int) -> dict[str, int]:
     return values
 
 
-def run_infer(model: Path, recording: Path, output: Path, channels: int, chunk: int, threads: int | None) -> dict:
-    argv = [sys.executable, "-m", "crsae.cli", "infer", str(model), str(recording), "--raw-dtype", "int16",
-            "--raw-channels", str(channels), "-o", str(output), "--chunk", str(chunk), "--quiet"]
+def npz_recording(raw: Path, path: Path, channels: int, samples: int) -> None:
+    """The raw int16 recording as one stored .npz member (channels, samples), copied window by window."""
+    from crsae.files import NpzWriter
+    block = 1 << 22
+    with NpzWriter(path) as archive, archive.columns("recording", np.int16, (channels, samples)) as member, \
+            open(raw, "rb") as f:
+        for start in range(0, samples, block):
+            n = min(block, samples - start)
+            member[:, start:start + n] = np.fromfile(f, np.int16, n * channels).reshape(n, channels).T
+
+
+def member_shapes(path: Path) -> dict[str, tuple]:
+    """Each .npz member's shape, from its header alone."""
+    import zipfile
+    from crsae.readers import read_npy_header
+    with zipfile.ZipFile(path) as archive:
+        shapes = {}
+        for member in archive.infolist():
+            with archive.open(member) as f:
+                shapes[member.filename[:-4]] = read_npy_header(f, member.filename).shape
+        return shapes
+
+
+def run_infer(model: Path, recording: Path, output: Path, channels: int, chunk: int, threads: int | None,
+              extra=()) -> dict:
+    raw = ["--raw-dtype", "int16", "--raw-channels", str(channels)] if recording.suffix == ".bin" else []
+    argv = [sys.executable, "-m", "crsae.cli", "infer", str(model), str(recording), *raw, "-o", str(output),
+            "--chunk", str(chunk), "--quiet", *extra]
     if threads:
         argv += ["--threads", str(threads)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -84,12 +116,16 @@ def run_infer(model: Path, recording: Path, output: Path, channels: int, chunk: 
             "peak_rss_file_mib": round(peak["RssFile"] / 2 ** 20, 1), "stdout": out.strip()}
 
 
+LOAD_BEFORE = list(os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-gib", type=float, nargs="+", default=[0.2, 2.0])
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=32768)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     parser.add_argument("--folder", default=None, help="where the recordings go (default: a new folder in /tmp)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "long_recording_memory.json"))
     args = parser.parse_args()
@@ -100,21 +136,38 @@ def main() -> None:
         for gib in args.sizes_gib:
             rec = tmp / "rec.bin"
             samples = make_recording(rec, gib, args.channels)
-            result = run_infer(model, rec, tmp / "codes.npy", args.channels, args.chunk, args.threads)
-            codes = np.load(tmp / "codes.npy", mmap_mode="r")
-            assert codes.shape == (2, samples - 7), codes.shape
-            del codes
-            row = {"recording_gib": round(rec.stat().st_size / 2 ** 30, 3), "channels": args.channels,
-                   "samples_per_channel": samples, "codes_gib": round((tmp / "codes.npy").stat().st_size / 2 ** 30, 3),
-                   **result}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for path in args.paths:
+                source, output, extra = rec, tmp / "out.npz", ()
+                if path == "bin-npy":
+                    output = tmp / "codes.npy"
+                elif path == "bin-npz-events":
+                    extra = ("--outputs", "both", "--events", str(tmp / "events.csv"))
+                else:
+                    source = tmp / "rec.npz"
+                    npz_recording(rec, source, args.channels, samples)
+                result = run_infer(model, source, output, args.channels, args.chunk, args.threads, extra)
+                if output.suffix == ".npy":
+                    codes = np.load(output, mmap_mode="r")
+                    shape = codes.shape
+                    del codes
+                else:
+                    shape = member_shapes(output)["codes"]
+                assert shape == (2, samples - 7), shape
+                row = {"path": path, "recording_gib": round(rec.stat().st_size / 2 ** 30, 3),
+                       "channels": args.channels, "samples_per_channel": samples,
+                       "output_gib": round(output.stat().st_size / 2 ** 30, 3), **result}
+                if extra:
+                    row["events_mib"] = round((tmp / "events.csv").stat().st_size / 2 ** 20, 1)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                for done in (output, tmp / "events.csv", tmp / "rec.npz"):
+                    done.unlink(missing_ok=True)
             rec.unlink()
-            (tmp / "codes.npy").unlink()
     report = {"command": "python bench/long_recording_memory.py " + " ".join(sys.argv[1:]),
               "chunk": args.chunk, "threads": args.threads, "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"), "runs": rows,
-              "self_max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+              "self_max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+              "load_before": LOAD_BEFORE, "load_after": list(os.getloadavg())}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
 

@@ -20,7 +20,17 @@ from crsae.errors import CrsaeError
 class _Group(TyperGroup):
     """Turns a CrsaeError from any command into one line on stderr and exit code 1 (so too an operating-system
     failure such as a full disk, and running out of memory); prints each distinct DataWarning once as
-    ``warning: ...``."""
+    ``warning: ...``. A closed stdout (``crsae info m.onnx | head -1``) ends the command quietly with status
+    CLOSED_STDOUT."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as exit:              # click ends a write to a closed stdout (--help | head) with 1
+            import sys                          # (and wraps stdout in its PacifyFlushWrapper: that tells it)
+            if exit.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper" and _stdout_closed():
+                raise SystemExit(CLOSED_STDOUT) from None
+            raise
 
     def invoke(self, ctx):
         import sys
@@ -50,6 +60,8 @@ class _Group(TyperGroup):
                 typer.echo(_printable(f"error: {err}"), err=True)
                 raise typer.Exit(code=1) from None
             except OSError as err:              # e.g. the disk filled up mid-write: the temporaries are gone
+                if isinstance(err, BrokenPipeError) and _stdout_closed():
+                    raise typer.Exit(code=CLOSED_STDOUT) from None
                 where = f" ({err.filename})" if getattr(err, "filename", None) else ""
                 typer.echo(_printable(f"error: {err.strerror or err}{where}"), err=True)
                 raise typer.Exit(code=1) from None
@@ -57,6 +69,30 @@ class _Group(TyperGroup):
                 typer.echo("error: out of memory; pass smaller inputs (or a smaller --batch-size / --chunk)",
                            err=True)
                 raise typer.Exit(code=1) from None
+
+
+CLOSED_STDOUT = 141       # the status a shell shows for a tool that SIGPIPE ended (128 + 13), e.g. `yes | head -1`
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe or socket whose reader has gone (``crsae info m.onnx | head -1``). If so, stdout
+    is pointed at /dev/null so that nothing more (not even the interpreter's last flush) fails on it: the command
+    then ends quietly with status CLOSED_STDOUT, as other Unix tools do."""
+    import select
+    import sys
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        closed = any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):
+        return False
+    if closed:
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return closed
 
 
 def _printable(text: str) -> str:
@@ -756,6 +792,34 @@ def _print_fields(data: dict, indent: str = "") -> None:
             typer.echo(f"{indent}{key}: " + ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value))
         else:
             typer.echo(f"{indent}{key}: {value}")
+
+
+# --- clean --------------------------------------------------------------------------------------------------
+@app.command()
+def clean(folder: Annotated[Path, typer.Argument(help="A folder crsae wrote into.")],
+          remove: Annotated[bool, typer.Option(help="Remove the temporaries listed as removable (default: only "
+                                                    "list them).")] = False,
+          json_output: Annotated[bool, typer.Option("--json", help="Print the list as one JSON object.")] = False):
+    """List the temporary files that killed crsae runs (this version, earlier ones, crsae-node) left in FOLDER,
+    and with --remove delete those no running process can still be writing."""
+    from crsae.files import find_temporaries, remove_temporary
+    found = find_temporaries(folder)
+    removed = []
+    for temporary in found if remove else ():
+        if temporary.removable:
+            remove_temporary(temporary)
+            removed.append(temporary)
+    if json_output:
+        _print_json({"folder": str(folder), "removed": remove,
+                     "temporaries": [{"path": str(t.path), "removable": t.removable, "reason": t.reason,
+                                      "removed": t in removed} for t in found]})
+        return
+    for t in found:
+        state = "removed" if t in removed else "removable" if t.removable else "kept"
+        typer.echo(_printable(f"{state:<9} {t.path}  ({t.reason})"))
+    can = sum(t.removable for t in found)
+    typer.echo(f"{len(found)} temporaries in {folder}: " + (f"{len(removed)} removed" if remove else
+                                                           f"{can} removable (crsae clean --remove {folder})"))
 
 
 # --- demo ---------------------------------------------------------------------------------------------------

@@ -22,9 +22,11 @@ from crsae.training.run import start_run
 
 def run_demo(workdir: Path, *, epochs: int = 15, log=print):
     """Yield the report lines; ``log`` receives progress lines."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    checkpoint, model_path = workdir / "crsae.pt", workdir / "model.onnx"
+    from crsae.config import TrainConfig
+    from crsae.files import check_output_folder, make_folder
+    workdir = check_output_folder(workdir, "--workdir")
+    TrainConfig(epochs=epochs)                      # a bad --epochs is refused before the folder is made
+    checkpoint, model_path = make_folder(workdir) / "crsae.pt", workdir / "model.onnx"
     run = start_run(output=checkpoint, train={"epochs": epochs})
     start = time.perf_counter()
     run.fit(on_epoch_done=lambda r: log(f"epoch {r.epoch}: loss {r.loss:.4g}, "

@@ -5,7 +5,8 @@ Temporaries are named ``.NAME.crsae-PID-HOST-RANDOM.tmp`` (files and folders ali
 HOST a short hash of its host name. A process killed before it could clean up (SIGKILL, power loss) leaves one
 behind; the next crsae run that writes into the same folder removes every such temporary whose process, on this
 host, no longer runs (``remove_stale_temporaries``). A live process's temporaries, and other hosts' (a shared file
-system), are never touched.
+system), are never touched. Temporaries of earlier versions named no process; ``crsae clean FOLDER`` lists them
+and, with ``--remove``, removes those no process can still be writing (``find_temporaries``).
 
 ``check_output`` is the check every command runs on each output path before any work: the folder exists and is
 a folder, it is writable, the output is not a folder (or, for folder outputs, not a file), not one of the inputs,
@@ -15,12 +16,14 @@ and, where the size is known, fits the free space.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 from crsae.errors import DataError
@@ -74,6 +77,128 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+# Temporaries of earlier versions, which named no process: crsae < 0.2 ``.NAME.XXXXXXXX.tmp`` files (mkstemp) and
+# ``.NAME.XXXXXXXX`` folders (mkdtemp), crsae-node ``.NAME.PID.XXXXXXXX.tmp``. Only ``crsae clean`` removes them.
+_OLD_FILE = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.[0-9a-f]{8}|[a-z0-9_]{8})\.tmp$")
+_OLD_FOLDER = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}$")
+OUTPUT_SUFFIXES = (".npy", ".npz", ".pt", ".onnx", ".json", ".csv", ".png", ".tif", ".tiff", ".pbtxt")
+OLD_AGE_S = 3600
+
+
+@dataclasses.dataclass
+class Temporary:
+    path: Path
+    reason: str                 # why it may go, or why it is kept
+    removable: bool
+
+
+def find_temporaries(folder: str | os.PathLike, *, min_age_s: float = OLD_AGE_S) -> list[Temporary]:
+    """Every temporary crsae (or an earlier version, or crsae-node) could have left in ``folder``, each with
+    whether it may be removed safely (``crsae clean``):
+
+    - ``.NAME.crsae-PID-HOST-RANDOM.tmp``: when process PID no longer runs on this host (other hosts' are kept);
+    - the older names (``_OLD_FILE``, ``_OLD_FOLDER``), which name no host: only when NAME ends in a suffix crsae
+      writes (a folder: when it holds only such files), no process this one can see has it open (Linux
+      ``/proc/*/fd``; elsewhere they are kept), a named PID no longer runs, and it is unchanged for
+      ``min_age_s`` seconds (a writer would have touched it).
+    Anything else, and symbolic links, are never listed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder; pass the folder a crsae run wrote into")
+    found, open_files = [], None
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_symlink():
+            continue
+        current = _TEMPORARY.match(entry.name)
+        if current:
+            if current["host"] != _HOST:
+                found.append(Temporary(Path(entry.path), "another host's run (shared file system): kept", False))
+            elif _alive(int(current["pid"])):
+                found.append(Temporary(Path(entry.path), f"process {current['pid']} still runs: kept", False))
+            else:
+                found.append(Temporary(Path(entry.path), f"process {current['pid']} no longer runs", True))
+            continue
+        old = (_OLD_FILE.match(entry.name) if entry.is_file() else
+               _OLD_FOLDER.match(entry.name) if entry.is_dir() else None)
+        if not old or not old["name"].lower().endswith(OUTPUT_SUFFIXES) and not entry.is_dir():
+            continue
+        path = Path(entry.path)
+        if entry.is_dir() and not _holds_outputs_only(path):
+            continue
+        if open_files is None:
+            open_files = _open_files()
+        age = time.time() - _newest_change(path)
+        if open_files is None:
+            found.append(Temporary(path, "old-style temporary; cannot tell here whether a process has it open: "
+                                         "kept", False))
+        elif _identities(path) & open_files:
+            found.append(Temporary(path, "old-style temporary, open in a running process: kept", False))
+        elif old.groupdict().get("pid") and _alive(int(old["pid"])):
+            found.append(Temporary(path, f"old-style temporary of process {old['pid']}, which still runs: kept",
+                                   False))
+        elif age < min_age_s:
+            found.append(Temporary(path, f"old-style temporary changed {age:.0f} s ago (under {min_age_s:.0f} s): "
+                                         "kept", False))
+        else:
+            found.append(Temporary(path, f"old-style temporary, unchanged for {age / 3600:.1f} h and open nowhere",
+                                   True))
+    return found
+
+
+def remove_temporary(temporary: Temporary) -> None:
+    if temporary.path.is_dir() and not temporary.path.is_symlink():
+        shutil.rmtree(temporary.path)
+    else:
+        temporary.path.unlink()
+
+
+def _holds_outputs_only(folder: Path) -> bool:
+    try:
+        return all(p.is_file() and not p.is_symlink() and p.name.lower().endswith(OUTPUT_SUFFIXES)
+                   for p in folder.rglob("*") if not p.is_dir() or p.is_symlink())
+    except OSError:
+        return False
+
+
+def _newest_change(path: Path) -> float:
+    times = [path.lstat().st_mtime]
+    if path.is_dir():
+        times += [p.lstat().st_mtime for p in path.rglob("*")]
+    return max(times)
+
+
+def _identities(path: Path) -> set[tuple[int, int]]:
+    """(device, inode) of ``path`` and, for a folder, of everything in it."""
+    paths = [path, *(path.rglob("*") if path.is_dir() else ())]
+    return {(info.st_dev, info.st_ino) for info in map(os.lstat, paths)}
+
+
+def _open_files() -> set[tuple[int, int]] | None:
+    """(device, inode) of every file any process visible here holds open, and every working folder; None where
+    /proc cannot tell (not Linux)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return None
+    held = set()
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        for link in [*_listdir(proc / pid / "fd"), proc / pid / "cwd"]:
+            try:
+                info = os.stat(link)
+            except OSError:
+                continue
+            held.add((info.st_dev, info.st_ino))
+    return held
+
+
+def _listdir(folder: Path) -> list[Path]:
+    try:
+        return [folder / name for name in os.listdir(folder)]
+    except OSError:
+        return []
+
+
 def check_folder(folder: Path, what: str = "output") -> None:
     """Raise DataError unless ``folder`` exists, is a folder and is writable."""
     if folder.is_dir():
@@ -91,6 +216,41 @@ def check_folder(folder: Path, what: str = "output") -> None:
         if parent.exists():
             break
     raise DataError(f"{what} folder {folder} does not exist; create it or choose another path")
+
+
+RUNS = Path("runs")              # the commands' default outputs live in runs/ in the current folder, made on demand
+
+
+def check_output_folder(path: str | os.PathLike, what: str = "--output") -> Path:
+    """Check, before any work, a folder that a command writes several files into (an experiment's results,
+    ``crsae demo``'s work folder): an existing writable folder, or a new one whose parent is a writable folder
+    (``runs/`` in the current folder, the defaults' parent, may be missing: it is made too)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not path.is_dir():
+            raise DataError(f"{what} {path} is a file; pass a folder for the results")
+        check_folder(path, what)
+        return path
+    parent = _folder_of(path)
+    check_folder(_folder_of(parent) if parent == RUNS and not parent.exists() else parent, what)
+    return path
+
+
+def make_runs_folder(path: str | os.PathLike) -> None:
+    """Make ``runs/`` in the current folder when ``path`` is directly in it (the defaults' and the README's
+    examples' parent) and it is missing; any other missing parent is left for ``check_output`` to refuse."""
+    parent = _folder_of(Path(path))
+    if parent == RUNS and not parent.exists() and not parent.is_symlink():
+        check_folder(Path("."), "the current")
+        parent.mkdir(exist_ok=True)
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """Make a folder ``check_output_folder`` passed (with ``runs/`` above it if need be), when its first file is
+    written: a run that fails before writing anything leaves no folder behind."""
+    path = Path(path)
+    path.mkdir(parents=_folder_of(path) == RUNS, exist_ok=True)
+    return path
 
 
 def check_output(path: str | os.PathLike, *, what: str = "output", inputs=(), folder: bool = False,
@@ -257,6 +417,84 @@ class NpyWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class NpzWriter:
+    """An .npz archive (what ``numpy.load`` reads) written member by member, so no more than one member, or one
+    column window of a long one, is in memory: ``add(name, array)`` streams a whole array; ``columns(name, dtype,
+    shape)`` is a (rows, columns) member written in consecutive column windows (``member[:, a:b] = values``, in
+    order), stored in Fortran order so that each window is contiguous in the file. Members are stored
+    uncompressed (as ``numpy.savez``), zip64 so any size fits; every 64 MiB written, the kernel is told to drop
+    the pages behind (``posix_fadvise(DONTNEED)``). Close it (or use it as a context manager) when done."""
+
+    FLUSH_EVERY = 64 << 20
+
+    def __init__(self, path: str | os.PathLike):
+        import zipfile
+        self._file = open(path, "wb")
+        self._zip = zipfile.ZipFile(self._file, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self._since_flush = 0
+
+    def add(self, name: str, array) -> None:
+        import numpy as np
+        array = np.asanyarray(array)
+        with self._zip.open(f"{name}.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array(f, array, allow_pickle=False)
+        self._written(array.nbytes)
+
+    @contextlib.contextmanager
+    def columns(self, name: str, dtype, shape: tuple[int, int]):
+        import numpy as np
+        dtype, shape = np.dtype(dtype), (int(shape[0]), int(shape[1]))
+        with self._zip.open(f"{name}.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                     "fortran_order": True, "shape": shape})
+            member = _ColumnMember(f, dtype, shape, self._written)
+            yield member
+            if member.done != shape[1]:
+                raise RuntimeError(f"{name}: {member.done} of {shape[1]} columns were written")
+
+    def _written(self, nbytes: int) -> None:
+        self._since_flush += nbytes
+        if self._since_flush >= self.FLUSH_EVERY and hasattr(os, "posix_fadvise"):
+            self._file.flush()
+            os.posix_fadvise(self._file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            self._since_flush = 0
+
+    def close(self) -> None:
+        if self._zip is not None:
+            try:
+                self._zip.close()
+            finally:
+                self._file.close()
+                self._zip = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _ColumnMember:
+    """One long member of an NpzWriter: ``member[:, a:b] = values`` (rows, b - a), a == the columns so far."""
+
+    def __init__(self, stream, dtype, shape, written):
+        self._stream, self.dtype, self.shape, self._report = stream, dtype, shape, written
+        self.done = 0
+
+    def __setitem__(self, key, values) -> None:
+        import numpy as np
+        rows, cols = key
+        if rows != slice(None) or not isinstance(cols, slice) or cols.step not in (None, 1):
+            raise IndexError("an .npz column member is written as member[:, start:stop] = values")
+        start, stop, _ = cols.indices(self.shape[1])
+        if start != self.done:
+            raise IndexError(f"an .npz column member is written in order: columns {self.done}.. next, not {start}")
+        values = np.ascontiguousarray(np.broadcast_to(values, (self.shape[0], stop - start)).T, dtype=self.dtype)
+        self._stream.write(memoryview(values).cast("B"))
+        self.done = stop
+        self._report(values.nbytes)
 
 
 def _umask() -> int:

@@ -8,8 +8,9 @@ What is checked, before any data is loaded (every failure is a DataError or Shap
 - .npy: the header only is read first; the declared shape must fit the file's size (a header claiming terabytes
   is refused, not allocated), the array must hold real numbers (no objects, which are never unpickled; no
   structured, complex, bool, string or date values), have at least one dimension and no empty axis.
-- .npz: each member's header likewise, against the member's size in the archive and this machine's memory (an
-  .npz is read whole; save long recordings as .npy, which is read in windows); corrupt archives are refused.
+- .npz: each member's header likewise, against the member's size in the archive and this machine's memory;
+  corrupt archives are refused. A member holding one long 1-D signal, stored uncompressed (``numpy.savez``), is
+  read through windows like an .npy; compressed members (``numpy.savez_compressed``) and batches are read whole.
 - Values: NaN / Inf are refused; integers beyond 2^24 and float64 beyond float32's range cannot be held by a
   float32 model: the first are rounded with a warning, the second refused.
 - Images (Pillow, which crsae already needs): read at their real bit depth. 8-bit (and 1-bit, palette) images
@@ -179,10 +180,15 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def load_npz(path: str | os.PathLike, *, signals: bool = True) -> dict[str, np.ndarray]:
+def load_npz(path: str | os.PathLike, *, signals: bool = True, window=None) -> dict[str, np.ndarray]:
     """Every array of an .npz archive, in the archive's order: the archive and each header checked (module doc),
     and with ``signals`` each array's dtype, shape and values too (``False`` for archives that also hold
-    metadata, e.g. a simulation's 0-d sigma and JSON config: the caller checks the arrays it uses)."""
+    metadata, e.g. a simulation's 0-d sigma and JSON config: the caller checks the arrays it uses).
+
+    ``window(key, header)``: for a member it is true of that is stored uncompressed (``numpy.savez``), a
+    ``Recording`` of its samples in the file is returned instead of the array, read later through bounded
+    windows (the member's (channels, N) from ``header``'s shape, as ``batch_shape`` arranges it); compressed
+    members (``numpy.savez_compressed``) are always read whole."""
     path = Path(path)
     _check_file(path, ".npz file")
     arrays = {}
@@ -207,6 +213,9 @@ def load_npz(path: str | os.PathLike, *, signals: bool = True) -> dict[str, np.n
                         raise DataError(f"{name} declares shape {header.shape} ({_size(header.nbytes)}) but the "
                                         f"archive holds {_size(max(member.file_size - header.offset, 0))} for it: "
                                         "it is truncated or corrupt; save it again")
+                    if window is not None and _stored(member) and window(key, header):
+                        arrays[key] = _member_recording(path, archive, member, header, name)
+                        continue
                     total += header.nbytes
                     if limit is not None and total > limit:
                         _check_memory(total, str(path), "an .npz is read whole: save long recordings as .npy")
@@ -224,6 +233,25 @@ def load_npz(path: str | os.PathLike, *, signals: bool = True) -> dict[str, np.n
     if not arrays:
         raise DataError(f"{path} holds no arrays; save some with numpy.savez")
     return arrays
+
+
+def _stored(member: zipfile.ZipInfo) -> bool:
+    return member.compress_type == zipfile.ZIP_STORED and not member.flag_bits & 0x1      # neither packed nor encrypted
+
+
+def _member_recording(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, header: NpyHeader,
+                      name: str) -> "Recording":
+    """A stored member's array as a windowed (channels, N) Recording: its bytes lie as they are in the file, after
+    the member's local header (whose name and extra fields may differ in length from the directory's)."""
+    local = archive.fp
+    local.seek(member.header_offset)
+    fixed = local.read(30)
+    if len(fixed) != 30 or fixed[:4] != b"PK\x03\x04":
+        raise DataError(f"{name}: the archive's local header is damaged; save it again with numpy.savez")
+    start = member.header_offset + 30 + int.from_bytes(fixed[26:28], "little") + int.from_bytes(fixed[28:30], "little")
+    channels, length = (1, header.shape[0]) if len(header.shape) == 1 else header.shape[-2:]
+    return Recording(path, header.dtype, channels, length, offset=start + header.offset,
+                     interleaved=header.fortran and channels > 1, name=name)
 
 
 # --- images ------------------------------------------------------------------------------------------------
@@ -479,8 +507,12 @@ def read_input(path: str | os.PathLike, *, kind: str, channels: int, raw_dtype: 
     if suffix == ".npy":
         return [_npy_item(path, kind, channels, long_from)]
     if suffix == ".npz":
-        return [_array_item(f"{path}:{key}", key, a, kind, channels, long_from)
-                for key, a in load_npz(path).items()]
+        def one_long_signal(key: str, header: NpyHeader) -> bool:
+            shape = batch_shape(header.shape, kind, channels, f"{path}:{key}")
+            return kind == "1d" and shape[0] == 1 and shape[-1] > long_from
+        return [Item(key, a, long=True) if isinstance(a, Recording)
+                else _array_item(f"{path}:{key}", key, a, kind, channels, long_from)
+                for key, a in load_npz(path, window=one_long_signal).items()]
     raise DataError(f"{path} has an unknown file type '{suffix}'; pass .npy, .npz, .png/.jpg, a folder of images, "
                     f"or a raw recording ({', '.join(RAW_SUFFIXES)}) with --raw-dtype")
 

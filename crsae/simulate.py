@@ -40,9 +40,11 @@ class SimulationConfig:
         M = self.length - self.kernel_size + 1
         if M < 1:
             raise ConfigError(f"length {self.length} is shorter than kernel_size {self.kernel_size}")
-        if (self.events_per_filter - 1) * self.min_spacing >= M:
-            raise ConfigError(f"{self.events_per_filter} events {self.min_spacing} samples apart do not fit in "
-                              f"{M} code positions; lower events_per_filter or min_spacing, or raise length")
+        least = self.kernel_size + (self.events_per_filter - 1) * (self.min_spacing + 1)
+        if self.length < least:                 # _event_positions needs M >= count + (count - 1) * spacing
+            raise ConfigError(f"length {self.length} is too short for {self.events_per_filter} events per filter "
+                              f"{self.min_spacing} samples apart with kernel_size {self.kernel_size}: the least "
+                              f"length is {least}; raise length, or lower events_per_filter or min_spacing")
         if not 0 < self.amplitude_min <= self.amplitude_max or not np.isfinite(self.amplitude_max):
             raise ConfigError("need 0 < amplitude_min <= amplitude_max, finite")
         if isinstance(self.snr_db, bool) or not isinstance(self.snr_db, (int, float)) or not np.isfinite(self.snr_db):
@@ -72,10 +74,10 @@ def random_filters(num_filters: int, kernel_size: int, rng: np.random.Generator,
 
 
 def _event_positions(rng: np.random.Generator, count: int, positions: int, spacing: int) -> np.ndarray:
-    """``count`` sorted positions in [0, positions) at least ``spacing`` apart, uniformly among such sets."""
+    """``count`` sorted positions in [0, positions) more than ``spacing`` apart, uniformly among such sets
+    (needs positions >= count + (count - 1) * spacing, which SimulationConfig checks)."""
     slack = positions - (count - 1) * spacing
-    base = np.sort(rng.choice(slack, size=count, replace=False)) if count <= slack else np.arange(count)
-    return base + spacing * np.arange(count)
+    return np.sort(rng.choice(slack, size=count, replace=False)) + spacing * np.arange(count)
 
 
 def simulate(config: SimulationConfig, dictionary: np.ndarray | None = None) -> Simulation:

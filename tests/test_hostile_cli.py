@@ -1,4 +1,5 @@
-"""Hostile inputs and faults over every command: each bad input is exit 1 (2 for usage errors) with one
+"""Hostile inputs and faults over every command (train, build, simulate, export, infer, evaluate, info, clean,
+demo, sort, experiment recovery|denoise|spikes): each bad input is exit 1 (2 for usage errors) with one
 ``error:`` line and no traceback, writes nothing, leaves no temporary file, and leaves an existing output
 byte-identical. The matrix (``CASES``) is by class:
 
@@ -8,7 +9,8 @@ byte-identical. The matrix (``CASES``) is by class:
 tries: wrong dtypes, 0-d / 5-d / empty arrays, NaN / Inf, lying headers, truncated and corrupt files, symbolic
 links, folders and FIFOs where files belong, outputs that are inputs, one path for two outputs, non-UTF-8 names,
 and a bad value for every numeric option.
-Faults (SIGKILL mid-write, stale temporaries) and image depth (class 3) are tested below the matrix.
+Faults (SIGKILL mid-write, stale temporaries and ``crsae clean``, a closed stdout) and image depth (class 3) are
+tested below the matrix.
 """
 
 from __future__ import annotations
@@ -535,6 +537,114 @@ CASES = [
 ]
 
 
+def _raw_sort(*extra, out=lambda t: t / "sorted"):
+    """crsae sort on a small raw recording (1000 int16 samples, 2 channels) with the given options."""
+    return lambda t, m: ["sort", _write(t, "r.bin", (np.random.default_rng(0).standard_normal(2000) * 100)
+                                        .astype(np.int16).tobytes()), "-o", out(t) if callable(out) else out,
+                         "--sampling-rate", "30000", "--num-channels", "2", "--raw-dtype", "int16", "--quiet",
+                         *[e(t) if callable(e) else e for e in extra]]
+
+
+CASES += [
+    # --- sort --------------------------------------------------------------------------------------------------
+    ("sort-recording-missing", 0, lambda t, m: ["sort", t / "none.bin", "-o", t / "sorted"], 1, "does not exist"),
+    ("sort-recording-empty-folder", 0, lambda t, m: ["sort", _mkdir(t, "rec"), "-o", t / "sorted"], 1,
+     "empty folder"),
+    ("sort-recording-garbage-folder", 0, lambda t, m: (_write(_mkdir(t, "rec"), "x.json", b"{not json"),
+                                                       ["sort", t / "rec", "-o", t / "sorted"])[1], 1, "cannot open"),
+    ("sort-recording-not-a-recording", 0, lambda t, m: ["sort", _ok(t), "-o", t / "sorted"], 1, "recording"),
+    ("sort-raw-no-rate", 0, lambda t, m: ["sort", _write(t, "r.bin", b"\0" * 400), "-o", t / "sorted"], 1,
+     "--sampling-rate"),
+    ("sort-raw-odd-size", 0, lambda t, m: ["sort", _write(t, "r.bin", b"\0" * 401), "-o", t / "sorted",
+                                           "--sampling-rate", "30000", "--num-channels", "2", "--raw-dtype",
+                                           "int16"], 1, "whole number"),
+    ("sort-raw-empty", 0, lambda t, m: ["sort", _write(t, "r.bin", b""), "-o", t / "sorted", "--sampling-rate",
+                                        "30000", "--num-channels", "1", "--raw-dtype", "int16"], 1, "0 bytes"),
+    ("sort-raw-dtype-bogus", 0, _raw_sort("--raw-dtype", "int8"), 2, "--raw-dtype"),
+    ("sort-rate-zero", 0, _raw_sort("--sampling-rate", "0"), 1, "--sampling-rate"),
+    ("sort-rate-nan", 0, _raw_sort("--sampling-rate", "nan"), 1, "--sampling-rate"),
+    ("sort-rate-inf", 0, _raw_sort("--sampling-rate", "inf"), 1, "--sampling-rate"),
+    ("sort-channels-zero", 0, _raw_sort("--num-channels", "0"), 1, "num_channels"),
+    ("sort-channels-negative", 0, _raw_sort("--num-channels", "-3"), 1, "num_channels"),
+    ("sort-gain-nan", 0, _raw_sort("--gain", "nan"), 1, "--gain"),
+    ("sort-gain-zero", 0, _raw_sort("--gain", "0"), 1, "--gain"),
+    ("sort-threads-zero", 0, _raw_sort("--threads", "0"), 1, "--threads"),
+    ("sort-epochs-negative", 0, _raw_sort("--epochs", "-1"), 1, "epochs"),
+    ("sort-layers-zero", 0, _raw_sort("--num-layers", "0"), 1, "num_layers"),
+    ("sort-units-zero", 0, _raw_sort("--num-units", "0"), 1, "num_units"),
+    ("sort-fit-seconds-nan", 0, _raw_sort("--fit-seconds", "nan"), 1, "fit_seconds"),
+    ("sort-too-short-to-fit", 0, _raw_sort(), 1, "troughs"),
+    ("sort-format-bogus", 0, lambda t, m: ["sort", _ok(t), "-o", t / "sorted", "--format", "bogus"], 1,
+     "unknown recording format"),
+    ("sort-format-wrong", 0, lambda t, m: ["sort", _ok(t), "-o", t / "sorted", "--format", "spikeglx"], 1,
+     "cannot read"),
+    ("sort-sorter-missing", 0, _raw_sort("--sorter", lambda t: t / "none"), 1, "does not exist"),
+    ("sort-sorter-empty", 0, _raw_sort("--sorter", lambda t: _mkdir(t, "s")), 1, "not a saved crsae sorter"),
+    ("sort-sorter-corrupt", 0, _raw_sort("--sorter", lambda t: (
+        _mkdir(t, "s"), [_write(t / "s", n, b"garbage") for n in ("model.onnx", "sorter.json", "sorter.npz")],
+        t / "s")[2]), 1, "corrupt"),
+    ("sort-output-missing-folder", 4, _raw_sort(out=lambda t: t / "no" / "sorted"), 1, "does not exist"),
+    ("sort-output-parent-file", 5, _raw_sort(out=lambda t: _write(t, "f", b"x") / "sorted"), 1, "is a file"),
+    ("sort-output-is-file", 0, _raw_sort(out=lambda t: t / "out.npy"), 1, "is a file"),
+    ("sort-output-not-empty", 0, _raw_sort(out=lambda t: (_write(_mkdir(t, "o"), "keep", b"k"), t / "o")[1]), 1,
+     "not empty"),
+    ("sort-output-read-only-fs", 0, _raw_sort(out="/proc/crsae-sorted"), 1, "not writable"),
+    # --- experiments ---------------------------------------------------------------------------------------
+    ("experiment-recovery-output-missing-folder", 4, lambda t, m: ["experiment", "recovery", "-o",
+                                                                   t / "no" / "res", "--quiet"], 1, "does not exist"),
+    ("experiment-recovery-output-parent-file", 5, lambda t, m: ["experiment", "recovery", "-o",
+                                                                _write(t, "f", b"x") / "res"], 1, "is a file"),
+    ("experiment-recovery-output-is-file", 0, lambda t, m: ["experiment", "recovery", "-o", t / "out.npy"], 1,
+     "is a file"),
+    ("experiment-recovery-read-only-fs", 0, lambda t, m: ["experiment", "recovery", "-o", "/proc/crsae-res"], 1,
+     "not writable"),
+    ("experiment-recovery-snr-nan", 0, lambda t, m: ["experiment", "recovery", "-o", t / "res", "--snr-db", "nan"],
+     1, "--snr-db"),
+    ("experiment-recovery-epochs-zero", 0, lambda t, m: ["experiment", "recovery", "-o", t / "res", "--epochs",
+                                                         "0"], 1, "epochs"),
+    ("experiment-recovery-filters-zero", 0, lambda t, m: ["experiment", "recovery", "-o", t / "res",
+                                                          "--num-filters", "0"], 1, "num_filters"),
+    ("experiment-recovery-length-short", 0, lambda t, m: ["experiment", "recovery", "-o", t / "res", "--length",
+                                                          "5"], 1, "--length"),
+    ("experiment-recovery-variant-bogus", 0, lambda t, m: ["experiment", "recovery", "-o", t / "res",
+                                                           "--variant", "magic"], 2, "--variant"),
+    ("experiment-denoise-data-missing", 0, lambda t, m: ["experiment", "denoise", "-o", t / "res", "--data",
+                                                         t / "none"], 1, "CBSD432"),
+    ("experiment-denoise-data-empty", 0, lambda t, m: ["experiment", "denoise", "-o", t / "res", "--data",
+                                                       _mkdir(t, "d")], 1, "CBSD432"),
+    ("experiment-denoise-output-missing-folder", 4, lambda t, m: ["experiment", "denoise", "-o", t / "no" / "res",
+                                                                  "--data", _mkdir(t, "d")], 1, "does not exist"),
+    ("experiment-denoise-test-sigma", 0, lambda t, m: ["experiment", "denoise", "-o", t / "res", "--data",
+                                                       _mkdir(t, "d"), "--test-sigma", "-5"], 1, "(0, 255)"),
+    ("experiment-denoise-stride-zero", 0, lambda t, m: ["experiment", "denoise", "-o", t / "res", "--data",
+                                                        _mkdir(t, "d"), "--stride", "0"], 1, "stride"),
+    ("experiment-spikes-output-missing-folder", 4, lambda t, m: ["experiment", "spikes", "-o", t / "no" / "res"],
+     1, "does not exist"),
+    ("experiment-spikes-output-parent-file", 5, lambda t, m: ["experiment", "spikes", "-o",
+                                                              _write(t, "f", b"x") / "res"], 1, "is a file"),
+    ("experiment-spikes-seconds-nan", 0, lambda t, m: ["experiment", "spikes", "-o", t / "res", "--test-seconds",
+                                                       "nan"], 1, "test_seconds"),
+    ("experiment-spikes-train-zero", 0, lambda t, m: ["experiment", "spikes", "-o", t / "res", "--train-seconds",
+                                                      "0"], 1, "train_seconds"),
+    ("experiment-spikes-layers-zero", 0, lambda t, m: ["experiment", "spikes", "-o", t / "res", "--num-layers",
+                                                       "0"], 1, "num_layers"),
+    # --- demo ----------------------------------------------------------------------------------------------
+    ("demo-workdir-missing-folder", 4, lambda t, m: ["demo", "--workdir", t / "no" / "demo"], 1, "does not exist"),
+    ("demo-workdir-parent-file", 5, lambda t, m: ["demo", "--workdir", _write(t, "f", b"x") / "demo"], 1,
+     "is a file"),
+    ("demo-workdir-is-file", 0, lambda t, m: ["demo", "--workdir", t / "out.npy"], 1, "is a file"),
+    ("demo-workdir-read-only-fs", 0, lambda t, m: ["demo", "--workdir", "/proc/crsae-demo"], 1, "not writable"),
+    ("demo-epochs-zero", 0, lambda t, m: ["demo", "--workdir", t / "demo", "--epochs", "0"], 1, "epochs"),
+    ("demo-epochs-negative", 0, lambda t, m: ["demo", "--workdir", t / "demo", "--epochs", "-2"], 1, "epochs"),
+    ("demo-epochs-text", 0, lambda t, m: ["demo", "--workdir", t / "demo", "--epochs", "many"], 2, "--epochs"),
+    # --- simulate's least length (was an IndexError) -------------------------------------------------------
+    ("simulate-length-60", 1, lambda t, m: ["simulate", "-o", t / "s.npz", "--length", "60"], 1,
+     "the least length is 62"),
+    ("simulate-spacing-zero", 0, lambda t, m: ["simulate", "-o", t / "s.npz", "--min-spacing", "0"], 1,
+     "min_spacing"),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_hostile_input_is_one_clean_error(case, models, tmp_path):
     name, _, setup, code, match = case
@@ -741,3 +851,91 @@ def test_colour_into_grayscale_model_is_said_once(models, tmp_path):
                     "--quiet")
     assert result.exit_code == 0, result.output
     assert result.output.count("warning: colour images are converted to grayscale") == 1
+
+
+# --- a closed stdout (crsae info m.onnx | head -1) ends quietly ------------------------------------------------
+def _run_into_closed_pipe(argv, env):
+    read, write = os.pipe()
+    os.close(read)                                   # the reader is gone before crsae writes a byte
+    try:
+        return subprocess.run(CRSAE + argv, stdout=write, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_a_closed_stdout_ends_quietly_with_status_141(models, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for argv in (["info", str(models["m1"])], ["info", str(models["m1.pt"])], ["--help"], ["info", "--help"],
+                 ["--version"], ["simulate", "-o", str(tmp_path / "s.npz"), "--num-signals", "2", "--json"]):
+        proc = _run_into_closed_pipe(argv, env)
+        assert (proc.returncode, proc.stderr) == (141, ""), (argv, proc.returncode, proc.stderr)
+    # an error is still an error: its line goes to stderr, exit 1
+    proc = _run_into_closed_pipe(["info", str(tmp_path / "none.pt")], env)
+    assert proc.returncode == 1 and proc.stderr.startswith("error:") and proc.stderr.count("\n") == 1, proc.stderr
+    # and through a shell pipe into head -1, as users meet it
+    shell = subprocess.run(["bash", "-c", f"{' '.join(CRSAE)} info {models['m1']} | head -1; "
+                                          "echo status ${PIPESTATUS[0]}"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert shell.stdout.splitlines() == ["format: crsae-onnx", "status 141"] or \
+        shell.stdout.splitlines() == ["format: crsae-onnx", "status 0"], shell.stdout   # 0: all fitted the pipe
+    assert shell.stderr == "", shell.stderr
+
+
+# --- crsae clean: temporaries of killed runs, this version's and earlier ones' ------------------------------------
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_clean_lists_then_removes_only_what_no_process_can_still_write(tmp_path):
+    from crsae.files import _HOST
+    old = time.time() - 2 * 3600
+
+    def touch(name, age=old, data=b"partial"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        os.utime(path, (age, age))
+        return path
+
+    dead, live = _dead_pid(), os.getpid()
+    gone = [touch(".codes.npy.k3j_9xq2.tmp"),                                 # crsae < 0.2, killed long ago
+            touch(f".out.npz.{dead}.0badf00d.tmp"),                           # crsae-node, dead process
+            touch(f".m.onnx.crsae-{dead}-{_HOST}-abc123.tmp", age=time.time())]   # this version, dead process
+    images = tmp_path / ".denoised.a1b2c3d4"                                  # crsae < 0.2 image folder
+    images.mkdir()
+    touch(".denoised.a1b2c3d4/a.png")
+    os.utime(images, (old, old))
+    gone.append(images)
+    kept = [touch(".fresh.npy.abcd1234.tmp", age=time.time()),               # could be a live old run
+            touch(f".x.npz.{live}.0badf00d.tmp"),                             # its process still runs
+            touch(f".y.npy.crsae-{live}-{_HOST}-abc.tmp"),
+            touch(".z.npy.crsae-1-0000beef-abc.tmp"),                        # another host's
+            touch(".held.npz.zzzz1111.tmp")]                                  # open in this process
+    held = open(kept[-1], "rb")
+    unrelated = [touch(".notes.txt.abcd1234.tmp"), touch("keep.npy"), touch(".cache.abcd1234")]
+    foreign = tmp_path / ".stuff.abcd1234"
+    foreign.mkdir()
+    touch(".stuff.abcd1234/notes.txt")
+    os.symlink(tmp_path / "keep.npy", tmp_path / ".link.npy.abcd1234.tmp")
+    try:
+        before = snapshot(tmp_path)
+        listed = invoke("clean", tmp_path, "--json")
+        assert listed.exit_code == 0, listed.output
+        report = {Path(t["path"]).name: t for t in json.loads(listed.output)["temporaries"]}
+        assert set(report) == {p.name for p in gone + kept}
+        assert {name for name, t in report.items() if t["removable"]} == {p.name for p in gone}
+        assert snapshot(tmp_path) == before                               # listing removes nothing
+        result = invoke("clean", tmp_path, "--remove")
+        assert result.exit_code == 0 and f"{len(gone) + len(kept)} temporaries" in result.output, result.output
+        assert not any(p.exists() for p in gone)
+        assert all(p.exists() for p in kept + unrelated + [foreign, tmp_path / ".link.npy.abcd1234.tmp"])
+        assert (tmp_path / "keep.npy").read_bytes() == b"partial"
+    finally:
+        held.close()
+
+
+def test_clean_of_a_missing_folder_is_one_line(tmp_path):
+    assert_one_line_error(invoke("clean", tmp_path / "none"), match="is not a folder")
+    assert_one_line_error(invoke("clean", _write(tmp_path, "f", b"x")), match="is not a folder")

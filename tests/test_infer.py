@@ -83,3 +83,63 @@ def test_a_npy_output_holds_one_output_and_nothing_is_written(m1, tmp_path):
     with pytest.raises(DataError, match="must be one of codes, reconstruction, both"):
         infer(m1, tmp_path / "y.npy", tmp_path / "o.npy", outputs="latent", device="cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["y.npy"]
+
+
+def _events(path):
+    return [(r["signal"], int(r["sample"]), int(r["filter"]), r["amplitude"]) for r in csv.DictReader(open(path))]
+
+
+@pytest.mark.parametrize("source", ["npy", "npz", "npz-fortran", "raw"])
+def test_long_outputs_and_events_stream_in_chunks_exactly(m1, tmp_path, rng, source):
+    """A long signal (read in windows from an .npy, a stored .npz member or a raw file) into .npz and .npy
+    outputs, with --events, in chunks of 300: both files hold the same codes, equal to the whole-signal run, and
+    the events (found chunk by chunk, some straddling chunk boundaries) are exactly detect_events on the codes."""
+    from crsae.readers import Recording, read_input
+    from crsae.serving.events import detect_events
+    y = (rng.standard_normal((1, 1, 4000)) * (rng.random((1, 1, 4000)) < 0.05) * 20).astype(np.float32)
+    y += 0.1 * rng.standard_normal(y.shape).astype(np.float32)
+    path = {"npy": tmp_path / "y.npy", "npz": tmp_path / "y.npz", "npz-fortran": tmp_path / "y.npz",
+            "raw": tmp_path / "y.raw"}[source]
+    if source == "npy":
+        np.save(path, y)
+    elif source == "npz":
+        np.savez(path, y=y[0, 0])
+    elif source == "npz-fortran":
+        np.savez(path, y=np.asfortranarray(y))
+    else:
+        y[0, 0].tofile(path)
+    raw = {"raw_dtype": "float32"} if source == "raw" else {}
+    items = read_input(path, kind="1d", channels=1, long_from=300, **raw)
+    assert len(items) == 1 and items[0].long and isinstance(items[0].array, Recording)       # windowed, not loaded
+    whole = Encoder(m1, device="cpu").encode(y)[0]
+    for out in ("out.npz", "out.npy"):
+        infer(m1, path, tmp_path / out, outputs="codes", events=tmp_path / f"{out}.csv", chunk=300, device="cpu",
+              **raw)
+    with np.load(tmp_path / "out.npz") as z:
+        assert z.files == ["codes"]
+        codes = z["codes"]
+    np.testing.assert_array_equal(codes, np.load(tmp_path / "out.npy"))
+    assert np.abs(codes - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max())
+    events = _events(tmp_path / "out.npz.csv")
+    assert events == _events(tmp_path / "out.npy.csv")
+    label = path.stem if source != "npz" and source != "npz-fortran" else "y"
+    want = [(label, int(n), int(c), f"{a:.6g}") for n, c, a in detect_events(codes, min_distance=3)]
+    assert events == want and len(events) > 20
+    assert any(abs(n % 300 - 150) > 145 for _, n, _, _ in events)     # some within 5 samples of a boundary
+
+
+def test_npz_output_of_a_long_signal_with_reconstruction_and_events(m1, tmp_path, rng):
+    """--outputs both into an .npz: both long members streamed (Fortran order, as numpy.load reads them back),
+    the events from the codes member; reconstruction-only into .npy still gives the events."""
+    y = rng.standard_normal((1, 1, 2500)).astype(np.float32)
+    np.save(tmp_path / "y.npy", y)
+    infer(m1, tmp_path / "y.npy", tmp_path / "o.npz", outputs="both", events=tmp_path / "a.csv", chunk=256,
+          device="cpu")
+    infer(m1, tmp_path / "y.npy", tmp_path / "r.npy", outputs="reconstruction", events=tmp_path / "b.csv",
+          chunk=256, device="cpu")
+    with np.load(tmp_path / "o.npz") as z:
+        assert sorted(z.files) == ["codes", "reconstruction"]
+        assert z["codes"].shape == (2, 2495) and z["reconstruction"].shape == (1, 2500)
+        np.testing.assert_array_equal(z["reconstruction"], np.load(tmp_path / "r.npy"))
+    assert _events(tmp_path / "a.csv") == _events(tmp_path / "b.csv") != []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "o.npz", "r.npy", "y.npy"]

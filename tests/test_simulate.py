@@ -49,12 +49,31 @@ def test_nonnegative_amplitudes_and_a_given_dictionary(rng):
     (dict(num_signals=0), "num_signals must be a positive integer, got 0"),
     (dict(kernel_size=True), "kernel_size must be a positive integer, got True"),
     (dict(length=5, kernel_size=9), "length 5 is shorter than kernel_size 9"),
-    (dict(events_per_filter=9, min_spacing=10), "9 events 10 samples apart do not fit in 72 code positions"),
+    (dict(events_per_filter=9, min_spacing=10), "the least length is 97"),
+    (dict(length=19, kernel_size=9, events_per_filter=2, min_spacing=10), "the least length is 20"),
     (dict(amplitude_min=3.0, amplitude_max=2.0), "need 0 < amplitude_min <= amplitude_max"),
 ])
 def test_bad_settings_are_refused(changes, match):
     with pytest.raises(ConfigError, match=match):
         SimulationConfig(**{**SMALL, **changes})
+
+
+@pytest.mark.parametrize("kernel_size,events,spacing", [(20, 3, 20), (9, 2, 10), (7, 4, 3), (3, 6, 1)])
+def test_the_least_length_works_and_one_less_is_refused(kernel_size, events, spacing):
+    """The check names the least length the event sampler can fill (crsae simulate --length 60 was an
+    IndexError); at that length every seed simulates, events of a filter more than min_spacing apart."""
+    least = kernel_size + (events - 1) * (spacing + 1)
+    config = dict(num_signals=20, num_filters=2, kernel_size=kernel_size, events_per_filter=events,
+                  min_spacing=spacing)
+    with pytest.raises(ConfigError, match=f"the least length is {least}"):
+        SimulationConfig(length=least - 1, **config)
+    for seed in range(5):
+        sim = simulate(SimulationConfig(length=least, seed=seed, **config))
+        for i in range(20):
+            for c in range(2):
+                positions = np.sort(sim.events[(sim.events[:, 0] == i) & (sim.events[:, 1] == c), 2])
+                assert len(positions) == events and np.all(np.diff(positions) > spacing)
+                assert positions.max() < least - kernel_size + 1
 
 
 def test_save_simulation_writes_everything_to_one_npz(tmp_path):

@@ -245,6 +245,7 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
     """
     from crsae.model.checkpoint import save_checkpoint
     from crsae.experiments.report import environment, output_folder, write_results
+    from crsae.files import make_folder
     started = time.perf_counter()
     folder = output_folder(output)
     train_images, test_images = load_data(settings)
@@ -255,7 +256,7 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
             model, losses, seconds = train_variant(settings, variant, sigma, train_images, log)
             models[variant, sigma] = model
             checkpoint = Path("models") / f"{variant}_sigma{sigma:g}.pt"
-            (folder / "models").mkdir(exist_ok=True)
+            (make_folder(folder) / "models").mkdir(exist_ok=True)
             save_checkpoint(folder / checkpoint, model)
             trained.append({"variant": variant, "train_sigma": sigma, "seconds": seconds, "losses": losses,
                             "checkpoint": checkpoint.as_posix(),

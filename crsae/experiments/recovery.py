@@ -57,6 +57,8 @@ class Settings:
     def __post_init__(self):
         if not self.snrs:
             raise ConfigError("snrs is empty; pass at least one SNR, e.g. --snr-db 12")
+        if not all(isinstance(snr, (int, float)) and math.isfinite(snr) for snr in self.snrs):
+            raise ConfigError(f"--snr-db must be finite numbers of dB, got {list(self.snrs)}")
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown or not self.variants:
             raise ConfigError(f"variants must be among {', '.join(VARIANTS)}, got {list(self.variants)}; "

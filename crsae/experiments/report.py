@@ -1,5 +1,6 @@
 """Writing an experiment's results: one JSON of numbers and PNG figures in an output folder, each written to a
-temporary name and renamed, so an interrupted run leaves no partial file.
+temporary name and renamed, so an interrupted run leaves no partial file. The folder is checked before the run
+and made when the first file is written, so a run refused or failed before that leaves nothing.
 
 Figures use matplotlib's non-interactive Agg backend (extra ``crsae[experiments]``).
 """
@@ -14,19 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from crsae.errors import DataError, MissingDependencyError
-from crsae.files import atomic_path
+from crsae.errors import MissingDependencyError
+from crsae.files import atomic_path, check_output_folder, make_folder
 
 
 def output_folder(path: str | os.PathLike) -> Path:
-    """Create ``path`` (and parents) if needed and check it is a writable folder."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise DataError(f"--output {path} is a file; pass a folder for the results")
-    path.mkdir(parents=True, exist_ok=True)
-    if not os.access(path, os.W_OK):
-        raise DataError(f"--output {path} is not writable; choose another folder")
-    return path
+    """Check, before the experiment runs, that ``path`` is a writable folder or can be made in one
+    (``crsae.files.check_output_folder``); it is made when the first result is written."""
+    return check_output_folder(path)
 
 
 def environment() -> dict:
@@ -39,7 +35,7 @@ def environment() -> dict:
 
 def write_results(folder: Path, results: dict, name: str = "results.json") -> Path:
     """Write ``results`` (numbers, lists, dicts; numpy values converted) as indented JSON."""
-    path = Path(folder) / name
+    path = make_folder(folder) / name
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(results, indent=2, default=_plain) + "\n")
     return path
@@ -58,7 +54,7 @@ def pyplot():
 
 def save_figure(fig, folder: Path, name: str, dpi: int = 100) -> Path:
     """Save a matplotlib figure as ``folder/name`` (PNG) and close it."""
-    path = Path(folder) / name
+    path = make_folder(folder) / name
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)

@@ -2,9 +2,11 @@
 
 Every option and output path is checked before the model runs (``check_options``, ``crsae.files.check_output``);
 outputs go to temporary names and are renamed into place only when everything succeeded, all of them together
-(``--events`` with the codes: both or neither). A long recording is read and its codes written through bounded
-windows (``crsae.readers.Recording``, ``crsae.files.NpyWriter``), so the resident memory follows ``--chunk``, not
-the file size.
+(``--events`` with the codes: both or neither). A long recording is read and its outputs written through bounded
+windows (``crsae.readers.Recording``; ``crsae.files.NpyWriter`` for .npy, ``NpzWriter`` for .npz, member by
+member), its events found as each chunk's codes are made (``EventStream``) and written as they come, so the
+resident memory follows ``--chunk``, not the file size. An .npz output holds one item's outputs in memory at a
+time.
 
 Denoised images are written at the input's depth: 8-bit inputs as 8-bit PNGs, 16-bit grayscale as 16-bit PNGs
 (both clipped to the depth's range), 32-bit float ones as float32 TIFFs (unclipped); what Pillow cannot write
@@ -14,6 +16,7 @@ Denoised images are written at the input's depth: 8-bit inputs as 8-bit PNGs, 16
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 from dataclasses import dataclass, field
@@ -22,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from crsae.errors import DataError
-from crsae.files import NpyWriter, atomic_folder, atomic_paths, check_output
-from crsae.readers import RAW_DTYPES, RAW_SUFFIXES, Item, Recording, read_input
-from crsae.serving.events import detect_events
+from crsae.files import NpyWriter, NpzWriter, atomic_folder, atomic_paths, check_output
+from crsae.readers import RAW_DTYPES, RAW_SUFFIXES, Item, read_input
+from crsae.serving.events import EventStream, detect_events
 from crsae.serving.runtime import Encoder
 
 OUTPUTS = {"codes": ["codes"], "reconstruction": ["reconstruction"], "both": ["codes", "reconstruction"]}
@@ -115,10 +118,12 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
         summary.written.append(str(output))
         return summary
     with atomic_paths(output, events) as (tmp_output, tmp_events):     # both or neither
-        codes = _fill(encoder, items, output, tmp_output, names=names, outputs=outputs, chunk=chunk,
-                      progress=progress, noise_sigma=noise_sigma)
-        summary.events = _write_events(encoder, items, codes, tmp_events, event_threshold, sampling_rate, chunk,
-                                       noise_sigma)
+        with open(tmp_events, "w", newline="") as f:
+            table = EventsTable(f, threshold=event_threshold, min_distance=max(1, encoder.kernel_size // 2),
+                                sampling_rate=sampling_rate)
+            _fill(encoder, items, output, tmp_output, names=names, outputs=outputs, chunk=chunk,
+                  progress=progress, events=table, noise_sigma=noise_sigma)
+        summary.events = table.count
     summary.written += [str(output), str(events)]
     return summary
 
@@ -176,12 +181,11 @@ def _check_image_output(item: Item, suffix: str, output: Path) -> None:
 
 def write_outputs(encoder: Encoder, items: list[Item], output: Path, *, names: list[str], outputs: str,
                   chunk: int = 32768, progress=None, noise_sigma=None) -> None:
-    """Run ``encoder`` on ``items`` and write ``output`` atomically, by its suffix.
+    """Run ``encoder`` on ``items`` and write ``output`` atomically, by its suffix (``noise_sigma`` as in ``infer``).
 
     ``.npy``: the one output ``outputs`` of a single item; ``.npz``: every output in ``names`` of every item
     (keys ``name`` for one item, ``item.name``.``name`` for several); ``.png`` / ``.tif(f)``: the denoised image of
     a single image item; no suffix: a new folder of denoised images (image items, ``image_suffix``).
-    ``noise_sigma`` as in ``infer``.
     """
     output = Path(output)
     plan_outputs(encoder, items, output, names=names, outputs=outputs)
@@ -198,15 +202,17 @@ def write_outputs(encoder: Encoder, items: list[Item], output: Path, *, names: l
               noise_sigma=noise_sigma)
 
 
-def _fill(encoder, items, output: Path, tmp: Path, *, names, outputs, chunk, progress, noise_sigma=None) -> dict:
-    """Write ``output``'s content into ``tmp``; returns each item's codes (arrays or a Recording of the file)."""
+def _fill(encoder, items, output: Path, tmp: Path, *, names, outputs, chunk, progress, events=None,
+          noise_sigma=None) -> None:
+    """Write ``output``'s content into ``tmp`` and, with ``events`` (an EventsTable), every 1-D signal's events
+    as its codes are made: a long recording's outputs go to the file window by window, never whole in memory."""
     suffix = output.suffix.lower()
     if suffix == ".npy":
-        return _write_npy(encoder, items[0], OUTPUTS[outputs][0], tmp, chunk, progress, noise_sigma)
-    if suffix == ".npz":
-        return _write_npz(encoder, items, names, tmp, chunk, progress, noise_sigma)
-    _save_denoised_image(encoder, items[0], tmp, suffix, noise_sigma=noise_sigma)
-    return {}
+        _write_npy(encoder, items[0], OUTPUTS[outputs][0], tmp, chunk, progress, events, noise_sigma)
+    elif suffix == ".npz":
+        _write_npz(encoder, items, names, tmp, chunk, progress, events, noise_sigma)
+    else:
+        _save_denoised_image(encoder, items[0], tmp, suffix, noise_sigma=noise_sigma)
 
 
 def _save_denoised_image(encoder: Encoder, item: Item, path: Path, suffix: str | None = None, *,
@@ -224,74 +230,117 @@ def _save_denoised_image(encoder: Encoder, item: Item, path: Path, suffix: str |
     Image.fromarray(pixels).save(path, format="PNG" if suffix == ".png" else "TIFF")
 
 
-def _run_item(encoder: Encoder, item: Item, names, chunk, progress, out=None,
-              noise_sigma=None) -> dict[str, np.ndarray]:
-    if item.long:
-        return {name: encoder.run_long(item.array, name, chunk=chunk, progress=progress, noise_sigma=noise_sigma,
-                                       out=None if out is None else out.get(name)) for name in names}
+def _run_item(encoder: Encoder, item: Item, names, progress, noise_sigma=None) -> dict[str, np.ndarray]:
+    """All ``names`` outputs of an item that is not long (a batch held in memory)."""
     result = encoder.run(item.array, names, noise_sigma=noise_sigma)
     if progress is not None:
         progress(len(item.array), len(item.array))
     return result
 
 
-def _write_npy(encoder, item, name, path, chunk, progress, noise_sigma=None) -> dict:
+def _run_long(encoder: Encoder, item: Item, name: str, target, chunk, progress, events, noise_sigma=None) -> None:
+    """One output of a long item, chunk by chunk into ``target`` (a file's column writer, or None); its events
+    too when ``name`` is codes and ``events`` is given."""
+    sink = events.stream(item.name) if events is not None and name == "codes" else None
+    encoder.run_long(item.array, name, chunk=chunk, progress=progress, out=_Columns(target, sink),
+                     noise_sigma=noise_sigma)
+    if sink is not None:
+        sink.close()
+
+
+def _events_of(encoder: Encoder, item: Item, codes, chunk, events, noise_sigma=None) -> None:
+    """An item's events into ``events`` (if given): from ``codes`` when a batch's are at hand, else from codes
+    made for the events alone (a long item's chunk by chunk, written nowhere)."""
+    if events is None:
+        return
+    if item.long:
+        _run_long(encoder, item, "codes", None, chunk, None, events, noise_sigma)
+    else:
+        events.batch(item.name, codes if codes is not None
+                     else _run_item(encoder, item, ["codes"], None, noise_sigma)["codes"])
+
+
+def _write_npy(encoder, item, name, path, chunk, progress, events, noise_sigma=None) -> None:
     if item.long:                                   # written in windows: memory bounded by the chunk
-        shape = encoder.long_output_shape(item.array.shape, name)
-        with NpyWriter(path, encoder.dtype, shape) as out:
-            _run_item(encoder, item, [name], chunk, progress, out={name: out}, noise_sigma=noise_sigma)
+        with NpyWriter(path, encoder.dtype, encoder.long_output_shape(item.array.shape, name)) as out:
+            _run_long(encoder, item, name, out, chunk, progress, events, noise_sigma)
         if name != "codes":
-            return {}
-        return {item.name: Recording(path, encoder.dtype, shape[0], shape[1], offset=out.offset, interleaved=False,
-                                     name="the codes")}
-    result = _run_item(encoder, item, [name], chunk, progress, noise_sigma=noise_sigma)[name]
+            _events_of(encoder, item, None, chunk, events, noise_sigma)
+        return
+    result = _run_item(encoder, item, [name], progress, noise_sigma)[name]
     with open(path, "wb") as f:
         np.save(f, result)
-    return {item.name: result} if name == "codes" else {}
+    _events_of(encoder, item, result if name == "codes" else None, chunk, events, noise_sigma)
 
 
-def _write_npz(encoder, items, names, path, chunk, progress, noise_sigma=None) -> dict:
-    arrays, codes = {}, {}
-    for item in items:
-        result = _run_item(encoder, item, names, chunk, progress, noise_sigma=noise_sigma)
-        for name, value in result.items():
-            arrays[name if len(items) == 1 else f"{item.name}.{name}"] = value
-        if "codes" in result:
-            codes[item.name] = result["codes"]
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-    return codes
-
-
-def _write_events(encoder, items, codes: dict, path: Path, threshold, sampling_rate, chunk, noise_sigma=None) -> int:
-    """Events of every 1-D signal: CSV rows signal, sample, time_s, filter, amplitude."""
-    min_distance = max(1, encoder.kernel_size // 2)
-    count = 0
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["signal", "sample", "time_s", "filter", "amplitude"])
+def _write_npz(encoder, items, names, path, chunk, progress, events, noise_sigma=None) -> None:
+    """Member by member (``NpzWriter``): one item's outputs in memory at a time, a long item's in windows."""
+    with NpzWriter(path) as archive:
         for item in items:
-            item_codes = codes.get(item.name)
-            if item_codes is None:
-                item_codes = _run_item(encoder, item, ["codes"], chunk, None, noise_sigma=noise_sigma)["codes"]
-            signals = [item_codes] if item.long else item_codes
-            for s, signal_codes in enumerate(signals):
-                label = item.name if len(signals) == 1 else f"{item.name}[{s}]"
-                for block_start, rows in _blocked_events(signal_codes, threshold, min_distance,
-                                                         block=max(chunk, 4 * min_distance)):
-                    for sample, filt, amp in rows:
-                        n = int(sample) + block_start
-                        t = "" if sampling_rate is None else f"{n / sampling_rate:.6f}"
-                        writer.writerow([label, n, t, int(filt), f"{amp:.6g}"])
-                        count += 1
-    return count
+            key = (lambda name: name) if len(items) == 1 else (lambda name: f"{item.name}.{name}")
+            if item.long:
+                for name in names:
+                    with archive.columns(key(name), encoder.dtype,
+                                         encoder.long_output_shape(item.array.shape, name)) as member:
+                        _run_long(encoder, item, name, member, chunk, progress, events, noise_sigma)
+                if "codes" not in names:
+                    _events_of(encoder, item, None, chunk, events, noise_sigma)
+                continue
+            result = _run_item(encoder, item, names, progress, noise_sigma)
+            for name in names:
+                archive.add(key(name), result[name])
+            _events_of(encoder, item, result.get("codes"), chunk, events, noise_sigma)
 
 
-def _blocked_events(codes, threshold, min_distance, block: int = 1 << 20):
-    """Events of (C, M) codes in blocks with a min_distance overlap, so memory stays bounded."""
-    M = codes.shape[1]
-    for start in range(0, M, block):
-        lo, hi = max(0, start - min_distance), min(M, start + block + min_distance)
-        rows = detect_events(np.asarray(codes[:, lo:hi]), threshold=threshold, min_distance=min_distance)
-        keep = (rows[:, 0] + lo >= start) & (rows[:, 0] + lo < min(M, start + block))
-        yield lo, rows[keep]
+class _Columns:
+    """An ``Encoder.run_long`` target that passes each column window to every one of ``targets`` (a file's
+    column writer, an event stream; None are skipped)."""
+
+    def __init__(self, *targets):
+        self.targets = [t for t in targets if t is not None]
+
+    def __setitem__(self, key, values) -> None:
+        for target in self.targets:
+            target[key] = values
+
+
+class EventsTable:
+    """The ``--events`` CSV: rows signal, sample, time_s, filter, amplitude of every 1-D signal's code peaks
+    (``detect_events``; a long recording's through an ``EventStream``, as its chunks are made)."""
+
+    HEADER = ["signal", "sample", "time_s", "filter", "amplitude"]
+
+    def __init__(self, file, *, threshold: float, min_distance: int, sampling_rate: float | None):
+        self._writer = csv.writer(file)
+        self._writer.writerow(self.HEADER)
+        self.threshold, self.min_distance, self.sampling_rate = threshold, min_distance, sampling_rate
+        self.count = 0
+
+    def batch(self, name: str, codes: np.ndarray) -> None:
+        """Events of a batch's codes (B, C, M): signal ``name`` for one signal, ``name[s]`` for several."""
+        for s, signal_codes in enumerate(codes):
+            self.rows(name if len(codes) == 1 else f"{name}[{s}]",
+                      detect_events(signal_codes, threshold=self.threshold, min_distance=self.min_distance))
+
+    def stream(self, name: str) -> "_EventColumns":
+        """A column target for one long signal's codes (C, M), written in order; close it after the last."""
+        return _EventColumns(self, name, EventStream(threshold=self.threshold, min_distance=self.min_distance))
+
+    def rows(self, label: str, events: np.ndarray) -> None:
+        rate = self.sampling_rate
+        samples, filters = events[:, 0].astype(np.int64).tolist(), events[:, 1].astype(np.int64).tolist()
+        times = [""] * len(samples) if rate is None else [f"{n / rate:.6f}" for n in samples]
+        self._writer.writerows(zip(itertools.repeat(label), samples, times, filters,
+                                   [f"{a:.6g}" for a in events[:, 2].tolist()]))
+        self.count += len(events)
+
+
+class _EventColumns:
+    def __init__(self, table: EventsTable, label: str, stream: EventStream):
+        self.table, self.label, self.stream = table, label, stream
+
+    def __setitem__(self, key, values) -> None:
+        self.table.rows(self.label, self.stream.push(values))         # run_long gives the windows in order
+
+    def close(self) -> None:
+        self.table.rows(self.label, self.stream.close())

@@ -6,6 +6,10 @@ OUTDIR/sorting/     the spikeinterface Sorting (``spikeinterface.load(OUTDIR/sor
 OUTDIR/amplitudes.npy  CRsAE's amplitude of every spike, in ``sorting.to_spike_vector()`` order
 OUTDIR/phy/         the Phy template-gui folder (``phy template-gui OUTDIR/phy/params.py``), unless --no-phy
 OUTDIR/summary.json units, spike counts, timings
+
+Every option and OUTDIR (new or empty, in a writable folder, not an input) is checked before the recording is
+read; OUTDIR is filled under a temporary name beside it and renamed when complete, so a failed or killed run
+leaves no partial results (``crsae.files.atomic_folder``).
 """
 
 from __future__ import annotations
@@ -64,20 +68,59 @@ def command(
     extras.onnxruntime(what="crsae sort")
     if sorter is None:
         extras.require("torch", "onnx", "onnxscript", what="crsae sort (fitting; pass --sorter to reuse one)")
+    from crsae.files import atomic_folder
     from crsae.sorting.recording import read_recording
-    from crsae.sorting.sorter import CRsAESorter, export_phy
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise DataError(f"output {output} exists and is not an empty folder; pass a new folder")
+    from crsae.sorting.sorter import CRsAESorter
+    check_options(output, recording=recording, sorter=sorter, sampling_rate=sampling_rate, gain=gain,
+                  threads=threads)
     rec = read_recording(recording, format=format, sampling_frequency=sampling_rate, num_channels=num_channels,
                          dtype=None if dtype is None else dtype.value, gain_to_uV=gain, offset_to_uV=0.0 if gain is not None else None,
                          stream_id=stream_id)
     echo = lambda line: typer.echo(line, err=True)                                  # noqa: E731
-    start = time.perf_counter()
     if sorter is not None:
         model = CRsAESorter.load(sorter)
     else:
         model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers)
-        model.fit(rec, output / "sorter", log=echo)
+    with atomic_folder(output) as folder:        # every file in a temporary folder, renamed onto OUTDIR at the end
+        summary = {"recording": str(recording),
+                   **_sort(rec, model, folder, fit=sorter is None, threads=threads, phy=phy,
+                           copy_binary=copy_binary, quiet=quiet, log=echo),
+                   "phy": str(output / "phy") if phy else None}
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if json_output:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"{summary['units']} units, {summary['spikes']} spikes in {summary['seconds']:.1f} s of recording; "
+               f"sorted in {summary['sort_s']:.1f} s ({summary['times_real_time']:.2f}x real time, {threads} "
+               f"thread(s)); results in {output}")
+
+
+def check_options(output: Path, *, recording: Path, sorter: Path | None, sampling_rate: float | None,
+                  gain: float | None, threads: int) -> None:
+    """Refuse, before the recording is read, a bad option value or an output folder that cannot be made: OUTDIR
+    must be new (or an empty folder) in a writable folder, and neither the recording nor --sorter."""
+    import math
+    from crsae.files import check_output, make_runs_folder
+    if sampling_rate is not None and not (math.isfinite(sampling_rate) and sampling_rate > 0):
+        raise DataError(f"--sampling-rate must be a positive number of Hz, got {sampling_rate!r}")
+    if gain is not None and not (math.isfinite(gain) and gain != 0):
+        raise DataError(f"--gain must be a finite, non-zero number of microvolts per unit, got {gain!r}")
+    if threads < 1:
+        raise DataError(f"--threads must be at least 1, got {threads}")
+    make_runs_folder(output)                    # -o runs/sort1 in a fresh folder, as the README shows
+    check_output(output, what="--output", folder=True, inputs=[recording, sorter])
+    if output.is_dir() and any(output.iterdir()):
+        raise DataError(f"--output {output} is a folder that is not empty; pass a new folder")
+
+
+def _sort(rec, model, folder: Path, *, fit: bool, threads: int, phy: bool, copy_binary: bool, quiet: bool,
+          log) -> dict:
+    """Fit (unless ``model`` is loaded), sort and write everything into ``folder``; returns the summary."""
+    import numpy as np
+    from crsae.sorting.sorter import export_phy
+    start = time.perf_counter()
+    if fit:
+        model.fit(rec, folder / "sorter", log=log)
     fit_s = time.perf_counter() - start
     fs = rec.get_sampling_frequency()
     total_s = sum(rec.get_num_samples(s) for s in range(rec.get_num_segments())) / fs
@@ -92,23 +135,13 @@ def command(
             sorting, amplitudes = model.sort(rec, threads=threads, return_amplitudes=True,
                                              progress=lambda done, total: bar.update(task, completed=done / fs))
     sort_s = time.perf_counter() - start
-    output.mkdir(parents=True, exist_ok=True)
-    import numpy as np
-    sorting.save(folder=output / "sorting", overwrite=True)
-    np.save(output / "amplitudes.npy", amplitudes)
+    sorting.save(folder=folder / "sorting", overwrite=True)
+    np.save(folder / "amplitudes.npy", amplitudes)
     if phy:
-        export_phy(sorting, rec, output / "phy", sorter=model, amplitudes=amplitudes, copy_binary=copy_binary,
+        export_phy(sorting, rec, folder / "phy", sorter=model, amplitudes=amplitudes, copy_binary=copy_binary,
                    threads=threads)
     counts = {str(u): int(len(sorting.get_unit_spike_train(u, segment_index=s)))
               for u in sorting.unit_ids for s in range(sorting.get_num_segments())}
-    summary = {"recording": str(recording), "seconds": total_s, "channels": rec.get_num_channels(),
-               "units": len(sorting.unit_ids), "spikes": int(sum(counts.values())), "spikes_per_unit": counts,
-               "fit_s": fit_s, "sort_s": sort_s, "times_real_time": total_s / sort_s if sort_s else None,
-               "threads": threads, "phy": str(output / "phy") if phy else None}
-    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if json_output:
-        typer.echo(json.dumps(summary))
-        return
-    typer.echo(f"{summary['units']} units, {summary['spikes']} spikes in {total_s:.1f} s of recording; sorted in "
-               f"{sort_s:.1f} s ({summary['times_real_time']:.2f}x real time, {threads} thread(s)); "
-               f"results in {output}")
+    return {"seconds": total_s, "channels": rec.get_num_channels(), "units": len(sorting.unit_ids),
+            "spikes": int(sum(counts.values())), "spikes_per_unit": counts, "fit_s": fit_s, "sort_s": sort_s,
+            "times_real_time": total_s / sort_s if sort_s else None, "threads": threads}

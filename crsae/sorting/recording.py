@@ -115,7 +115,8 @@ def read_recording(path: str | Path, *, format: str | None = None, sampling_freq
     spikeinterface()
     path = Path(path)
     if not path.exists():
-        raise DataError(f"recording {path} does not exist")
+        raise DataError(f"recording {path} does not exist; pass a raw .bin/.dat/.raw file, a folder saved by "
+                        "spikeinterface, or a file of a --format spikeinterface reads")
     if format is not None:
         import spikeinterface.extractors as se
         reader = getattr(se, f"read_{format}", None)
@@ -148,6 +149,9 @@ def read_recording(path: str | Path, *, format: str | None = None, sampling_freq
         return read_binary(path, sampling_frequency=sampling_frequency, dtype=dtype, num_channels=num_channels,
                            gain_to_uV=gain_to_uV, offset_to_uV=offset_to_uV)
     from spikeinterface.core import BaseRecording, load
+    if path.is_dir() and not any(path.iterdir()):
+        raise DataError(f"recording {path} is an empty folder; pass a folder saved by spikeinterface "
+                        "(recording.save(folder=...)) or a raw .bin/.dat/.raw file")
     try:
         recording = load(path)
     except Exception as err:

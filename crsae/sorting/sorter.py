@@ -251,6 +251,9 @@ class CRsAESorter:
     def load(cls, folder: str | os.PathLike) -> "CRsAESorter":
         """A sorter saved by ``fit`` or ``save``; DataError when the folder is not one."""
         folder = Path(folder)
+        if not folder.is_dir():
+            raise DataError(f"sorter {folder} {'is a file' if folder.exists() else 'does not exist'}; pass the "
+                            "sorter folder a fit wrote (crsae sort's OUTDIR/sorter)")
         missing = [n for n in ("model.onnx", "sorter.json", "sorter.npz") if not (folder / n).is_file()]
         if missing:
             raise DataError(f"{folder} is not a saved crsae sorter (missing {', '.join(missing)}); "
