@@ -311,10 +311,7 @@ class CRsAESorter:
         white = self.preprocess(recording)
         encoder = self.encoder(threads)
         halo = encoder.metadata["chunk_halo"]
-        norms = self._arrays["norms"].astype(np.float64)
-        thresholds = p.amplitude_threshold * norms
         distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
-        width = int(round(p.max_shift_ms * 1e-3 * fs_model))
         block = max(int(p.block_seconds * fs_model), 4 * K)
         total = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
         done = 0
@@ -327,16 +324,16 @@ class CRsAESorter:
                 lo, hi = max(0, a - halo - distance), min(N, b + K - 1 + halo + distance)
                 traces = white.get_traces(segment_index=segment, start_frame=lo, end_frame=hi)
                 codes = encoder.run_long(np.ascontiguousarray(traces.T, dtype=np.float32), "codes", chunk=p.chunk)
-                rows, sums = _code_peaks(codes, thresholds, distance, width)   # code index in window, unit
+                rows, amps = self.detect(codes)                       # code index in window, unit
                 index = rows[:, 0] + lo                               # code index in the segment
                 keep = (index >= a) & (index < b)
-                rows, index, sums = rows[keep], index[keep], sums[keep]
+                rows, index, amps = rows[keep], index[keep], amps[keep]
                 found = np.zeros(len(rows), dtype=minimum_spike_dtype)
                 found["sample_index"] = (index + info["nbefore"]) * q
                 found["unit_index"] = rows[:, 1]
                 found["segment_index"] = segment
                 spikes.append(found)
-                amplitudes.append((sums / norms[rows[:, 1]]).astype(np.float32))
+                amplitudes.append(amps)
                 if progress is not None:
                     progress(min(total, done + q * (N if b == M else b)), total)
             done += recording.get_num_samples(segment)
@@ -345,6 +342,27 @@ class CRsAESorter:
         order = np.lexsort((spikes["unit_index"], spikes["sample_index"], spikes["segment_index"]))
         sorting = NumpySorting(spikes[order], fs, np.array(info["unit_ids"]))
         return (sorting, amplitudes[order]) if return_amplitudes else sorting
+
+    def detect(self, codes: np.ndarray, amplitude_threshold: float | None = None):
+        """Spikes in one-sided codes (C, M) of the encoder (module docstring): ((n, 2) int rows (code index,
+        unit), (n,) float32 amplitudes), sorted by unit then index; ``amplitude_threshold`` defaults to the
+        params'. A code index i is the spike at sample ``(i + info["nbefore"]) * info["decimation"]``."""
+        self._require_fitted()
+        p, fs_model = self.params, self.info["model_sampling_frequency"]
+        norms = self._arrays["norms"].astype(np.float64)
+        threshold = p.amplitude_threshold if amplitude_threshold is None else amplitude_threshold
+        distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
+        width = int(round(p.max_shift_ms * 1e-3 * fs_model))
+        rows, sums = _code_peaks(codes, threshold * norms, distance, width)
+        return rows, (sums / norms[rows[:, 1]]).astype(np.float32)
+
+    @property
+    def dictionary(self) -> np.ndarray:
+        """The encoder's unit-norm filters (C, channels, K) in the whitened, decimated space (with
+        ``info["lam"]`` and ``info["L"]``: the lasso the exported encoder unrolls)."""
+        self._require_fitted()
+        white = self._arrays["templates_white"] / self._arrays["norms"][:, None, None]
+        return np.ascontiguousarray(np.transpose(white, (0, 2, 1)), dtype=np.float32)
 
     # --- checks -----------------------------------------------------------------------------------------------
     def _require_fitted(self) -> None:
