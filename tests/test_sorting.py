@@ -20,7 +20,8 @@ from spikeinterface.core import NumpyRecording, generate_ground_truth_recording 
 
 from crsae.errors import ConfigError, DataError  # noqa: E402
 from crsae.sorting import CRsAESorter, SorterParams, export_phy  # noqa: E402
-from crsae.sorting.recording import check_recording, read_recording  # noqa: E402
+from crsae.sorting.recording import attach_probe, check_recording, read_recording  # noqa: E402
+from crsae.sorting.templates import local_groups  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None\n"
@@ -120,12 +121,71 @@ def test_read_recording_errors(tmp_path):
         read_recording(tmp_path / "junk")
 
 
-def test_cli_sort_bad_input_is_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "crsae.cli", "sort", str(tmp_path / "nothing.bin"), "-o",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+def write_probe(path, channels):
+    from probeinterface import generate_linear_probe, write_probeinterface
+    probe = generate_linear_probe(num_elec=channels, ypitch=20)
+    write_probeinterface(path, probe)
+    return path
+
+
+def test_attach_probe_gives_geometry_and_refuses_bad_probes_in_one_line(tmp_path):
+    rec = NumpyRecording([np.zeros((3000, 4), np.float32)], sampling_frequency=FS)
+    assert not rec.has_probe()
+    with_probe = attach_probe(rec, write_probe(tmp_path / "p4.json", 4))
+    assert with_probe.has_probe() and not rec.has_probe()
+    np.testing.assert_allclose(with_probe.get_channel_locations()[:, 1], [0, 20, 40, 60])
+    (tmp_path / "junk.json").write_text("{not json")
+    (tmp_path / "empty.json").write_text("{}")
+    for path, message in [(tmp_path / "missing.json", "does not exist"),
+                          (tmp_path / "junk.json", "cannot read"), (tmp_path / "empty.json", "cannot read"),
+                          (write_probe(tmp_path / "p6.json", 6), "has 6 contacts but the recording has 4")]:
+        with pytest.raises(DataError) as err:
+            attach_probe(rec, path)
+        assert message in one_line(err.value)
+
+
+def test_local_channels_need_a_probe():
+    rec = NumpyRecording([np.random.default_rng(0).standard_normal((30000, 4)).astype(np.float32)],
+                         sampling_frequency=FS)
+    with pytest.raises(ConfigError) as err:
+        CRsAESorter(channels="local").fit(rec)
+    assert "needs the probe geometry" in one_line(err.value)
+    with pytest.raises(ConfigError):
+        SorterParams(channels="some")
+
+
+def test_local_groups_follow_the_probe():
+    locations = np.column_stack([np.zeros(8), 20.0 * np.arange(8)])          # a linear probe, 20 um pitch
+    filters = np.zeros((3, 8, 5))
+    filters[0, 1], filters[1, 6], filters[2, 4] = 1.0, 1.0, 1.0                # peaks on channels 1, 6, 4
+    filters[2, 3] = 0.5
+    groups = local_groups(filters, locations, radius_um=20.0, group_channels=4)
+    assert groups == [{"channels": [0, 1, 2], "units": [0], "owned": 1},
+                      {"channels": [3, 4, 5, 6, 7], "units": [1, 2], "owned": 2}]
+    wide = local_groups(filters, locations, radius_um=60.0, group_channels=4)
+    assert wide[0]["units"] == [0, 1, 2] and wide[0]["owned"] == 1        # units 1 and 2 reach channels 3-4: guests
+
+
+@pytest.mark.parametrize("case", ["missing", "no channels", "too short", "bad probe", "probe size"])
+def test_cli_sort_bad_input_is_one_line(tmp_path, case):
+    raw = tmp_path / "rec.bin"
+    np.zeros((20 if case == "too short" else 30000, 4), np.float32).tofile(raw)
+    args = [str(tmp_path / "nothing.bin") if case == "missing" else str(raw), "-o", str(tmp_path / "out"),
+            "--sampling-rate", str(FS), "--num-channels", "0" if case == "no channels" else "4", "--dtype", "float32"]
+    if case == "bad probe":
+        (tmp_path / "probe.json").write_text("[1, 2")
+        args += ["--probe", str(tmp_path / "probe.json")]
+    if case == "probe size":
+        args += ["--probe", str(write_probe(tmp_path / "probe.json", 8))]
+    done = subprocess.run([sys.executable, "-m", "crsae.cli", "sort", *args], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "does not exist" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    expected = {"missing": "does not exist", "no channels": "num_channels must be at least 1",
+                "too short": "too short", "bad probe": "cannot read", "probe size": "has 8 contacts"}[case]
+    assert expected in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_importing_crsae_sorting_loads_neither_torch_nor_spikeinterface(tmp_path):
@@ -179,7 +239,10 @@ def test_phy_export_of_a_sorting_parses(tmp_path):
 def fitted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sorter")
     rec, gt = small_recording(8.0)
-    sorter = CRsAESorter(epochs=1, max_windows=8, num_layers=20, fit_seconds=8.0).fit(rec, folder / "sorter")
+    # local channels, 2 blocks of 2 channels, neighbourhoods of the peak channel and its two 20 um neighbours:
+    # every test below runs the group models; the round trip also the all-channel one
+    sorter = CRsAESorter(epochs=1, max_windows=8, num_layers=20, fit_seconds=8.0, channels="local", radius_um=20.0,
+                         group_channels=2).fit(rec, folder / "sorter")
     return rec, gt, sorter, folder
 
 
@@ -195,16 +258,22 @@ def visible_units(rec, gt):
 def test_ground_truth_round_trip(fitted):
     from spikeinterface.comparison import compare_sorter_to_ground_truth
     rec, gt, sorter, _ = fitted
-    sorting, amplitudes = sorter.sort(rec, threads=1, return_amplitudes=True)
-    assert sorting.get_sampling_frequency() == FS
-    assert len(amplitudes) == sorting.to_spike_vector().size
-    perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+    groups = sorter.info["groups"]
+    assert len(groups) == 2 and sum(g["owned"] for g in groups) == len(sorter.unit_ids)
+    assert sorted(u for g in groups for u in g["units"][:g["owned"]]) == list(range(len(sorter.unit_ids)))
     visible = visible_units(rec, gt)
     assert visible, "the generated recording should have visible units"
-    accuracy = perf.loc[visible, "accuracy"].astype(float)
-    assert accuracy.mean() >= MIN_ACCURACY, perf
-    # amplitudes are the scaling of each unit's mean waveform: about 1
-    assert 0.6 < float(np.median(amplitudes)) < 1.5
+    everywhere = CRsAESorter.load(sorter.folder)
+    everywhere.params = everywhere.params.replace(channels="all")
+    for model in (sorter, everywhere):
+        sorting, amplitudes = model.sort(rec, threads=1, return_amplitudes=True)
+        assert sorting.get_sampling_frequency() == FS
+        assert len(amplitudes) == sorting.to_spike_vector().size
+        perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+        accuracy = perf.loc[visible, "accuracy"].astype(float)
+        assert accuracy.mean() >= MIN_ACCURACY, (model.params.channels, perf)
+        # amplitudes are the scaling of each unit's mean waveform: about 1
+        assert 0.6 < float(np.median(amplitudes)) < 1.5
 
 
 @pytest.mark.slow

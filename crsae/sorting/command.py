@@ -43,6 +43,11 @@ def command(
     dtype: Annotated[Optional[SampleType], typer.Option("--raw-dtype", "--dtype", help="Raw binary: sample type.")]
     = None,
     gain: Annotated[Optional[float], typer.Option(help="Raw binary: microvolts per unit.")] = None,
+    probe: Annotated[Optional[Path], typer.Option(help="A probeinterface .json giving the channel geometry (for "
+                                                       "formats without it, e.g. raw binary).")] = None,
+    channels: Annotated[Optional[str], typer.Option(help="Filters span 'all' channels (one model) or 'local' "
+                                                         "neighbourhoods (a model per probe block; needs the "
+                                                         "geometry). Default: the sorter's.")] = None,
     sorter: Annotated[Optional[Path], typer.Option(help="A fitted sorter folder to reuse (no fitting, no "
                                                         "torch needed).")] = None,
     num_units: Annotated[Optional[int], typer.Option(help="Expected units (a hint for the k-means k).")] = None,
@@ -64,19 +69,27 @@ def command(
     extras.onnxruntime(what="crsae sort")
     if sorter is None:
         extras.require("torch", "onnx", "onnxscript", what="crsae sort (fitting; pass --sorter to reuse one)")
-    from crsae.sorting.recording import read_recording
+    from crsae.sorting.recording import attach_probe, read_recording
     from crsae.sorting.sorter import CRsAESorter, export_phy
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise DataError(f"output {output} exists and is not an empty folder; pass a new folder")
     rec = read_recording(recording, format=format, sampling_frequency=sampling_rate, num_channels=num_channels,
                          dtype=None if dtype is None else dtype.value, gain_to_uV=gain, offset_to_uV=0.0 if gain is not None else None,
                          stream_id=stream_id)
+    if probe is not None:
+        rec = attach_probe(rec, probe)
     echo = lambda line: typer.echo(line, err=True)                                  # noqa: E731
     start = time.perf_counter()
     if sorter is not None:
         model = CRsAESorter.load(sorter)
+        if channels is not None:
+            model.params = model.params.replace(channels=channels)
+            if channels == "local" and not model.info.get("groups"):
+                raise DataError(f"sorter {sorter} was fitted with channels='all' and has no group models; fit "
+                                "again with --channels local")
     else:
-        model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers)
+        model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers,
+                            **({} if channels is None else {"channels": channels}))
         model.fit(rec, output / "sorter", log=echo)
     fit_s = time.perf_counter() - start
     fs = rec.get_sampling_frequency()
