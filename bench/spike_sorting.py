@@ -15,7 +15,8 @@ precision, recall per ground-truth unit; well detected = accuracy >= 0.8):
 - ``tridesclous2``, ``spykingcircus2``: spikeinterface's internal sorters, whole pipelines (``run_sorter``), at
   each of --threads.
 
-Speed: seconds of recording per second of wall time for the sorting step (crsae: sort only, fit reported
+Speed: seconds of recording per second of wall time (``times_real_time``) and per CPU second of this process
+(``times_real_time_cpu``: on a shared machine the wall time also counts the other jobs) for the sorting step (crsae: sort only, fit reported
 apart; engines: matching only; internal sorters: everything). A method that fails is recorded with its error.
 The JSON (bench/results/) holds every number, the load average before and after every run, and the versions.
 
@@ -120,10 +121,11 @@ def run_one(name, fn, seconds, threads, rows, common):
     try:
         with limited(threads), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             sorting, extra = fn(threads)
-            wall = time.perf_counter() - start
-        row.update({"seconds": wall, "times_real_time": seconds / wall, **extra, **score(common["_gt"], sorting)})
+            wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        row.update({"seconds": wall, "times_real_time": seconds / wall, "cpu_seconds": cpu,
+                    "times_real_time_cpu": seconds / cpu, **extra, **score(common["_gt"], sorting)})
     except Exception as err:                          # noqa: BLE001: a failing method is a result
         row.update({"error": f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}",
                     "traceback": traceback.format_exc()[-2000:]})
@@ -208,7 +210,8 @@ def main(argv=None):
                                 if name in methods:
                                     def fn(threads, mode=mode):
                                         sorter.params = sorter.params.replace(channels=mode)
-                                        return sorter.sort(rec, threads=threads), {}
+                                        sorting = sorter.sort(rec, threads=threads)
+                                        return sorting, {"stages": sorter.timings}
                                     for threads in args.threads:
                                         run_one(name, fn, seconds, threads, rows, common)
 

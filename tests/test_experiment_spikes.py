@@ -111,7 +111,7 @@ def test_settings_reject_bad_values(changes, message):
 def test_full_settings_are_the_reported_size():
     full = Settings.full(seed=3)
     assert (full.num_channels, full.num_units, full.train_seconds, full.test_seconds, full.seed) == \
-        (8, 8, 60.0, 30.0, 3)
+        (8, 8, 60.0, 10.0, 3)
 
 
 def test_cli_rejects_bad_options_in_one_line(tmp_path):

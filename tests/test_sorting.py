@@ -234,6 +234,24 @@ def test_phy_export_of_a_sorting_parses(tmp_path):
         export_phy(gt, rec, tmp_path / "phy2", amplitudes=np.ones(3))
 
 
+def test_phy_folder_opens_in_phylib(tmp_path):
+    """Phy's own loader (phylib's TemplateModel, what ``phy template-gui`` opens): spikes, templates, channel
+    positions and waveforms read from the copied binary. phylib is not a crsae dependency: skipped without it."""
+    pytest.importorskip("phylib")
+    from phylib.io.model import load_model
+    rec, gt = small_recording(3.0)
+    folder = export_phy(gt, rec, tmp_path / "phy")
+    model = load_model(folder / "params.py")
+    try:
+        assert model.n_spikes == gt.to_spike_vector().size and model.n_channels == 4
+        assert model.sample_rate == FS and model.channel_positions.shape == (4, 2)
+        np.testing.assert_allclose(model.spike_times, np.sort(gt.to_spike_vector()["sample_index"]) / FS)
+        channels = model.get_template(0).channel_ids
+        assert model.get_waveforms(np.arange(3), channels).shape[::2] == (3, len(channels))
+    finally:
+        model.close()
+
+
 # --- fit and sort (one fit, shared) -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):

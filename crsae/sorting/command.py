@@ -84,9 +84,6 @@ def command(
         model = CRsAESorter.load(sorter)
         if channels is not None:
             model.params = model.params.replace(channels=channels)
-            if channels == "local" and not model.info.get("groups"):
-                raise DataError(f"sorter {sorter} was fitted with channels='all' and has no group models; fit "
-                                "again with --channels local")
     else:
         model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers,
                             **({} if channels is None else {"channels": channels}))
@@ -117,6 +114,7 @@ def command(
     summary = {"recording": str(recording), "seconds": total_s, "channels": rec.get_num_channels(),
                "units": len(sorting.unit_ids), "spikes": int(sum(counts.values())), "spikes_per_unit": counts,
                "fit_s": fit_s, "sort_s": sort_s, "times_real_time": total_s / sort_s if sort_s else None,
+               "sort_stages": model.timings, "channels_mode": model.params.channels,
                "threads": threads, "phy": str(output / "phy") if phy else None}
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if json_output:

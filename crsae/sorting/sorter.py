@@ -12,9 +12,17 @@ larger one and above ``amplitude_threshold`` times the unit's template norm. Its
 template's ``nbefore`` (the trough); its amplitude is that sum over ``||template_c||``, the scaling of the unit's
 mean waveform that the code found (about 1), as Phy's ``amplitudes.npy`` holds.
 
-The saved sorter (``save`` / ``load``) is a folder: ``model.onnx`` (+ its contract sidecar ``model.json``),
-``sorter.json`` (parameters, unit and channel ids, sampling rate) and ``sorter.npz`` (whitening matrix,
-templates in microvolts and in the whitened space).
+Channels (``channels``): "all" codes with one model whose filters span every channel (its cost per sample is
+2 T x units x channels x K multiply-adds, so it grows with units x channels). "local" (needs the probe geometry)
+also exports, from the same trained filters, one model per block of ``group_channels`` channels along the probe:
+the units whose peak channel the block holds, plus the guests (units whose ``radius_um`` neighbourhood reaches
+the group's channels, so that their spikes are explained there rather than leaking into the owners' codes), on
+the union of the owners' neighbourhoods. Each unit is reported by the block that owns it; its code scale there
+is its template norm on the group's channels. A loaded "local" sorter sorts either way (``params.replace``).
+
+The saved sorter (``save`` / ``load``) is a folder: ``model.onnx`` (+ its contract sidecar ``model.json``; and
+``group<i>.onnx`` + ``.json`` when local), ``sorter.json`` (parameters, unit and channel ids, sampling rate, the
+groups) and ``sorter.npz`` (whitening matrix, templates in microvolts and in the whitened space).
 """
 
 from __future__ import annotations
@@ -136,6 +144,7 @@ class CRsAESorter:
         self._arrays: dict | None = None
         self._tmp = None
         self._encoders: dict = {}
+        self.timings: dict | None = None     # the last sort's seconds per stage
 
     # --- fit --------------------------------------------------------------------------------------------------
     def fit(self, recording, folder: str | os.PathLike | None = None, *, log: Callable[[str], None] | None = None):
@@ -369,20 +378,26 @@ class CRsAESorter:
         rec_mod.check_recording(recording, min_seconds=K / fs_model)
         white = self.preprocess(recording)
         groups = info.get("groups") if p.channels == "local" else None
+        if p.channels == "local" and not groups:
+            raise ConfigError("this sorter was fitted with channels='all' and has no group models; fit it again "
+                              "with channels='local' (crsae sort --channels local)")
         halo = self.encoder(threads).metadata["chunk_halo"]
         distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
         block = max(int(p.block_seconds * fs_model), 4 * K)
         total = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
         done = 0
         spikes, amplitudes = [], []
+        timings = self.timings = {"preprocess_s": 0.0, "encoder_s": 0.0, "detect_s": 0.0}
         for segment in range(recording.get_num_segments()):
             N = white.get_num_samples(segment)                        # model samples
             M = N - K + 1                                             # codes of the whole segment
             for a in range(0, M, block):
                 b = min(M, a + block)
                 lo, hi = max(0, a - halo - distance), min(N, b + K - 1 + halo + distance)
+                start = time.perf_counter()
                 traces = white.get_traces(segment_index=segment, start_frame=lo, end_frame=hi)
-                rows, amps = self._detect_block(traces, groups, threads)   # code index in window, unit
+                timings["preprocess_s"] += time.perf_counter() - start
+                rows, amps = self._detect_block(traces, groups, threads, timings)   # code index in window, unit
                 index = rows[:, 0] + lo                               # code index in the segment
                 keep = (index >= a) & (index < b)
                 rows, index, amps = rows[keep], index[keep], amps[keep]
@@ -401,20 +416,30 @@ class CRsAESorter:
         sorting = NumpySorting(spikes[order], fs, np.array(info["unit_ids"]))
         return (sorting, amplitudes[order]) if return_amplitudes else sorting
 
-    def _detect_block(self, traces: np.ndarray, groups, threads):
+    def _detect_block(self, traces: np.ndarray, groups, threads, timings: dict):
         """Spikes of whitened traces (N, channels): one encoder over all channels, or every group's encoder on
-        its channels, keeping the units it owns (global unit indices). Returns detect's (rows, amplitudes)."""
+        its channels, keeping the units it owns (global unit indices). Returns detect's (rows, amplitudes);
+        adds the seconds of the encoders and of detection to ``timings``."""
         if not groups:
+            start = time.perf_counter()
             codes = self.encoder(threads).run_long(np.ascontiguousarray(traces.T, dtype=np.float32), "codes",
                                                    chunk=self.params.chunk)
-            return self.detect(codes)
+            middle = time.perf_counter()
+            found = self.detect(codes)
+            timings["encoder_s"] += middle - start
+            timings["detect_s"] += time.perf_counter() - middle
+            return found
         all_rows, all_amps = [], []
         for group in groups:
+            start = time.perf_counter()
             encoder = self.encoder(threads, group["file"])
             window = np.zeros((encoder.metadata["channels"], len(traces)), np.float32)   # zero-padded channels
             window[:len(group["channels"])] = traces[:, group["channels"]].T
             codes = encoder.run_long(window, "codes", chunk=self.params.chunk)
+            middle = time.perf_counter()
             rows, amps = self.detect(codes[:group["owned"]], norms=np.asarray(group["norms"][:group["owned"]]))
+            timings["encoder_s"] += middle - start
+            timings["detect_s"] += time.perf_counter() - middle
             rows[:, 1] = np.asarray(group["units"])[rows[:, 1]]
             all_rows.append(rows)
             all_amps.append(amps)
