@@ -349,3 +349,40 @@ def test_cli_sort_reuses_a_sorter_and_writes_sorting_and_phy(fitted, tmp_path):
     loaded = si.load(out / "sorting")
     assert loaded.to_spike_vector().size == summary["spikes"] == len(np.load(out / "amplitudes.npy"))
     parse_phy(out / "phy")
+
+
+@pytest.mark.slow
+def test_padded_group_models_code_as_their_own_dictionaries(tmp_path):
+    """Group models share one traced graph at the largest group's shape: the padding (zero channels, padding
+    units) must leave every real unit's codes those of its group's own, unpadded lasso."""
+    import torch
+    from crsae.config import ModelConfig
+    from crsae.model.autoencoder import CRsAE
+    from crsae.model.fista import unrolled_fista
+    from crsae.serving.runtime import Encoder
+    from crsae.sorting.templates import step_constant
+    rng = np.random.default_rng(0)
+    locations = np.column_stack([np.zeros(8), 20.0 * np.arange(8)])
+    filters = 0.05 * rng.standard_normal((3, 8, 6))
+    for unit, channel in enumerate((1, 6, 4)):
+        filters[unit, channel] += np.hanning(6)
+    config = ModelConfig(kind="1d", channels=8, num_filters=3, kernel_size=6, num_layers=15, sigma=1.0,
+                         threshold_mode="em", lam_init=0.5, two_sided=False, L=1.05 * step_constant(filters))
+    model = CRsAE(config, filters.astype(np.float32))
+    sorter = CRsAESorter(channels="local", radius_um=20.0, group_channels=4)
+    groups = sorter._export_groups(model, locations, np.ones(3), tmp_path)
+    assert [(len(g["channels"]), len(g["units"])) for g in groups] == [(3, 1), (5, 2)]     # both padded to (5, 2)
+    H = model.H.detach().numpy().astype(np.float64)
+    y = rng.standard_normal((8, 300))
+    for group in groups:
+        encoder = Encoder(tmp_path / group["file"], device="cpu", threads=1)
+        window = np.zeros((encoder.metadata["channels"], 300), np.float32)
+        window[:len(group["channels"])] = y[group["channels"]]
+        got = encoder.run(window[None], ["codes"])["codes"][0][:len(group["units"])]
+        sub = H[group["units"]][:, group["channels"]]
+        sub /= np.linalg.norm(sub.reshape(len(sub), -1), axis=1)[:, None, None]
+        L = 1.05 * step_constant(sub)
+        b = torch.tensor(0.5 / L * np.ones(len(sub)))
+        want = unrolled_fista(torch.tensor(y[group["channels"]])[None], torch.tensor(sub), torch.tensor(sub), b, L,
+                              15, two_sided=False)[0].numpy()
+        np.testing.assert_allclose(got, want, atol=1e-4)

@@ -258,8 +258,8 @@ class CRsAESorter:
     def _export_groups(self, model, locations: np.ndarray, norms: np.ndarray, folder: Path) -> list[dict]:
         """channels='local': the trained filters cut to each group's channels and units (templates.local_groups),
         renormalised, with their own L, exported as ``group<i>.onnx``. Every group model has the largest group's
-        shape (units and channels padded with zero filters, whose codes stay 0; ``sort`` pads the channels with
-        zeros), so one dynamo trace serves all of them (``with_weights``), each then validated against its torch
+        shape (channels padded with zeros, here and in ``sort``; units padded with a 1e-3 spike on channel 0 under
+        lambda 1e6, whose code is always 0: CRsAE refuses all-zero filters), so one dynamo trace serves all of them (``with_weights``), each then validated against its torch
         model. A unit's code scale in a group is its template norm on the group's channels. Returns the groups
         (JSON: channels, units, owned, norms, file)."""
         import warnings
@@ -278,10 +278,11 @@ class CRsAESorter:
             kept = np.linalg.norm(sub.reshape(len(sub), -1), axis=1)                       # ||h_c on the group||
             filters = np.zeros((units, channels, H.shape[2]), np.float32)
             filters[:len(sub), :sub.shape[1]] = sub / np.maximum(kept, 1e-12)[:, None, None]
-            group_lam = np.full(units, float(lam.mean()), np.float32)
+            L = 1.05 * tmpl.step_constant(filters[:len(sub)])
+            filters[len(sub):, 0, 0] = 1e-3                                              # padding units
+            group_lam = np.full(units, 1e6, np.float32)
             group_lam[:len(sub)] = lam[group["units"]]
-            config = model.config.replace(channels=channels, num_filters=units,
-                                          L=1.05 * tmpl.step_constant(filters))
+            config = model.config.replace(channels=channels, num_filters=units, L=L)
             member = CRsAE(config, filters, lam=group_lam, normalize=False)
             if proto is None:
                 proto, template = to_onnx(member, outputs="codes"), member
