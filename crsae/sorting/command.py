@@ -30,6 +30,12 @@ class SampleType(str, Enum):
     float64 = "float64"
 
 
+class ChannelLayout(str, Enum):
+    """How the filters span the probe (SorterParams.channels)."""
+    all = "all"
+    local = "local"
+
+
 def command(
     recording: Annotated[Path, typer.Argument(help="A saved spikeinterface recording (folder or .json/.pkl), a raw "
                                                    ".bin/.dat/.raw file, or with --format any format "
@@ -45,7 +51,7 @@ def command(
     gain: Annotated[Optional[float], typer.Option(help="Raw binary: microvolts per unit.")] = None,
     probe: Annotated[Optional[Path], typer.Option(help="A probeinterface .json giving the channel geometry (for "
                                                        "formats without it, e.g. raw binary).")] = None,
-    channels: Annotated[Optional[str], typer.Option(help="Filters span 'all' channels (one model) or 'local' "
+    channels: Annotated[Optional[ChannelLayout], typer.Option(help="Filters span 'all' channels (one model) or 'local' "
                                                          "neighbourhoods (a model per probe block; needs the "
                                                          "geometry). Default: the sorter's.")] = None,
     sorter: Annotated[Optional[Path], typer.Option(help="A fitted sorter folder to reuse (no fitting, no "
@@ -83,10 +89,10 @@ def command(
     if sorter is not None:
         model = CRsAESorter.load(sorter)
         if channels is not None:
-            model.params = model.params.replace(channels=channels)
+            model.params = model.params.replace(channels=channels.value)
     else:
         model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers,
-                            **({} if channels is None else {"channels": channels}))
+                            **({} if channels is None else {"channels": channels.value}))
         model.fit(rec, output / "sorter", log=echo)
     fit_s = time.perf_counter() - start
     fs = rec.get_sampling_frequency()
