@@ -303,7 +303,8 @@ def plot_curves(curves: dict, chance: dict, folder):
 
 def plot_waveforms(true: np.ndarray, true_nbefore: int, learned: np.ndarray, learned_nbefore: int, match: dict,
                    fs: float, folder):
-    """Each ground-truth unit's template on its largest channel, and the learned template matched to it."""
+    """Each ground-truth unit's template on its largest channel (the generator's, unfiltered), and the learned
+    template matched to it (on the band-passed recording: smaller and narrower)."""
     from crsae.experiments.report import pyplot, save_figure
     plt = pyplot()
     J = len(true)
@@ -318,7 +319,8 @@ def plot_waveforms(true: np.ndarray, true_nbefore: int, learned: np.ndarray, lea
         ax.set_title(f"unit {j} (channel {channel})", fontsize=9)
         ax.set_xlabel("ms")
     np.atleast_1d(axes)[0].set_ylabel("uV")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    labelled = max(np.atleast_1d(axes), key=lambda ax: len(ax.get_lines()))      # one with both lines
+    labelled.legend(fontsize=8)
     return save_figure(fig, folder, "waveforms.png")
 
 
