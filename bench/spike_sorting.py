@@ -6,14 +6,17 @@ once, every method sorts the same recording and is scored by ``compare_sorter_to
 precision, recall per ground-truth unit; well detected = accuracy >= 0.8):
 
 - ``crsae``: CRsAESorter.fit on the first --fit-seconds, then sort of the whole recording through the ONNX
-  encoder, at each of --threads;
+  encoder, at each of --threads; ``crsae`` codes with one model whose filters span every channel, ``crsae-local``
+  with a model per block of --group-channels channels whose filters span their units' neighbourhoods (channels
+  within --radius-um of the peak channel): both from the same fit (the templates are the same);
 - ``circus-omp``, ``wobble``: spikeinterface's template-matching engines (``find_spikes_from_templates``) given
   crsae's fitted templates on the same filtered recording, at each of --threads; ``+gt`` variants get the
   ground-truth templates (estimated from the true spikes: an oracle);
 - ``tridesclous2``, ``spykingcircus2``: spikeinterface's internal sorters, whole pipelines (``run_sorter``), at
   each of --threads.
 
-Speed: seconds of recording per second of wall time for the sorting step (crsae: sort only, fit reported
+Speed: seconds of recording per second of wall time (``times_real_time``) and per CPU second of this process
+(``times_real_time_cpu``: on a shared machine the wall time also counts the other jobs) for the sorting step (crsae: sort only, fit reported
 apart; engines: matching only; internal sorters: everything). A method that fails is recorded with its error.
 The JSON (bench/results/) holds every number, the load average before and after every run, and the versions.
 
@@ -118,10 +121,11 @@ def run_one(name, fn, seconds, threads, rows, common):
     try:
         with limited(threads), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             sorting, extra = fn(threads)
-            wall = time.perf_counter() - start
-        row.update({"seconds": wall, "times_real_time": seconds / wall, **extra, **score(common["_gt"], sorting)})
+            wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        row.update({"seconds": wall, "times_real_time": seconds / wall, "cpu_seconds": cpu,
+                    "times_real_time_cpu": seconds / cpu, **extra, **score(common["_gt"], sorting)})
     except Exception as err:                          # noqa: BLE001: a failing method is a result
         row.update({"error": f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}",
                     "traceback": traceback.format_exc()[-2000:]})
@@ -147,7 +151,10 @@ def main(argv=None):
     parser.add_argument("--noise-levels", type=float, nargs="+", default=[5.0])
     parser.add_argument("--drift", action="store_true", help="also the drifting recordings")
     parser.add_argument("--static", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--methods", default="crsae,circus-omp,wobble,circus-omp+gt,tridesclous2,spykingcircus2")
+    parser.add_argument("--methods", default="crsae,crsae-local,circus-omp,wobble,circus-omp+gt,tridesclous2,"
+                                              "spykingcircus2")
+    parser.add_argument("--radius-um", type=float, default=60.0)
+    parser.add_argument("--group-channels", type=int, default=16)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--fit-seconds", type=float, default=60.0)
     parser.add_argument("--epochs", type=int, default=1)
@@ -183,20 +190,30 @@ def main(argv=None):
                             common = {"channels": channels, "units": units, "recording_seconds": args.seconds,
                                       "seed": seed, "noise_uV": noise, "drift": drift, "_gt": gt}
                             sorter = None
-                            if "crsae" in methods or any(m in methods for m in ("circus-omp", "wobble")):
+                            if any(m in methods for m in ("crsae", "crsae-local", "circus-omp", "wobble")):
                                 start = time.perf_counter()
+                                local = "crsae-local" in methods
                                 with limited(1):
                                     sorter = CRsAESorter(fit_seconds=args.fit_seconds, epochs=args.epochs,
-                                                         num_layers=args.num_layers).fit(rec, tmp / "sorter")
+                                                         num_layers=args.num_layers,
+                                                         channels="local" if local else "all",
+                                                         radius_um=args.radius_um,
+                                                         group_channels=args.group_channels).fit(rec, tmp / "sorter")
                                 common["crsae_fit_s"] = time.perf_counter() - start
                                 common["crsae_fit"] = sorter.info["fit"]
+                                common["crsae_groups"] = [{"channels": len(g["channels"]), "units": len(g["units"]),
+                                                           "owned": g["owned"]} for g in sorter.info["groups"] or []]
                             filtered = sorter.preprocess(rec, whiten=False) if sorter is not None else None
                             seconds = args.seconds
 
-                            if "crsae" in methods:
-                                for threads in args.threads:
-                                    run_one("crsae", lambda t: (sorter.sort(rec, threads=t), {}), seconds, threads,
-                                            rows, common)
+                            for name, mode in (("crsae", "all"), ("crsae-local", "local")):
+                                if name in methods:
+                                    def fn(threads, mode=mode):
+                                        sorter.params = sorter.params.replace(channels=mode)
+                                        sorting = sorter.sort(rec, threads=threads)
+                                        return sorting, {"stages": sorter.timings}
+                                    for threads in args.threads:
+                                        run_one(name, fn, seconds, threads, rows, common)
 
                             def engine(method, templates):
                                 def fn(threads):

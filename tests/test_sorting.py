@@ -20,7 +20,8 @@ from spikeinterface.core import NumpyRecording, generate_ground_truth_recording 
 
 from crsae.errors import ConfigError, DataError  # noqa: E402
 from crsae.sorting import CRsAESorter, SorterParams, export_phy  # noqa: E402
-from crsae.sorting.recording import check_recording, read_recording  # noqa: E402
+from crsae.sorting.recording import attach_probe, check_recording, read_recording  # noqa: E402
+from crsae.sorting.templates import local_groups  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None\n"
@@ -120,12 +121,71 @@ def test_read_recording_errors(tmp_path):
         read_recording(tmp_path / "junk")
 
 
-def test_cli_sort_bad_input_is_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "crsae.cli", "sort", str(tmp_path / "nothing.bin"), "-o",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+def write_probe(path, channels):
+    from probeinterface import generate_linear_probe, write_probeinterface
+    probe = generate_linear_probe(num_elec=channels, ypitch=20)
+    write_probeinterface(path, probe)
+    return path
+
+
+def test_attach_probe_gives_geometry_and_refuses_bad_probes_in_one_line(tmp_path):
+    rec = NumpyRecording([np.zeros((3000, 4), np.float32)], sampling_frequency=FS)
+    assert not rec.has_probe()
+    with_probe = attach_probe(rec, write_probe(tmp_path / "p4.json", 4))
+    assert with_probe.has_probe() and not rec.has_probe()
+    np.testing.assert_allclose(with_probe.get_channel_locations()[:, 1], [0, 20, 40, 60])
+    (tmp_path / "junk.json").write_text("{not json")
+    (tmp_path / "empty.json").write_text("{}")
+    for path, message in [(tmp_path / "missing.json", "does not exist"),
+                          (tmp_path / "junk.json", "cannot read"), (tmp_path / "empty.json", "cannot read"),
+                          (write_probe(tmp_path / "p6.json", 6), "has 6 contacts but the recording has 4")]:
+        with pytest.raises(DataError) as err:
+            attach_probe(rec, path)
+        assert message in one_line(err.value)
+
+
+def test_local_channels_need_a_probe():
+    rec = NumpyRecording([np.random.default_rng(0).standard_normal((30000, 4)).astype(np.float32)],
+                         sampling_frequency=FS)
+    with pytest.raises(ConfigError) as err:
+        CRsAESorter(channels="local").fit(rec)
+    assert "needs the probe geometry" in one_line(err.value)
+    with pytest.raises(ConfigError):
+        SorterParams(channels="some")
+
+
+def test_local_groups_follow_the_probe():
+    locations = np.column_stack([np.zeros(8), 20.0 * np.arange(8)])          # a linear probe, 20 um pitch
+    filters = np.zeros((3, 8, 5))
+    filters[0, 1], filters[1, 6], filters[2, 4] = 1.0, 1.0, 1.0                # peaks on channels 1, 6, 4
+    filters[2, 3] = 0.5
+    groups = local_groups(filters, locations, radius_um=20.0, group_channels=4)
+    assert groups == [{"channels": [0, 1, 2], "units": [0], "owned": 1},
+                      {"channels": [3, 4, 5, 6, 7], "units": [1, 2], "owned": 2}]
+    wide = local_groups(filters, locations, radius_um=60.0, group_channels=4)
+    assert wide[0]["units"] == [0, 1, 2] and wide[0]["owned"] == 1        # units 1 and 2 reach channels 3-4: guests
+
+
+@pytest.mark.parametrize("case", ["missing", "no channels", "too short", "bad probe", "probe size"])
+def test_cli_sort_bad_input_is_one_line(tmp_path, case):
+    raw = tmp_path / "rec.bin"
+    np.zeros((20 if case == "too short" else 30000, 4), np.float32).tofile(raw)
+    args = [str(tmp_path / "nothing.bin") if case == "missing" else str(raw), "-o", str(tmp_path / "out"),
+            "--sampling-rate", str(FS), "--num-channels", "0" if case == "no channels" else "4", "--dtype", "float32"]
+    if case == "bad probe":
+        (tmp_path / "probe.json").write_text("[1, 2")
+        args += ["--probe", str(tmp_path / "probe.json")]
+    if case == "probe size":
+        args += ["--probe", str(write_probe(tmp_path / "probe.json", 8))]
+    done = subprocess.run([sys.executable, "-m", "crsae.cli", "sort", *args], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "does not exist" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    expected = {"missing": "does not exist", "no channels": "num_channels must be at least 1",
+                "too short": "too short", "bad probe": "cannot read", "probe size": "has 8 contacts"}[case]
+    assert expected in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_importing_crsae_sorting_loads_neither_torch_nor_spikeinterface(tmp_path):
@@ -174,12 +234,33 @@ def test_phy_export_of_a_sorting_parses(tmp_path):
         export_phy(gt, rec, tmp_path / "phy2", amplitudes=np.ones(3))
 
 
+def test_phy_folder_opens_in_phylib(tmp_path):
+    """Phy's own loader (phylib's TemplateModel, what ``phy template-gui`` opens): spikes, templates, channel
+    positions and waveforms read from the copied binary. phylib is not a crsae dependency: skipped without it."""
+    pytest.importorskip("phylib")
+    from phylib.io.model import load_model
+    rec, gt = small_recording(3.0)
+    folder = export_phy(gt, rec, tmp_path / "phy")
+    model = load_model(folder / "params.py")
+    try:
+        assert model.n_spikes == gt.to_spike_vector().size and model.n_channels == 4
+        assert model.sample_rate == FS and model.channel_positions.shape == (4, 2)
+        np.testing.assert_allclose(model.spike_times, np.sort(gt.to_spike_vector()["sample_index"]) / FS)
+        channels = model.get_template(0).channel_ids
+        assert model.get_waveforms(np.arange(3), channels).shape[::2] == (3, len(channels))
+    finally:
+        model.close()
+
+
 # --- fit and sort (one fit, shared) -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sorter")
     rec, gt = small_recording(8.0)
-    sorter = CRsAESorter(epochs=1, max_windows=8, num_layers=20, fit_seconds=8.0).fit(rec, folder / "sorter")
+    # local channels, 2 blocks of 2 channels, neighbourhoods of the peak channel and its two 20 um neighbours:
+    # every test below runs the group models; the round trip also the all-channel one
+    sorter = CRsAESorter(epochs=1, max_windows=8, num_layers=20, fit_seconds=8.0, channels="local", radius_um=20.0,
+                         group_channels=2).fit(rec, folder / "sorter")
     return rec, gt, sorter, folder
 
 
@@ -195,16 +276,22 @@ def visible_units(rec, gt):
 def test_ground_truth_round_trip(fitted):
     from spikeinterface.comparison import compare_sorter_to_ground_truth
     rec, gt, sorter, _ = fitted
-    sorting, amplitudes = sorter.sort(rec, threads=1, return_amplitudes=True)
-    assert sorting.get_sampling_frequency() == FS
-    assert len(amplitudes) == sorting.to_spike_vector().size
-    perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+    groups = sorter.info["groups"]
+    assert len(groups) == 2 and sum(g["owned"] for g in groups) == len(sorter.unit_ids)
+    assert sorted(u for g in groups for u in g["units"][:g["owned"]]) == list(range(len(sorter.unit_ids)))
     visible = visible_units(rec, gt)
     assert visible, "the generated recording should have visible units"
-    accuracy = perf.loc[visible, "accuracy"].astype(float)
-    assert accuracy.mean() >= MIN_ACCURACY, perf
-    # amplitudes are the scaling of each unit's mean waveform: about 1
-    assert 0.6 < float(np.median(amplitudes)) < 1.5
+    everywhere = CRsAESorter.load(sorter.folder)
+    everywhere.params = everywhere.params.replace(channels="all")
+    for model in (sorter, everywhere):
+        sorting, amplitudes = model.sort(rec, threads=1, return_amplitudes=True)
+        assert sorting.get_sampling_frequency() == FS
+        assert len(amplitudes) == sorting.to_spike_vector().size
+        perf = compare_sorter_to_ground_truth(gt, sorting, exhaustive_gt=True).get_performance()
+        accuracy = perf.loc[visible, "accuracy"].astype(float)
+        assert accuracy.mean() >= MIN_ACCURACY, (model.params.channels, perf)
+        # amplitudes are the scaling of each unit's mean waveform: about 1
+        assert 0.6 < float(np.median(amplitudes)) < 1.5
 
 
 @pytest.mark.slow
@@ -262,3 +349,40 @@ def test_cli_sort_reuses_a_sorter_and_writes_sorting_and_phy(fitted, tmp_path):
     loaded = si.load(out / "sorting")
     assert loaded.to_spike_vector().size == summary["spikes"] == len(np.load(out / "amplitudes.npy"))
     parse_phy(out / "phy")
+
+
+@pytest.mark.slow
+def test_padded_group_models_code_as_their_own_dictionaries(tmp_path):
+    """Group models share one traced graph at the largest group's shape: the padding (zero channels, padding
+    units) must leave every real unit's codes those of its group's own, unpadded lasso."""
+    import torch
+    from crsae.config import ModelConfig
+    from crsae.model.autoencoder import CRsAE
+    from crsae.model.fista import unrolled_fista
+    from crsae.serving.runtime import Encoder
+    from crsae.sorting.templates import step_constant
+    rng = np.random.default_rng(0)
+    locations = np.column_stack([np.zeros(8), 20.0 * np.arange(8)])
+    filters = 0.05 * rng.standard_normal((3, 8, 6))
+    for unit, channel in enumerate((1, 6, 4)):
+        filters[unit, channel] += np.hanning(6)
+    config = ModelConfig(kind="1d", channels=8, num_filters=3, kernel_size=6, num_layers=15, sigma=1.0,
+                         threshold_mode="em", lam_init=0.5, two_sided=False, L=1.05 * step_constant(filters))
+    model = CRsAE(config, filters.astype(np.float32))
+    sorter = CRsAESorter(channels="local", radius_um=20.0, group_channels=4)
+    groups = sorter._export_groups(model, locations, np.ones(3), tmp_path)
+    assert [(len(g["channels"]), len(g["units"])) for g in groups] == [(3, 1), (5, 2)]     # both padded to (5, 2)
+    H = model.H.detach().numpy().astype(np.float64)
+    y = rng.standard_normal((8, 300))
+    for group in groups:
+        encoder = Encoder(tmp_path / group["file"], device="cpu", threads=1)
+        window = np.zeros((encoder.metadata["channels"], 300), np.float32)
+        window[:len(group["channels"])] = y[group["channels"]]
+        got = encoder.run(window[None], ["codes"])["codes"][0][:len(group["units"])]
+        sub = H[group["units"]][:, group["channels"]]
+        sub /= np.linalg.norm(sub.reshape(len(sub), -1), axis=1)[:, None, None]
+        L = 1.05 * step_constant(sub)
+        b = torch.tensor(0.5 / L * np.ones(len(sub)))
+        want = unrolled_fista(torch.tensor(y[group["channels"]])[None], torch.tensor(sub), torch.tensor(sub), b, L,
+                              15, two_sided=False)[0].numpy()
+        np.testing.assert_allclose(got, want, atol=1e-4)

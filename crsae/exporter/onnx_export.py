@@ -384,3 +384,38 @@ def export_triton(checkpoint: str | os.PathLike, repository: str | os.PathLike, 
     folder = write_triton_repository(proto, repository, name=name, version=version, max_batch_size=max_batch_size,
                                      instances=instances, instance_count=instance_count)
     return folder, records
+
+
+def with_weights(proto: onnx.ModelProto, template: CRsAE, model: CRsAE) -> onnx.ModelProto:
+    """``proto`` (``to_onnx(template)``) carrying ``model``'s weights instead: a model of the same kind, shapes,
+    depth and thresholding with other filters, lambda and L, without another trace (a dynamo export takes tens of
+    seconds; this, milliseconds). Each initializer is found by value among the tensors the encoder derives from
+    the template's weights (H, We / L, the one-sided bias -b) and replaced by the same tensor of ``model``; the
+    others (the momentum schedule) depend on T only. The metadata is ``model``'s. Validate the result
+    (``validate_onnx``): that is what proves the substitution."""
+    from onnx import numpy_helper
+    a, b = template.config, model.config
+    if (a.kind, a.channels, a.num_filters, a.kernel_size, a.num_layers, a.two_sided, a.tied, a.stride) != \
+            (b.kind, b.channels, b.num_filters, b.kernel_size, b.num_layers, b.two_sided, b.tied, b.stride):
+        raise ConfigError("with_weights needs a model of the template's kind, shapes, depth and sidedness")
+
+    def derived(m: CRsAE) -> list[np.ndarray]:
+        with torch.no_grad():
+            L = m.L
+            return [t.detach().double().numpy() for t in (m.H, m.analysis_filters / L, -m.thresholds())]
+
+    old, new = derived(template), derived(model)
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    for init in out.graph.initializer:
+        value = numpy_helper.to_array(init)
+        for before, after in zip(old, new):
+            if value.size == before.size and value.size > 1 and np.allclose(
+                    value.astype(np.float64).ravel(), before.ravel(), rtol=1e-6, atol=0):
+                init.CopyFrom(numpy_helper.from_array(after.reshape(value.shape).astype(value.dtype), init.name))
+                break
+    meta = metadata(model, tuple(read_metadata(proto)["outputs"]), dtype=read_metadata(proto)["dtype"])
+    del out.metadata_props[:]
+    for key in contract_mod.contract()["metadata_keys"]:
+        out.metadata_props.add(key=key, value=json.dumps(meta[key]))
+    return out

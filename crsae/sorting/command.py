@@ -34,6 +34,12 @@ class SampleType(str, Enum):
     float64 = "float64"
 
 
+class ChannelLayout(str, Enum):
+    """How the filters span the probe (SorterParams.channels)."""
+    all = "all"
+    local = "local"
+
+
 def command(
     recording: Annotated[Path, typer.Argument(help="A saved spikeinterface recording (folder or .json/.pkl), a raw "
                                                    ".bin/.dat/.raw file, or with --format any format "
@@ -47,6 +53,11 @@ def command(
     dtype: Annotated[Optional[SampleType], typer.Option("--raw-dtype", "--dtype", help="Raw binary: sample type.")]
     = None,
     gain: Annotated[Optional[float], typer.Option(help="Raw binary: microvolts per unit.")] = None,
+    probe: Annotated[Optional[Path], typer.Option(help="A probeinterface .json giving the channel geometry (for "
+                                                       "formats without it, e.g. raw binary).")] = None,
+    channels: Annotated[Optional[ChannelLayout], typer.Option(help="Filters span 'all' channels (one model) or 'local' "
+                                                         "neighbourhoods (a model per probe block; needs the "
+                                                         "geometry). Default: the sorter's.")] = None,
     sorter: Annotated[Optional[Path], typer.Option(help="A fitted sorter folder to reuse (no fitting, no "
                                                         "torch needed).")] = None,
     num_units: Annotated[Optional[int], typer.Option(help="Expected units (a hint for the k-means k).")] = None,
@@ -69,18 +80,23 @@ def command(
     if sorter is None:
         extras.require("torch", "onnx", "onnxscript", what="crsae sort (fitting; pass --sorter to reuse one)")
     from crsae.files import atomic_folder
-    from crsae.sorting.recording import read_recording
+    from crsae.sorting.recording import attach_probe, read_recording
     from crsae.sorting.sorter import CRsAESorter
     check_options(output, recording=recording, sorter=sorter, sampling_rate=sampling_rate, gain=gain,
                   threads=threads)
     rec = read_recording(recording, format=format, sampling_frequency=sampling_rate, num_channels=num_channels,
                          dtype=None if dtype is None else dtype.value, gain_to_uV=gain, offset_to_uV=0.0 if gain is not None else None,
                          stream_id=stream_id)
+    if probe is not None:
+        rec = attach_probe(rec, probe)
     echo = lambda line: typer.echo(line, err=True)                                  # noqa: E731
     if sorter is not None:
         model = CRsAESorter.load(sorter)
+        if channels is not None:
+            model.params = model.params.replace(channels=channels.value)
     else:
-        model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers)
+        model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers,
+                            **({} if channels is None else {"channels": channels.value}))
     with atomic_folder(output) as folder:        # every file in a temporary folder, renamed onto OUTDIR at the end
         summary = {"recording": str(recording),
                    **_sort(rec, model, folder, fit=sorter is None, threads=threads, phy=phy,
@@ -144,4 +160,5 @@ def _sort(rec, model, folder: Path, *, fit: bool, threads: int, phy: bool, copy_
               for u in sorting.unit_ids for s in range(sorting.get_num_segments())}
     return {"seconds": total_s, "channels": rec.get_num_channels(), "units": len(sorting.unit_ids),
             "spikes": int(sum(counts.values())), "spikes_per_unit": counts, "fit_s": fit_s, "sort_s": sort_s,
-            "times_real_time": total_s / sort_s if sort_s else None, "threads": threads}
+            "times_real_time": total_s / sort_s if sort_s else None,
+            "sort_stages": model.timings, "channels_mode": model.params.channels, "threads": threads}

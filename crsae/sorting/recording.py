@@ -16,6 +16,8 @@ of one std ``sigma`` on every channel):
    is not done: the band-pass leaves the noise coloured in time, which the model ignores (measured in
    bench/spike_sorting.py by the accuracy it gives).
 
+``attach_probe`` gives a recording without geometry (raw binary) the probe of a probeinterface file.
+
 ``read_recording`` opens a path: a folder or file saved by spikeinterface (``si.load``), a raw binary file
 (``.bin``, ``.dat``, ``.raw`` with ``sampling_frequency``, ``num_channels`` and ``dtype``) or any format
 spikeinterface's extractors read (``format="openephys"``, ``"spikeglx"``, ``"nwb"``, ... : ``read_<format>``).
@@ -159,6 +161,42 @@ def read_recording(path: str | Path, *, format: str | None = None, sampling_freq
                         "formats pass format= (crsae sort --format openephys, spikeglx, nwb, ...)") from None
     if not isinstance(recording, BaseRecording):
         raise DataError(f"{path} holds a {type(recording).__name__}, not a recording")
+    return recording
+
+
+def attach_probe(recording, path: str | Path):
+    """``recording`` with the probe geometry of a probeinterface file (``.json``, probeinterface's format) attached:
+    for formats that carry none (raw binary). The probe's contacts map to the recording's channels in order unless
+    the file gives device channel indices. DataError in one line for a missing or unreadable file, a probe whose
+    contact count differs from the recording's channels, or channel indices out of range."""
+    spikeinterface()
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"probe file {path} does not exist; pass a probeinterface .json (probeinterface.write_probeinterface)")
+    from probeinterface import read_probeinterface
+    try:
+        group = read_probeinterface(path)
+    except Exception as err:                             # json, key and format errors: one line with the reason
+        raise DataError(f"cannot read {path} as a probeinterface file: {_first_line(err)}") from None
+    channels = recording.get_num_channels()
+    contacts = sum(probe.get_contact_count() for probe in group.probes)
+    if contacts != channels:
+        raise DataError(f"probe {path} has {contacts} contacts but the recording has {channels} channels; pass the "
+                        "probe of this recording")
+    indices = group.get_global_device_channel_indices()["device_channel_indices"]
+    if (indices < 0).all():
+        offset = 0
+        for probe in group.probes:
+            probe.set_device_channel_indices(np.arange(offset, offset + probe.get_contact_count()))
+            offset += probe.get_contact_count()
+    elif (indices < 0).any() or indices.max() >= channels or len(np.unique(indices)) != len(indices):
+        raise DataError(f"probe {path} maps its contacts to device channels {sorted(indices.tolist())[:8]}...; "
+                        f"each of the recording's {channels} channels must appear once")
+    recording = recording.clone()                          # set_probegroup works in place: leave the caller's alone
+    try:
+        recording.set_probegroup(group)
+    except Exception as err:
+        raise DataError(f"cannot attach probe {path}: {_first_line(err)}") from None
     return recording
 
 

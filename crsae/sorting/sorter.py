@@ -12,9 +12,17 @@ larger one and above ``amplitude_threshold`` times the unit's template norm. Its
 template's ``nbefore`` (the trough); its amplitude is that sum over ``||template_c||``, the scaling of the unit's
 mean waveform that the code found (about 1), as Phy's ``amplitudes.npy`` holds.
 
-The saved sorter (``save`` / ``load``) is a folder: ``model.onnx`` (+ its contract sidecar ``model.json``),
-``sorter.json`` (parameters, unit and channel ids, sampling rate) and ``sorter.npz`` (whitening matrix,
-templates in microvolts and in the whitened space).
+Channels (``channels``): "all" codes with one model whose filters span every channel (its cost per sample is
+2 T x units x channels x K multiply-adds, so it grows with units x channels). "local" (needs the probe geometry)
+also exports, from the same trained filters, one model per block of ``group_channels`` channels along the probe:
+the units whose peak channel the block holds, plus the guests (units whose ``radius_um`` neighbourhood reaches
+the group's channels, so that their spikes are explained there rather than leaking into the owners' codes), on
+the union of the owners' neighbourhoods. Each unit is reported by the block that owns it; its code scale there
+is its template norm on the group's channels. A loaded "local" sorter sorts either way (``params.replace``).
+
+The saved sorter (``save`` / ``load``) is a folder: ``model.onnx`` (+ its contract sidecar ``model.json``; and
+``group<i>.onnx`` + ``.json`` when local), ``sorter.json`` (parameters, unit and channel ids, sampling rate, the
+groups) and ``sorter.npz`` (whitening matrix, templates in microvolts and in the whitened space).
 """
 
 from __future__ import annotations
@@ -57,6 +65,11 @@ class SorterParams:
     merge_similarity: float = 0.9        # merge templates whose best-shift cosine similarity exceeds this
     max_shift_ms: float = 0.2            # shifts tried when comparing and aligning templates
     min_spikes: int = 20                 # clusters with fewer snippets are dropped
+    # channels of a unit's filter (see "Channels" in the module docstring)
+    channels: str = "all"                # "all": one model, every filter spans every channel; "local": a model per
+                                         # block of the probe, filters on their units' neighbourhoods (needs a probe)
+    radius_um: float = 60.0              # local: a unit's neighbourhood, channels within this of its peak channel
+    group_channels: int = 16             # local: channels per block (the probe cut along its length)
     # CRsAE
     num_layers: int = 20                 # T unrolled FISTA steps
     lam: float = 4.0                     # lambda sigma^2 with sigma = 1 (whitened noise): the lasso's code threshold
@@ -77,12 +90,12 @@ class SorterParams:
 
     def __post_init__(self):
         for name in ("freq_min", "freq_max", "ms_before", "ms_after", "fit_seconds", "detect_threshold", "lam",
-                     "delta", "lr", "amplitude_threshold", "refractory_ms", "block_seconds"):
+                     "delta", "lr", "amplitude_threshold", "refractory_ms", "block_seconds", "radius_um"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
         for name in ("decimate", "max_snippets", "pca_components", "min_spikes", "num_layers", "window", "max_windows",
-                     "batch_size", "chunk"):
+                     "batch_size", "chunk", "group_channels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -95,6 +108,8 @@ class SorterParams:
         if not 0 <= self.max_shift_ms < self.ms_before + self.ms_after:
             raise ConfigError(f"max_shift_ms must be non-negative and under the template length, got "
                               f"{self.max_shift_ms!r}")
+        if self.channels not in ("all", "local"):
+            raise ConfigError(f"channels must be 'all' or 'local', got {self.channels!r}")
         if not -1 <= self.merge_similarity <= 1:
             raise ConfigError(f"merge_similarity must be in [-1, 1], got {self.merge_similarity!r}")
 
@@ -128,7 +143,8 @@ class CRsAESorter:
         self.info: dict | None = None
         self._arrays: dict | None = None
         self._tmp = None
-        self._encoder = None
+        self._encoders: dict = {}
+        self.timings: dict | None = None     # the last sort's seconds per stage
 
     # --- fit --------------------------------------------------------------------------------------------------
     def fit(self, recording, folder: str | os.PathLike | None = None, *, log: Callable[[str], None] | None = None):
@@ -143,6 +159,9 @@ class CRsAESorter:
         q = p.decimation(fs) if fs > 0 else 1
         nbefore, nafter = p.samples(fs / q) if fs > 0 else (1, 1)                    # model samples
         rec_mod.check_recording(recording, min_seconds=(nbefore + nafter) * 4 * q / fs if fs > 0 else 0.0)
+        if p.channels == "local" and not recording.has_probe():
+            raise ConfigError("channels='local' needs the probe geometry and this recording has none; attach a "
+                              "probe (recording.set_probe, or crsae sort --probe FILE) or use channels='all'")
         K = nbefore + nafter
         if K < 3:
             raise ConfigError(f"templates of {p.ms_before} + {p.ms_after} ms are {K} samples at {fs:g} Hz; "
@@ -198,7 +217,12 @@ class CRsAESorter:
             folder = self._tmp.name
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self._export(model, folder)
+        self._export(model, folder / "model.onnx")
+        groups = None
+        if p.channels == "local":
+            groups = self._export_groups(model, recording.get_channel_locations()[:, :2], norms, folder)
+            log(f"local: {len(groups)} group models, {np.mean([len(g['channels']) for g in groups]):.1f} channels "
+                f"and {np.mean([len(g['units']) for g in groups]):.1f} units each (mean)")
         t = stage("export", t)
         # templates in microvolts at the full rate, on the filtered (unwhitened) recording: mean snippets of the
         # clusters (k-means, before EM)
@@ -212,7 +236,7 @@ class CRsAESorter:
                      "nafter": nafter, "templates_nbefore": full_before, "num_channels": channels,
                      "channel_ids": [_plain(c) for c in recording.get_channel_ids()],
                      "unit_ids": list(range(len(norms))), "lam": model.lam.detach().numpy().tolist(),
-                     "L": float(model.L), "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
+                     "L": float(model.L), "groups": groups, "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
                                                   "snippets": int(len(waves)), "kmeans_k": int(k),
                                                   "units": int(len(norms)), "train_seconds": train_s, "stages": stages,
                                                   "fit_seconds": time.perf_counter() - start}}
@@ -222,14 +246,53 @@ class CRsAESorter:
             + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) + ")")
         return self
 
-    def _export(self, model, folder: Path) -> None:
+    def _export(self, model, path: Path) -> None:
         import warnings
         from crsae.exporter.onnx_export import to_onnx, validate_onnx, write_export
         proto = to_onnx(model, outputs="codes")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")                # StepConstantWarning: L is re-estimated after training
             validate_onnx(proto, model)
-        write_export(proto, folder / "model.onnx")
+        write_export(proto, path)
+
+    def _export_groups(self, model, locations: np.ndarray, norms: np.ndarray, folder: Path) -> list[dict]:
+        """channels='local': the trained filters cut to each group's channels and units (templates.local_groups),
+        renormalised, with their own L, exported as ``group<i>.onnx``. Every group model has the largest group's
+        shape (channels padded with zeros, here and in ``sort``; units padded with a 1e-3 spike on channel 0 under
+        lambda 1e6, whose code is always 0: CRsAE refuses all-zero filters), so one dynamo trace serves all of them (``with_weights``), each then validated against its torch
+        model. A unit's code scale in a group is its template norm on the group's channels. Returns the groups
+        (JSON: channels, units, owned, norms, file)."""
+        import warnings
+        from crsae.exporter.onnx_export import to_onnx, validate_onnx, with_weights, write_export
+        from crsae.model.autoencoder import CRsAE
+        from crsae.sorting import templates as tmpl
+        p = self.params
+        H = model.H.detach().numpy().astype(np.float64)                                     # (C, channels, K)
+        groups = tmpl.local_groups(H, locations, radius_um=p.radius_um, group_channels=p.group_channels)
+        lam = model.lam.detach().numpy()
+        units = max(len(g["units"]) for g in groups)
+        channels = max(len(g["channels"]) for g in groups)
+        proto = template = None
+        for i, group in enumerate(groups):
+            sub = H[group["units"]][:, group["channels"]]
+            kept = np.linalg.norm(sub.reshape(len(sub), -1), axis=1)                       # ||h_c on the group||
+            filters = np.zeros((units, channels, H.shape[2]), np.float32)
+            filters[:len(sub), :sub.shape[1]] = sub / np.maximum(kept, 1e-12)[:, None, None]
+            L = 1.05 * tmpl.step_constant(filters[:len(sub)])
+            filters[len(sub):, 0, 0] = 1e-3                                              # padding units
+            group_lam = np.full(units, 1e6, np.float32)
+            group_lam[:len(sub)] = lam[group["units"]]
+            config = model.config.replace(channels=channels, num_filters=units, L=L)
+            member = CRsAE(config, filters, lam=group_lam, normalize=False)
+            if proto is None:
+                proto, template = to_onnx(member, outputs="codes"), member
+            group_proto = with_weights(proto, template, member)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")            # StepConstantWarning: L comes from the spectra
+                validate_onnx(group_proto, member)
+            write_export(group_proto, folder / f"group{i}.onnx")
+            group.update(norms=(norms[group["units"]] * kept).tolist(), file=f"group{i}.onnx")
+        return groups
 
     def _write_info(self, folder: Path) -> None:
         (folder / "sorter.json").write_text(json.dumps(self.info, indent=2) + "\n")
@@ -243,7 +306,11 @@ class CRsAESorter:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if folder.resolve() != self.folder.resolve():
-            for name in ("model.onnx", "model.json", "sorter.json", "sorter.npz"):
+            groups = [Path(g["file"]).stem for g in self.info.get("groups") or []]
+            for name in ["model", *groups]:
+                for suffix in (".onnx", ".json"):
+                    shutil.copy2(self.folder / (name + suffix), folder / (name + suffix))
+            for name in ("sorter.json", "sorter.npz"):
                 shutil.copy2(self.folder / name, folder / name)
         return folder
 
@@ -292,11 +359,13 @@ class CRsAESorter:
                                 reference=p.reference)
         return rec_mod.whitened(filt, self._arrays["W"], decimate=self.info["decimation"]) if whiten else filt
 
-    def encoder(self, threads: int | None = None):
+    def encoder(self, threads: int | None = None, file: str = "model.onnx"):
+        """The onnxruntime Encoder of ``file`` in the sorter's folder (the all-channel model by default, or a
+        group's ``group<i>.onnx``), kept open per (file, threads)."""
         from crsae.serving.runtime import Encoder
-        if self._encoder is None or self._encoder[0] != threads:
-            self._encoder = (threads, Encoder(self.folder / "model.onnx", device="cpu", threads=threads))
-        return self._encoder[1]
+        if (file, threads) not in self._encoders:
+            self._encoders[(file, threads)] = Encoder(self.folder / file, device="cpu", threads=threads)
+        return self._encoders[(file, threads)]
 
     def sort(self, recording, *, threads: int | None = None, progress: Callable[[int, int], None] | None = None,
              return_amplitudes: bool = False):
@@ -312,34 +381,36 @@ class CRsAESorter:
         K = info["nbefore"] + info["nafter"]
         rec_mod.check_recording(recording, min_seconds=K / fs_model)
         white = self.preprocess(recording)
-        encoder = self.encoder(threads)
-        halo = encoder.metadata["chunk_halo"]
-        norms = self._arrays["norms"].astype(np.float64)
-        thresholds = p.amplitude_threshold * norms
+        groups = info.get("groups") if p.channels == "local" else None
+        if p.channels == "local" and not groups:
+            raise ConfigError("this sorter was fitted with channels='all' and has no group models; fit it again "
+                              "with channels='local' (crsae sort --channels local)")
+        halo = self.encoder(threads).metadata["chunk_halo"]
         distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
-        width = int(round(p.max_shift_ms * 1e-3 * fs_model))
         block = max(int(p.block_seconds * fs_model), 4 * K)
         total = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
         done = 0
         spikes, amplitudes = [], []
+        timings = self.timings = {"preprocess_s": 0.0, "encoder_s": 0.0, "detect_s": 0.0}
         for segment in range(recording.get_num_segments()):
             N = white.get_num_samples(segment)                        # model samples
             M = N - K + 1                                             # codes of the whole segment
             for a in range(0, M, block):
                 b = min(M, a + block)
                 lo, hi = max(0, a - halo - distance), min(N, b + K - 1 + halo + distance)
+                start = time.perf_counter()
                 traces = white.get_traces(segment_index=segment, start_frame=lo, end_frame=hi)
-                codes = encoder.run_long(np.ascontiguousarray(traces.T, dtype=np.float32), "codes", chunk=p.chunk)
-                rows, sums = _code_peaks(codes, thresholds, distance, width)   # code index in window, unit
+                timings["preprocess_s"] += time.perf_counter() - start
+                rows, amps = self._detect_block(traces, groups, threads, timings)   # code index in window, unit
                 index = rows[:, 0] + lo                               # code index in the segment
                 keep = (index >= a) & (index < b)
-                rows, index, sums = rows[keep], index[keep], sums[keep]
+                rows, index, amps = rows[keep], index[keep], amps[keep]
                 found = np.zeros(len(rows), dtype=minimum_spike_dtype)
                 found["sample_index"] = (index + info["nbefore"]) * q
                 found["unit_index"] = rows[:, 1]
                 found["segment_index"] = segment
                 spikes.append(found)
-                amplitudes.append((sums / norms[rows[:, 1]]).astype(np.float32))
+                amplitudes.append(amps)
                 if progress is not None:
                     progress(min(total, done + q * (N if b == M else b)), total)
             done += recording.get_num_samples(segment)
@@ -348,6 +419,58 @@ class CRsAESorter:
         order = np.lexsort((spikes["unit_index"], spikes["sample_index"], spikes["segment_index"]))
         sorting = NumpySorting(spikes[order], fs, np.array(info["unit_ids"]))
         return (sorting, amplitudes[order]) if return_amplitudes else sorting
+
+    def _detect_block(self, traces: np.ndarray, groups, threads, timings: dict):
+        """Spikes of whitened traces (N, channels): one encoder over all channels, or every group's encoder on
+        its channels, keeping the units it owns (global unit indices). Returns detect's (rows, amplitudes);
+        adds the seconds of the encoders and of detection to ``timings``."""
+        if not groups:
+            start = time.perf_counter()
+            codes = self.encoder(threads).run_long(np.ascontiguousarray(traces.T, dtype=np.float32), "codes",
+                                                   chunk=self.params.chunk)
+            middle = time.perf_counter()
+            found = self.detect(codes)
+            timings["encoder_s"] += middle - start
+            timings["detect_s"] += time.perf_counter() - middle
+            return found
+        all_rows, all_amps = [], []
+        for group in groups:
+            start = time.perf_counter()
+            encoder = self.encoder(threads, group["file"])
+            window = np.zeros((encoder.metadata["channels"], len(traces)), np.float32)   # zero-padded channels
+            window[:len(group["channels"])] = traces[:, group["channels"]].T
+            codes = encoder.run_long(window, "codes", chunk=self.params.chunk)
+            middle = time.perf_counter()
+            rows, amps = self.detect(codes[:group["owned"]], norms=np.asarray(group["norms"][:group["owned"]]))
+            timings["encoder_s"] += middle - start
+            timings["detect_s"] += time.perf_counter() - middle
+            rows[:, 1] = np.asarray(group["units"])[rows[:, 1]]
+            all_rows.append(rows)
+            all_amps.append(amps)
+        return np.concatenate(all_rows), np.concatenate(all_amps)
+
+    def detect(self, codes: np.ndarray, amplitude_threshold: float | None = None, *,
+               norms: np.ndarray | None = None):
+        """Spikes in one-sided codes (C, M) of the encoder (module docstring): ((n, 2) int rows (code index,
+        unit), (n,) float32 amplitudes), sorted by unit then index; ``amplitude_threshold`` defaults to the
+        params', ``norms`` (C,) (the units' template norms along their filters) to the all-channel model's.
+        A code index i is the spike at sample ``(i + info["nbefore"]) * info["decimation"]``."""
+        self._require_fitted()
+        p, fs_model = self.params, self.info["model_sampling_frequency"]
+        norms = (self._arrays["norms"] if norms is None else norms).astype(np.float64)
+        threshold = p.amplitude_threshold if amplitude_threshold is None else amplitude_threshold
+        distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
+        width = int(round(p.max_shift_ms * 1e-3 * fs_model))
+        rows, sums = _code_peaks(codes, threshold * norms, distance, width)
+        return rows, (sums / norms[rows[:, 1]]).astype(np.float32)
+
+    @property
+    def dictionary(self) -> np.ndarray:
+        """The encoder's unit-norm filters (C, channels, K) in the whitened, decimated space (with
+        ``info["lam"]`` and ``info["L"]``: the lasso the exported encoder unrolls)."""
+        self._require_fitted()
+        white = self._arrays["templates_white"] / self._arrays["norms"][:, None, None]
+        return np.ascontiguousarray(np.transpose(white, (0, 2, 1)), dtype=np.float32)
 
     # --- checks -----------------------------------------------------------------------------------------------
     def _require_fitted(self) -> None:

@@ -188,3 +188,30 @@ def train_dictionary(traces: np.ndarray, filters: np.ndarray, *, num_layers: int
         H = model.H.detach().numpy()                   # training moved H: L again from the trained filters
         model = CRsAE(model.config.replace(L=1.05 * step_constant(H)), H, lam=model.lam.detach().numpy())
     return model, time.perf_counter() - start
+
+
+def local_groups(filters: np.ndarray, locations: np.ndarray, *, radius_um: float, group_channels: int) -> list[dict]:
+    """Channel neighbourhoods for per-group models (``SorterParams.channels = "local"``).
+
+    filters (C, channels, K), locations (channels, 2) in um. A unit's support is the channels within
+    ``radius_um`` of its peak channel (largest filter energy); the channels, ordered along the probe (y, then x),
+    are cut into blocks of ``group_channels``; a block owns the units whose peak channel it holds. Its group model
+    spans the union of its units' supports and holds its own units first, then every other unit whose support
+    meets those channels (guests: they explain their own spikes there, and their detections are dropped; the
+    block that owns them reports them). Returns one dict per block that owns units: ``channels`` (sorted channel
+    indices), ``units`` (owned, then guests), ``owned`` (how many of ``units`` are its own)."""
+    energy = np.square(filters.astype(np.float64)).sum(axis=2)                      # (C, channels)
+    peak = energy.argmax(axis=1)
+    distance = np.linalg.norm(locations[:, None, :] - locations[None, :, :], axis=2)   # (channels, channels)
+    support = distance[peak] <= radius_um                                            # (C, channels)
+    order = np.lexsort((locations[:, 0], locations[:, 1]))
+    groups = []
+    for a in range(0, len(order), group_channels):
+        block = set(order[a:a + group_channels].tolist())
+        owned = [c for c in range(len(filters)) if int(peak[c]) in block]
+        if not owned:
+            continue
+        channels = np.flatnonzero(support[owned].any(axis=0))
+        guests = [c for c in range(len(filters)) if c not in owned and support[c, channels].any()]
+        groups.append({"channels": channels.tolist(), "units": owned + guests, "owned": len(owned)})
+    return groups
