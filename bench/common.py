@@ -26,6 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+START_CPUS = sorted(os.sched_getaffinity(0))     # importing alphacsc pins the calling thread to one CPU: undone
+
+
+def restore_affinity() -> None:
+    """Give the calling thread back the CPUs the process started with (``import alphacsc`` pins it to CPU 0, and
+    every thread or process started after that, onnxruntime's, FFTW's, ProcessSplit's workers, inherits the pin)."""
+    os.sched_setaffinity(0, START_CPUS)
 CACHE = RESULTS / ".cache"
 
 
@@ -159,7 +166,8 @@ def machine_state(threads: int, n: int = 2048, repeats: int = 5) -> dict:
         timing, _ = measure(lambda: a @ b, repeats=repeats)
     flops = 2.0 * n ** 3
     return {"time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "loadavg": list(os.getloadavg()), "cpus_allowed": sorted(os.sched_getaffinity(0)),
+            "loadavg": list(os.getloadavg()), "cpus_allowed": START_CPUS,
+            "main_thread_cpus": sorted(os.sched_getaffinity(0)),
             "matmul_n": n, "matmul_threads": threads, "matmul_gflops_median": flops / timing.median / 1e9,
             "matmul_gflops_best": flops / timing.min / 1e9}
 
@@ -167,7 +175,8 @@ def machine_state(threads: int, n: int = 2048, repeats: int = 5) -> dict:
 def describe_state(state: dict) -> str:
     return (f"load {state['loadavg'][0]:.2f} / {state['loadavg'][1]:.2f} / {state['loadavg'][2]:.2f}, "
             f"matmul {state['matmul_gflops_median']:.1f} GFLOP/s (best {state['matmul_gflops_best']:.1f}, "
-            f"{state['matmul_threads']} thread(s), n {state['matmul_n']}), CPUs {state['cpus_allowed']}")
+            f"{state['matmul_threads']} thread(s), n {state['matmul_n']}), CPUs {state['cpus_allowed']} "
+            f"(main thread {state['main_thread_cpus']})")
 
 
 def protocol(threads: int) -> dict:
@@ -177,9 +186,10 @@ def protocol(threads: int) -> dict:
             "excluded": "session creation / export, FFTW planning (in the warm-up call, reported as first_call_s)"}
 
 
-def _split_worker(conn, builder, args):
+def _split_worker(conn, builder, args, cpus):
     """A ProcessSplit worker: one thread, builds its runner once, then runs it on every "run" message."""
     os.environ["OMP_NUM_THREADS"] = "1"
+    os.sched_setaffinity(0, cpus)
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=1)
     try:
@@ -188,6 +198,7 @@ def _split_worker(conn, builder, args):
     except ImportError:
         pass
     run = builder(*args)
+    os.sched_setaffinity(0, cpus)
     conn.send("ready")
     result = None
     while True:
@@ -216,7 +227,8 @@ class ProcessSplit:
         self.combine, self.conns, self.procs = combine, [], []
         for part in parts:
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_split_worker, args=(child, builder, (*args, part)), daemon=True)
+            proc = ctx.Process(target=_split_worker, args=(child, builder, (*args, part), START_CPUS),
+                               daemon=True)
             proc.start()
             self.conns.append(parent)
             self.procs.append(proc)

@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (CACHE, ProcessSplit, describe_state, interleaved, machine_state, pin_threads,  # noqa: E402
-                    protocol, ratio_stats, versions, write_json)
+                    protocol, ratio_stats, restore_affinity, versions, write_json)
 
 THREADS = pin_threads(1)
 
@@ -244,6 +244,7 @@ def sporco_gaps(p: Problem, rho: float, autorho: bool, max_iter: int, stop_gap: 
 def build_alphacsc(H: np.ndarray, lam: float, strategy: str, tol: float, n_jobs: int, y: np.ndarray):
     """A call of alphacsc's z step (locally greedy coordinate descent, non-negative codes) on ``y``, float64."""
     from alphacsc.update_z_multi import update_z_multi
+    restore_affinity()
     X, D = y.astype(np.float64), H.astype(np.float64)
     kwargs = {"tol": tol, "strategy": strategy, "n_seg": "auto"}
     return lambda: update_z_multi(X, D, lam, solver="lgcd", solver_kwargs=kwargs, n_jobs=n_jobs)[0]
