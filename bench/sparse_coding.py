@@ -247,7 +247,12 @@ def build_alphacsc(H: np.ndarray, lam: float, strategy: str, tol: float, n_jobs:
     restore_affinity()
     X, D = y.astype(np.float64), H.astype(np.float64)
     kwargs = {"tol": tol, "strategy": strategy, "n_seg": "auto"}
-    return lambda: update_z_multi(X, D, lam, solver="lgcd", solver_kwargs=kwargs, n_jobs=n_jobs)[0]
+
+    def solve():
+        codes = update_z_multi(X, D, lam, solver="lgcd", solver_kwargs=kwargs, n_jobs=n_jobs)[0]
+        restore_affinity()                      # its first call pins the calling thread again (after the import)
+        return codes
+    return solve
 
 
 def first_reaching(gaps: list, target: float):
