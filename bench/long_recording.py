@@ -45,7 +45,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=60.0, help="recording length at 30 kHz")
     parser.add_argument("--chunks", default="8192,32768,65536", help="chunk lengths to time (run_long's default 32768)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     config = ModelConfig(kind="1d", num_filters=10, kernel_size=45, num_layers=50, lam_init=0.5, two_sided=False)
     signal = np.random.default_rng(0).standard_normal((1, int(args.seconds * 30_000))).astype(np.float32)
@@ -55,16 +55,18 @@ def main():
         write_export(to_onnx(CRsAE(config, seed=0), outputs="codes"), path)
         encoder = Encoder(path, device="cpu", threads=args.threads)
         for chunk in (int(c) for c in args.chunks.split(",")):
-            concurrent_s, concurrent = measure(lambda: encoder.run_long(signal, "codes", chunk=chunk),
-                                               repeats=args.repeats, slow=1e9)
-            sequential_s, sequential = measure(lambda: one_chunk_at_a_time(encoder, signal, chunk),
-                                               repeats=args.repeats, slow=1e9)
+            concurrent_t, concurrent = measure(lambda: encoder.run_long(signal, "codes", chunk=chunk),
+                                               repeats=args.repeats)
+            sequential_t, sequential = measure(lambda: one_chunk_at_a_time(encoder, signal, chunk),
+                                               repeats=args.repeats)
+            concurrent_s, sequential_s = concurrent_t.median, sequential_t.median
             pieces = plan_chunks(signal.shape[1], config.kernel_size, config.chunk_halo, chunk, "codes")
             rows.append({"chunk": chunk, "chunks": len(list(pieces)),
                          "sequential_s": sequential_s, "concurrent_s": concurrent_s,
+                         "sequential": sequential_t.as_dict(), "concurrent": concurrent_t.as_dict(),
                          "speedup": sequential_s / concurrent_s,
                          "max_abs_diff": float(np.abs(concurrent - sequential).max())})
-    print(f"{signal.shape[1]} samples, T 50, {args.threads} threads, best of {args.repeats}, "
+    print(f"{signal.shape[1]} samples, T 50, {args.threads} threads, median of {args.repeats} after a warm-up, "
           f"load {os.getloadavg()[0]:.2f}")
     print(f"| chunk (chunks) | one chunk at a time, {args.threads} threads each (s) | {args.threads} chunks at once, "
           "one thread each (s) | speed-up | max abs diff |\n| --- | --- | --- | --- | --- |")

@@ -20,7 +20,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import matmul_peak, measure, versions, write_json  # noqa: E402
+from common import (describe_state, interleaved, machine_state, matmul_peak, pin_threads, protocol,  # noqa: E402
+                    versions, write_json)
+
+pin_threads(1)                      # before numpy / torch: the largest of --threads
+
 
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
@@ -104,16 +108,18 @@ def point(kind, T, B, size, threads, tmp, cache):
     y = np.random.default_rng(0).standard_normal((B, 1) + tuple(size)).astype(np.float32)
     yt = torch.from_numpy(y)
     torch.set_num_threads(threads)
-    t_ort, x_ort = measure(lambda: enc.encode(y), repeats=3, slow=5.0)
 
     def run_torch():
         with torch.no_grad():
             return model._encode(yt).numpy()
-    t_torch, x_torch = measure(run_torch, repeats=3, slow=5.0)
+    timings, results, _ = interleaved({"ort": lambda: enc.encode(y), "torch": run_torch})
+    t_ort, t_torch = timings["ort"].median, timings["torch"].median
+    x_ort, x_torch = results["ort"], results["torch"]
     flops, code_entries = conv_flops(kind, T, B, size)
     return {"kind": kind, "T": T, "B": B, "size": list(size), "threads": threads, "conv_gflop": flops / 1e9,
             "ort_examples_per_call": enc.call_batch(y.shape), "ort_s": t_ort, "torch_s": t_torch, "ort_gflops": flops / t_ort / 1e9,
             "torch_gflops": flops / t_torch / 1e9, "code_entries": code_entries,
+            "ort_timing": timings["ort"].as_dict(), "torch_timing": timings["torch"].as_dict(),
             "max_abs_diff": float(np.abs(x_ort - x_torch).max()), "path": str(path),
             "loadavg_1m": __import__("os").getloadavg()[0]}
 
@@ -129,6 +135,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--kinds", default="1d,2d")
+    ap.add_argument("--sweeps", default="T,size,B", help="axes swept around the base point (T, size, B; none of them: the base point only)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--memory-only", action="store_true", help="only the memory probes (writes roofline_memory.json)")
     ap.add_argument("--variant", default=None, help="export form from bench/speed_variants.py, e.g. 1d-as-2d")
@@ -158,19 +165,23 @@ def main():
         write_json("roofline_memory.json", {"versions": versions(), "threads": threads, "rows": rows})
         return
     threads_list = [int(t) for t in args.threads.split(",")]
-    out = {"versions": versions(), "provider": "CPUExecutionProvider", "peaks": {}, "points": [], "fits": [],
-           "memory": []}
+    out = {"versions": versions(), "protocol": protocol(max(threads_list)), "provider": "CPUExecutionProvider",
+           "peaks": {}, "states": {}, "points": [], "fits": [], "memory": []}
     with tempfile.TemporaryDirectory() as tmp:
         caches = {k: {} for k in KINDS}
         for threads in threads_list:
+            state = machine_state(threads)
+            print(f"before: {describe_state(state)}", flush=True)
             peak = matmul_peak(threads)
             out["peaks"][threads] = peak
+            out["states"].setdefault(threads, {})["before"] = state
             print(f"\n{threads} thread(s): float32 matmul 2048^3: torch {peak['torch_gflops']:.1f} GFLOP/s, numpy "
                   f"{peak['numpy_gflops']:.1f} GFLOP/s (peak taken: {peak['peak_gflops']:.1f})", flush=True)
             for kind in args.kinds.split(","):
                 base = BASE[kind]
                 seen = {}
-                for axis, values in SWEEPS[kind].items():
+                axes = {axis: values for axis, values in SWEEPS[kind].items() if axis in args.sweeps.split(",")}
+                for axis, values in axes.items() or {"T": [base["T"]]}.items():
                     pts = []
                     for v in values:
                         setting = {**base, axis: v}
@@ -188,10 +199,12 @@ def main():
                                   f"{r['torch_gflops']:6.1f} GFLOP/s ({r['pct_peak_torch']:4.1f}%)", flush=True)
                         pts.append(seen[key])
                     xs = [p[axis] if axis != "size" else int(np.prod(p["size"])) for p in pts]
-                    for engine in ("ort", "torch"):
+                    for engine in ("ort", "torch") if len(pts) > 1 else ():
                         b, a, dev = linear_fit(xs, [p[f"{engine}_s"] for p in pts])
                         out["fits"].append({"kind": kind, "threads": threads, "axis": axis, "engine": engine,
                                             "slope_s": b, "intercept_s": a, "max_rel_dev": dev})
+                out["states"][threads]["after"] = machine_state(threads)
+                print(f"after {kind}: {describe_state(out['states'][threads]['after'])}", flush=True)
                 if threads == threads_list[0] and not args.no_memory:
                     for B in SWEEPS[kind]["B"]:
                         model, path = caches[kind][base["T"]]

@@ -1,30 +1,44 @@
-"""Sparse coding at matched quality: crsae's encoder (onnxruntime and torch, T swept) vs alphacsc (locally greedy
-coordinate descent, L-BFGS), SPORCO's ConvBPDN (ADMM, fixed rho) and plain FISTA run to a tolerance, on the same
-data in the same process (issue 6, item 1). Run by hand, in the peers venv (bash bench/setup_peers.sh):
+"""Sparse coding to a relative objective gap, every tool in its best configuration under one timing protocol
+(issues 6 and 18): crsae's exported encoder under onnxruntime, SPORCO's ConvBPDN (ADMM) in float32 with rho tuned,
+alphacsc's locally greedy coordinate descent (1-D only). Run by hand, in the peers venv (bash bench/setup_peers.sh):
 
-    bench/.venv-peers/bin/python bench/sparse_coding.py --threads 1 --data ../shared/data/BSD68
+    taskset -c 0 bench/.venv-peers/bin/python bench/sparse_coding.py --threads 1 --workloads 1d --out sparse_coding_1d.json
 
-One objective for every method: F(x) = 1/2 ||y - H x||^2 + lam ||x||_1 with linear ("full") convolution and
-valid-length codes (x_c of length N - K + 1, or (Hh - K + 1) x (Ww - K + 1)); 1-D codes are constrained to be
-non-negative (spikes; alphacsc only solves that problem). F is evaluated in float64 for every method's output.
-F* is the minimum of a long float64 FISTA (with adaptive restart) and of every output seen; rel gap = F / F* - 1.
+What each side computes, on one objective F(x) = 1/2 ||y - H x||^2 + lam ||x||_1 (linear "full" convolution,
+valid-length codes: x_c of length N - K + 1, or (Hh - K + 1) x (Ww - K + 1); 1-D codes non-negative):
+- crsae: a fixed number T of unrolled FISTA steps (crsae.model.fista.unrolled_fista, the paper's encoder, step 1/L
+  with L = 1.01 ||H||^2 by power iteration), exported to ONNX and run by ``crsae.serving.runtime.Encoder``;
+  float32. T is swept over every value 1 .. --T-max: the first T whose codes reach the gap is timed.
+- SPORCO: ConvBPDN, ADMM on the circular problem of the signal's own length (the wrap-around positions get an l1
+  weight of 1e6, which holds them at exactly zero, so it is the linear problem above), float32 (``DataType``),
+  FastSolve. Sweeps: fixed rho over --rho-factors x (50 lam + 1) (SPORCO's default) and AutoRho (its residual
+  balancing) started from the default rho and from the best fixed rho; every iteration count 1 .. --sporco-max-iter
+  of each (a callback scores the iterate after every iteration). The first iteration count whose codes reach the
+  gap is timed, with MaxMainIter set to it: that is at least as fast as any residual tolerance (RelStopTol) that
+  reaches the gap, since such a stop can only come at or after that iteration.
+- alphacsc (1-D): ``update_z_multi(solver="lgcd")``, the locally greedy coordinate descent its docs recommend for
+  the z step, strategy "greedy" with n_seg "auto" (segments of 2K - 1 samples, its default; the "cyclic" and
+  "random" strategies fail with an IndexError in 0.4.1), tolerance swept over --lgcd-tols; float64 (its only
+  precision); the largest tolerance that reaches the gap is timed.
+Relative gap: F(x) / F* - 1, F evaluated in float64 for every output; F* the minimum of a long reference FISTA
+(float32 with adaptive restart to a stall, then float64 from there; cached under bench/results/.cache) and of every
+output seen. The gap of the timed output is recomputed and reported.
 
-SPORCO solves with circular convolution on the signal's own length N. A circular convolution of length N of a
-code supported on [0, N - K + 1) never wraps (index n - k < 0 only reaches positions >= N - K + 1), so it equals
-the linear full convolution; we therefore give the wrap-around positions [N - K + 1, N) an l1 weight of 1e6
-(``L1Weight``), which forces them to exactly zero in SPORCO's sparse variable Y, and read Y's valid part.
-SPORCO's rho is fixed (AutoRho off), FastSolve on (no per-iteration objective), so each point is one solve of
-``MaxMainIter`` iterations, setup (FFTs of the dictionary) included.
+Timing (bench/common.py): set-up excluded and reported separately (crsae: export and session creation; SPORCO: the
+warm-up call pays pyFFTW's FFTW_MEASURE planning, kept in ``first_call_s``; alphacsc: numba compilation in the
+warm-up call), one warm-up call per case, then --repeats rounds in which every case runs once (interleaved, so
+that drift hits every tool alike); median and min - max per case, and the ratio to crsae per round (median, range).
+The machine's load and a float32 GEMM probe are recorded before and after each workload.
+
+At --threads N > 1 every tool is offered the same batch split across N worker processes of one thread each
+(``ProcessSplit``), beside its own threading (crsae: ``Encoder(threads=N)``; SPORCO: pyFFTW threads; alphacsc:
+joblib n_jobs).
 
 Workloads:
 - 1-D: simulated spike-like data (crsae.simulate), 10 filters of 45 taps, --signals x 5000 samples, 5 events per
-  filter per signal (amplitudes 1..2, positive), 20 dB SNR; dictionary = the ground truth; task quality = spike
-  detection F1 (code peaks above 0.25 within +-3 samples of a true event of the same filter).
+  filter per signal (amplitudes 1..2, positive), 20 dB SNR; dictionary = the ground truth; quality = spike F1.
 - 2-D: --crops 128x128 centre crops of BSD68 (grayscale), noise sigma 25/255, mean removed; 64 filters 7x7
-  (49 DCT atoms + 15 random, fixed, not trained), stride 1, two-sided codes; task quality = denoising PSNR of
-  H x + mean against the clean crop. alphacsc has no 2-D solver, so it is absent there.
-Time to a target = the fastest setting of a method (T, tolerance, iteration count) whose output reaches it.
-Timings: best of 3 for calls under 2 s, else one call; onnxruntime session creation excluded.
+  (49 DCT atoms + 15 random, fixed), stride 1, two-sided codes; quality = denoising PSNR of H x + mean.
 """
 
 from __future__ import annotations
@@ -33,12 +47,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE, measure, pin_threads, versions, write_json  # noqa: E402
+from common import (CACHE, ProcessSplit, describe_state, interleaved, machine_state, pin_threads,  # noqa: E402
+                    protocol, ratio_stats, restore_affinity, versions, write_json)
 
 THREADS = pin_threads(1)
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import hashlib  # noqa: E402
 import math  # noqa: E402
 import tempfile  # noqa: E402
@@ -49,13 +63,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from crsae.config import ModelConfig  # noqa: E402
-from crsae.model.fista import analysis, estimate_L, synthesis  # noqa: E402
+from crsae.model.fista import analysis, estimate_L, momentum_schedule, soft_threshold, synthesis  # noqa: E402
 from crsae.model.autoencoder import CRsAE  # noqa: E402
 from crsae.exporter.onnx_export import to_onnx, write_export  # noqa: E402
 from crsae.serving.runtime import Encoder  # noqa: E402
 from crsae.simulate import SimulationConfig, simulate  # noqa: E402
-
-GAPS = (1e-2, 1e-3)
 
 
 # --- the common objective -------------------------------------------------------------------------------------
@@ -107,128 +119,145 @@ def reference_fista(p: Problem, max_iter: int, threads: int, dtype=torch.float64
     return x.numpy(), p.objective(x), k + 1, change
 
 
-# --- the methods: each yields (setting, seconds, codes) --------------------------------------------------------
-def crsae_models(p: Problem, Ts, two_sided):
-    C, ch, K = p.H.shape[:3]
-    for T in Ts:
-        cfg = ModelConfig(kind="1d" if p.H.ndim == 3 else "2d", channels=ch, num_filters=C, kernel_size=K,
-                          num_layers=T, L=p.L, sigma=1.0, threshold_mode="fixed", lam_init=p.lam,
-                          two_sided=two_sided)
-        yield T, CRsAE(cfg, p.H).eval()
+# --- crsae ----------------------------------------------------------------------------------------------------
+def crsae_gaps(p: Problem, T_max: int, stop_gap: float) -> list:
+    """Relative gap of x_T for T = 1, 2, ... (stops at T_max or once the gap is <= stop_gap).
 
-
-def export_variant(model, path, variant):
-    """Export ``model``; ``variant`` names an alternative operator form from bench/speed_variants.py."""
-    if variant is None:
-        write_export(to_onnx(model, outputs="codes"), path)
-        return
-    import crsae.model.fista as fista
-    from speed_variants import ORIGINAL, VARIANTS
-    fista.analysis, fista.synthesis = VARIANTS[variant][:2]
-    try:
-        write_export(to_onnx(model, outputs="codes"), path)
-    finally:
-        fista.analysis, fista.synthesis = ORIGINAL
-
-
-def run_crsae(p: Problem, Ts, two_sided, threads, tmp: Path, variants=()):
-    torch.set_num_threads(threads)
-    yt = torch.from_numpy(p.y)
-    for T, model in crsae_models(p, Ts, two_sided):
-        for variant in (None, *variants):
-            if variant and p.name != "1d" and variant.startswith("1d-as-2d"):
-                continue
-            path = tmp / f"{p.name}_T{T}_{variant}.onnx"
-            export_variant(model, path, variant)
-            enc = Encoder(path, device="cpu", threads=threads)     # the default call batch (crsae.serving.runtime)
-            secs, x = measure(lambda: enc.encode(p.y))
-            yield ("crsae onnxruntime" + (f" [{variant}]" if variant else ""), f"T={T}", secs, x,
-                   f"{enc.provider}, {enc.call_batch(p.y.shape)} per call")
-
-        def run_torch():
-            with torch.no_grad():
-                return model._encode(yt).numpy()
-        secs, x = measure(run_torch)
-        yield "crsae torch", f"T={T}", secs, x, "torch eager CPU"
-
-
-def plain_fista(p: Problem, tol: float, max_iter: int = 20000) -> np.ndarray:
-    """Textbook FISTA in torch float32, stopped when ||x_k - x_{k-1}|| <= tol ||x_k||."""
+    The same steps and float32 arithmetic as ``crsae.model.fista.unrolled_fista`` with We = H, b = lam / L: FISTA's
+    momentum factors depend on k only, so the T-step encoder's output is the T-th iterate of a longer one.
+    """
+    torch.set_num_threads(THREADS)
     y, H = torch.from_numpy(p.y), torch.from_numpy(p.H)
-    L = p.L
+    b = torch.full((H.shape[0],), p.lam / p.L)
+    We_L, bias = H / p.L, (-b if p.nonneg else None)
+    momentum = momentum_schedule(T_max)
+    gaps, x_prev, z = [], None, None
     with torch.no_grad():
-        x = torch.zeros_like(analysis(y, H))
-        z, t = x.clone(), 1.0
-        for _ in range(max_iter):
-            g = analysis(synthesis(z, H, p.size) - y, H)
-            u = z - g / L
-            x_new = F.relu(u - p.lam / L) if p.nonneg else torch.sign(u) * F.relu(u.abs() - p.lam / L)
-            t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-            z = x_new + (t - 1) / t_new * (x_new - x)
-            done = float((x_new - x).norm()) <= tol * float(x_new.norm())
-            x, t = x_new, t_new
-            if done:
+        for k in range(T_max):
+            u = analysis(y, We_L, 1, bias) if k == 0 else z + analysis(y - synthesis(z, H, p.size), We_L, 1, bias)
+            x = F.relu(u) if p.nonneg else soft_threshold(u, b)
+            gaps.append(p.gap(p.objective(x.numpy())))
+            if gaps[-1] <= stop_gap:
                 break
-    return x.numpy()
+            z = x if k == 0 else x + momentum[k] * (x - x_prev)
+            x_prev = x
+    return gaps
 
 
-def run_fista(p: Problem, tols, threads):
-    torch.set_num_threads(threads)
-    for tol in tols:
-        secs, x = measure(lambda: plain_fista(p, tol))
-        yield "FISTA to tol (torch)", f"tol={tol:g}", secs, x, "torch eager CPU"
+def export_crsae(p: Problem, T: int, path: Path) -> float:
+    """Export the T-step encoder of ``p`` to ``path``; returns the seconds it took (set-up, not timed)."""
+    C, ch, K = p.H.shape[:3]
+    cfg = ModelConfig(kind="1d" if p.H.ndim == 3 else "2d", channels=ch, num_filters=C, kernel_size=K,
+                      num_layers=T, L=p.L, sigma=1.0, threshold_mode="fixed", lam_init=p.lam, two_sided=not p.nonneg)
+    start = time.perf_counter()
+    write_export(to_onnx(CRsAE(cfg, p.H).eval(), outputs="codes"), path)
+    return time.perf_counter() - start
 
 
-def run_alphacsc(p: Problem, lgcd_tols, lbfgs_iters):
-    from alphacsc.update_z_multi import update_z_multi
-    X = p.y.astype(np.float64)
-    D = p.H.astype(np.float64)
-    for tol in lgcd_tols:
-        secs, out = measure(lambda: update_z_multi(X, D, p.lam, solver="lgcd",
-                                                   solver_kwargs={"tol": tol}, n_jobs=1))
-        yield "alphacsc LGCD", f"tol={tol:g}", secs, out[0], "numpy/numba"
-    for it in lbfgs_iters:
-        secs, out = measure(lambda: update_z_multi(X, D, p.lam, solver="l-bfgs",
-                                                   solver_kwargs={"max_iter": it, "tol": 1e-12}, n_jobs=1))
-        yield "alphacsc L-BFGS", f"iter={it}", secs, out[0], "scipy"
+def build_crsae(path: str, threads: int, y: np.ndarray):
+    """A call that encodes ``y`` with the exported encoder (session created here, outside any timing)."""
+    encoder = Encoder(path, device="cpu", threads=threads)      # the default call batch (crsae.serving.runtime)
+    return lambda: encoder.encode(y)
 
 
-def run_sporco(p: Problem, iters, rho, threads):
+# --- SPORCO ---------------------------------------------------------------------------------------------------
+def sporco_layout(y: np.ndarray, K: int):
+    """SPORCO's arrays for signals y (n, 1, N) / (n, 1, Hh, Ww): (S, L1 weights, dimN, codes from Y).
+
+    1-D: S (N, n), X (N, 1, n, C); 2-D: S (Hh, Ww, n), X (Hh, Ww, 1, n, C). The weight 1e6 on the wrap-around
+    positions holds them at zero, so circular and linear synthesis agree."""
+    if y.ndim == 3:
+        S = np.ascontiguousarray(y[:, 0, :].T, dtype=np.float32)
+        N = S.shape[0]
+        w = np.ones((N, 1, 1, 1), np.float32)
+        w[N - K + 1:] = 1e6
+        return S, w, 1, lambda Y: np.ascontiguousarray(Y[:N - K + 1, 0].transpose(1, 2, 0))
+    S = np.ascontiguousarray(y[:, 0].transpose(1, 2, 0), dtype=np.float32)
+    Hh, Ww = S.shape[:2]
+    w = np.ones((Hh, Ww, 1, 1, 1), np.float32)
+    w[Hh - K + 1:] = 1e6
+    w[:, Ww - K + 1:] = 1e6
+    return S, w, 2, lambda Y: np.ascontiguousarray(Y[:Hh - K + 1, :Ww - K + 1, 0].transpose(2, 3, 0, 1))
+
+
+def sporco_dictionary(H: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(H[:, 0, :].T if H.ndim == 3 else H[:, 0].transpose(1, 2, 0), dtype=np.float32)
+
+
+def sporco_options(w, rho: float, autorho: bool, iters: int, nonneg: bool, callback=None):
+    from sporco.admm import cbpdn
+    return cbpdn.ConvBPDN.Options({"Verbose": False, "FastSolve": True, "MaxMainIter": iters, "RelStopTol": 0.0,
+                                   "rho": rho, "AutoRho": {"Enabled": autorho}, "L1Weight": w,
+                                   "NonNegCoef": nonneg, "DataType": np.float32, "Callback": callback})
+
+
+def build_sporco(H: np.ndarray, lam: float, nonneg: bool, rho: float, autorho: bool, iters: int, threads: int,
+                 y: np.ndarray):
+    """A call that solves ConvBPDN for ``y``: the solver object's set-up (FFTs of D and S) and ``iters`` ADMM
+    iterations, float32, pyFFTW on ``threads`` threads (SPORCO's default is every CPU)."""
     import sporco.fft
     from sporco.admm import cbpdn
-    sporco.fft.pyfftw_threads = threads                # SPORCO's default is every CPU, whatever OMP_NUM_THREADS says
-    K = p.H.shape[-1]
-    if p.H.ndim == 3:                                   # 1-D: S (N, n), D (K, C), X (N, 1, n, C)
-        S = p.y[:, 0, :].T.astype(np.float64)
-        D = p.H[:, 0, :].T.astype(np.float64)
-        N = S.shape[0]
-        w = np.ones((N, 1, 1, 1))
-        w[N - K + 1:] = 1e6
-        dimN = 1
-    else:                                               # 2-D: S (Hh, Ww, n), D (K, K, C), X (Hh, Ww, 1, n, C)
-        S = p.y[:, 0].transpose(1, 2, 0).astype(np.float64)
-        D = p.H[:, 0].transpose(1, 2, 0).astype(np.float64)
-        Hh, Ww = S.shape[:2]
-        w = np.ones((Hh, Ww, 1, 1, 1))
-        w[Hh - K + 1:] = 1e6
-        w[:, Ww - K + 1:] = 1e6
-        dimN = 2
-    for it in iters:
-        opt = cbpdn.ConvBPDN.Options({"Verbose": False, "FastSolve": True, "MaxMainIter": it, "RelStopTol": 0.0,
-                                      "rho": rho, "AutoRho": {"Enabled": False}, "L1Weight": w,
-                                      "NonNegCoef": p.nonneg})
+    sporco.fft.pyfftw_threads = threads
+    S, w, dimN, codes = sporco_layout(y, H.shape[-1])
+    D = sporco_dictionary(H)
 
-        def solve():
-            b = cbpdn.ConvBPDN(D, S, p.lam, opt, dimN=dimN)
-            b.solve()
-            return b.getcoef()
-        secs, Y = measure(solve)
-        if dimN == 1:
-            x = Y[:N - K + 1, 0].transpose(1, 2, 0)                     # (n, C, M)
-        else:
-            x = Y[:Hh - K + 1, :Ww - K + 1, 0].transpose(2, 3, 0, 1)   # (n, C, Hc, Wc)
-        fft = f"pyFFTW, {threads} thread(s)" if sporco.fft.have_pyfftw else "numpy FFT"
-        yield "SPORCO ConvBPDN", f"iter={it} rho={rho:g}", secs, np.ascontiguousarray(x), fft
+    def solve():
+        solver = cbpdn.ConvBPDN(D, S, lam, sporco_options(w, rho, autorho, iters, nonneg), dimN=dimN)
+        solver.solve()
+        return codes(solver.getcoef())
+    return solve
+
+
+def sporco_planning(p: Problem) -> dict:
+    """pyFFTW's FFTW_MEASURE planning for this problem's shapes, in seconds: a one-iteration solve in a fresh
+    process (plans made) minus the same solve again (plans cached by pyfftw.interfaces)."""
+    import sporco.fft
+    sporco.fft.pyfftw_threads = THREADS
+    solve = build_sporco(p.H, p.lam, p.nonneg, 50 * p.lam + 1, False, 1, THREADS, p.y)
+    first = time.perf_counter()
+    solve()
+    second = time.perf_counter()
+    solve()
+    end = time.perf_counter()
+    return {"first_solve_s": second - first, "second_solve_s": end - second,
+            "planning_s": (second - first) - (end - second), "planner_effort": sporco.fft.pyfftw_planner_effort}
+
+
+def sporco_gaps(p: Problem, rho: float, autorho: bool, max_iter: int, stop_gap: float) -> tuple[list, float]:
+    """Relative gap of SPORCO's Y after every iteration (a Callback; stops at ``stop_gap``), and the final rho."""
+    import sporco.fft
+    from sporco.admm import cbpdn
+    sporco.fft.pyfftw_threads = THREADS
+    S, w, dimN, codes = sporco_layout(p.y, p.H.shape[-1])
+    gaps = []
+
+    def score(solver):
+        gaps.append(p.gap(p.objective(codes(solver.Y))))
+        return gaps[-1] <= stop_gap
+    solver = cbpdn.ConvBPDN(sporco_dictionary(p.H), S, p.lam,
+                            sporco_options(w, rho, autorho, max_iter, p.nonneg, score), dimN=dimN)
+    solver.solve()
+    return gaps, float(solver.rho)
+
+
+# --- alphacsc -------------------------------------------------------------------------------------------------
+def build_alphacsc(H: np.ndarray, lam: float, strategy: str, tol: float, n_jobs: int, y: np.ndarray):
+    """A call of alphacsc's z step (locally greedy coordinate descent, non-negative codes) on ``y``, float64."""
+    from alphacsc.update_z_multi import update_z_multi
+    restore_affinity()
+    X, D = y.astype(np.float64), H.astype(np.float64)
+    kwargs = {"tol": tol, "strategy": strategy, "n_seg": "auto"}
+
+    def solve():
+        codes = update_z_multi(X, D, lam, solver="lgcd", solver_kwargs=kwargs, n_jobs=n_jobs)[0]
+        restore_affinity()                      # its first call pins the calling thread again (after the import)
+        return codes
+    return solve
+
+
+def first_reaching(gaps: list, target: float):
+    """The first (1-based) iteration count whose gap is <= target, or None."""
+    return next((k + 1 for k, g in enumerate(gaps) if g <= target), None)
 
 
 # --- workloads ------------------------------------------------------------------------------------------------
@@ -310,97 +339,182 @@ def reference(p: Problem, args):
         z = np.load(path)
         return z["x"], float(z["f"]), int(z["iters"]), float(z["change"]), True
     # float32 FISTA (fast convolutions) to a stall, then float64 FISTA from there: the float64 run defines F*.
-    x32, _, iters32, _ = reference_fista(p, args.ref_iters, args.ref_threads, torch.float32)
-    x, f, iters, change = reference_fista(p, args.ref_iters64, args.ref_threads, torch.float64, x32)
+    x32, _, iters32, _ = reference_fista(p, args.ref_iters, THREADS, torch.float32)
+    x, f, iters, change = reference_fista(p, args.ref_iters64, THREADS, torch.float64, x32)
     iters += iters32
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=x, f=f, iters=iters, change=change)
     return x, f, iters, change, False
 
 
+def sweep(p: Problem, args) -> dict:
+    """Every tool's settings scored by the gap they reach (untimed): the selection step."""
+    stop = min(args.gaps)
+    out = {"crsae": {"T_max": args.T_max, "gaps": crsae_gaps(p, args.T_max, stop)}}
+    print(f"  crsae: T = 1..{len(out['crsae']['gaps'])} scored", flush=True)
+    rho0 = 50 * p.lam + 1
+    planning = sporco_planning(p)
+    print(f"  SPORCO: pyFFTW planning {planning['planning_s']:.2f} s (excluded from the timings)", flush=True)
+    fixed = []
+    for factor in args.rho_factors:
+        gaps, _ = sporco_gaps(p, factor * rho0, False, args.sporco_max_iter, stop)
+        fixed.append({"rho": factor * rho0, "factor": factor, "autorho": False, "gaps": gaps})
+        print(f"  SPORCO rho {factor * rho0:.4g} ({factor:g} x default): iterations to "
+              + ", ".join(f"{g:g}: {first_reaching(gaps, g)}" for g in args.gaps), flush=True)
+    best = min(fixed, key=lambda r: (first_reaching(r["gaps"], args.gaps[0]) or math.inf,
+                                     first_reaching(r["gaps"], stop) or math.inf))
+    auto = []
+    for start in dict.fromkeys([rho0, best["rho"]]):
+        gaps, final = sporco_gaps(p, start, True, args.sporco_max_iter, stop)
+        auto.append({"rho": start, "factor": start / rho0, "autorho": True, "final_rho": final, "gaps": gaps})
+        print(f"  SPORCO AutoRho from rho {start:.4g} (ends at {final:.4g}): iterations to "
+              + ", ".join(f"{g:g}: {first_reaching(gaps, g)}" for g in args.gaps), flush=True)
+    out["sporco"] = {"default_rho": rho0, "planning": planning, "fixed": fixed, "autorho": auto, "max_iter": args.sporco_max_iter}
+    if p.nonneg and not args.skip_alphacsc:
+        lgcd = []
+        for strategy in args.lgcd_strategies:
+            build_alphacsc(p.H, p.lam, strategy, 1.0, 1, p.y[:1])()              # numba compilation, untimed
+            for tol in args.lgcd_tols:
+                start = time.perf_counter()
+                x = build_alphacsc(p.H, p.lam, strategy, tol, 1, p.y)()
+                lgcd.append({"strategy": strategy, "tol": tol, "gap": p.gap(p.objective(x)),
+                             "seconds_once": time.perf_counter() - start})
+                print(f"  alphacsc {strategy} tol {tol:g}: gap {lgcd[-1]['gap']:.2e} "
+                      f"({lgcd[-1]['seconds_once']:.2f} s once)", flush=True)
+        out["alphacsc"] = lgcd
+    return out
+
+
+def split_halves(y: np.ndarray, parts: int) -> list:
+    return [np.ascontiguousarray(part) for part in np.array_split(y, parts)]
+
+
+def timed_cases(p: Problem, args, sweeps: dict, target: float, tmp: Path, exports: dict):
+    """The cases timed for one gap target: name -> (setting, zero-argument callable, closer)."""
+    cases, setup = {}, {}
+    T = first_reaching(sweeps["crsae"]["gaps"], target)
+    parts = split_halves(p.y, THREADS) if THREADS > 1 else None
+    closers = []
+
+    def add(name, setting, fn):
+        cases[name] = fn
+        setup[name] = setting
+
+    def add_split(name, setting, builder, build_args):
+        split = ProcessSplit(builder, build_args, parts, lambda xs: np.concatenate(xs))
+        closers.append(split)
+        add(name, {**setting, "split": f"{THREADS} processes x 1 thread"}, split.run)
+        setup[name]["result"] = split.result
+
+    if T is not None:
+        if T not in exports:
+            path = tmp / f"{p.name}_T{T}.onnx"
+            exports[T] = (str(path), export_crsae(p, T, path))
+        path, export_s = exports[T]
+        start = time.perf_counter()
+        run = build_crsae(path, THREADS, p.y)
+        add("crsae", {"T": T, "export_s": export_s, "session_s": time.perf_counter() - start,
+                      "threads": THREADS}, run)
+        if parts:
+            add_split("crsae split", {"T": T}, build_crsae, (path, 1))
+    sp = sweeps["sporco"]
+    for label, rows in (("SPORCO", sp["fixed"]), ("SPORCO AutoRho", sp["autorho"])):
+        scored = [(first_reaching(r["gaps"], target), r) for r in rows]
+        scored = [(k, r) for k, r in scored if k is not None]
+        if not scored:
+            continue
+        if label == "SPORCO":
+            scored = [min(scored, key=lambda kr: kr[0])]
+        for k, r in scored:
+            name = label if len(scored) == 1 else f"{label} (from {r['factor']:g} x default rho)"
+            setting = {"rho": r["rho"], "rho_factor": r["factor"], "autorho": r["autorho"], "iterations": k,
+                       "threads": THREADS, "dtype": "float32"}
+            add(name, setting, build_sporco(p.H, p.lam, p.nonneg, r["rho"], r["autorho"], k, THREADS, p.y))
+            if parts:
+                add_split(f"{name} split", setting, build_sporco,
+                          (p.H, p.lam, p.nonneg, r["rho"], r["autorho"], k, 1))
+    for strategy in args.lgcd_strategies if "alphacsc" in sweeps else ():
+        ok = [r for r in sweeps["alphacsc"] if r["strategy"] == strategy and r["gap"] <= target]
+        if not ok:
+            continue
+        tol = max(r["tol"] for r in ok)
+        name = f"alphacsc {'LGCD' if strategy == 'greedy' else strategy}"
+        setting = {"strategy": strategy, "tol": tol, "n_seg": "auto", "n_jobs": THREADS, "dtype": "float64"}
+        add(name, setting, build_alphacsc(p.H, p.lam, strategy, tol, THREADS, p.y))
+        if parts:
+            add_split(f"{name} split", {**setting, "n_jobs": 1}, build_alphacsc, (p.H, p.lam, strategy, tol, 1))
+    return cases, setup, closers
+
+
 def bench(p: Problem, args, tmp: Path):
     print(f"\n== {p.name}: y {p.y.shape}, H {p.H.shape}, lam {p.lam:g}, L {p.L:.4g}, "
           f"{'non-negative' if p.nonneg else 'two-sided'} codes, {THREADS} thread(s)", flush=True)
+    state_before = machine_state(THREADS)
+    print(f"before: {describe_state(state_before)}", flush=True)
     t0 = time.perf_counter()
     x_ref, f_ref, iters, change, cached = reference(p, args)
-    print(f"reference FISTA float64: F = {f_ref:.10g} after {iters} iterations (last relative change {change:.1e}, "
+    print(f"reference FISTA: F = {f_ref:.10g} after {iters} iterations (last relative change {change:.1e}, "
           f"{'cached' if cached else f'{time.perf_counter() - t0:.0f} s'})", flush=True)
-    q_ref = p.quality(x_ref)
-    density = float((np.abs(x_ref) > 0).mean())
-    runs = []
-    two_sided = not p.nonneg
-    gens = [run_crsae(p, args.T1d if p.name == "1d" else args.T2d, two_sided, THREADS, tmp,
-                      [v for v in args.ort_variants.split(",") if v]),
-            run_fista(p, args.fista_tols1d if p.name == "1d" else args.fista_tols2d, THREADS)]
-    if p.name == "1d" and not args.skip_alphacsc:
-        gens.append(run_alphacsc(p, args.lgcd_tols, args.lbfgs_iters))
-    if not args.skip_sporco:
-        rho = args.rho1d if p.name == "1d" else args.rho2d
-        gens.append(run_sporco(p, args.sporco_iters1d if p.name == "1d" else args.sporco_iters2d, rho, THREADS))
-    for gen in gens:
-        for method, setting, secs, x, provider in gen:
-            f = p.objective(x)
-            runs.append({"method": method, "setting": setting, "seconds": secs, "objective": f,
-                         "loadavg_1m": os.getloadavg()[0],
-                         "quality": p.quality(x), "nonzeros": int((np.abs(x) > 0).sum()), "provider": provider})
-            print(f"  {method:<22}{setting:<20}{secs:>9.3f} s  F {f:.8g}  {p.quality_name} {runs[-1]['quality']:.4f}",
-                  flush=True)
-    p.f_star = min([f_ref] + [r["objective"] for r in runs])
-    for r in runs:
-        r["rel_gap"] = p.gap(r["objective"])
-    q_target = q_ref - args.quality_slack
-    summary = []
-    for method in dict.fromkeys(r["method"] for r in runs):
-        mine = [r for r in runs if r["method"] == method]
-        row = {"method": method}
-        for g in GAPS:
-            ok = [r for r in mine if r["rel_gap"] <= g]
-            best = min(ok, key=lambda r: r["seconds"]) if ok else None
-            row[f"time_gap_{g:g}"] = best["seconds"] if best else None
-            row[f"setting_gap_{g:g}"] = best["setting"] if best else None
-        ok = [r for r in mine if r["quality"] >= q_target]
-        best = min(ok, key=lambda r: r["seconds"]) if ok else None
-        row["time_quality"] = best["seconds"] if best else None
-        row["setting_quality"] = best["setting"] if best else None
-        row["best_gap"] = min(r["rel_gap"] for r in mine)
-        summary.append(row)
-    ort = next(r for r in summary if r["method"] == "crsae onnxruntime")
-    for row in summary:
-        for g in GAPS:
-            a, b = row[f"time_gap_{g:g}"], ort[f"time_gap_{g:g}"]
-            row[f"ratio_to_crsae_ort_gap_{g:g}"] = a / b if a and b else None
+    p.f_star = f_ref
+    sweeps = sweep(p, args)
+    exports, targets = {}, []
+    for target in args.gaps:
+        cases, setup, closers = timed_cases(p, args, sweeps, target, tmp, exports)
+        if "crsae" not in cases:
+            print(f"  gap {target:g}: crsae does not reach it within T = {args.T_max}; skipped", flush=True)
+            continue
+        state = machine_state(THREADS)
+        timings, results, rounds = interleaved(cases, repeats=args.repeats)
+        state_after = machine_state(THREADS)
+        rows = []
+        for name, timing in timings.items():
+            setting = dict(setup[name])
+            result = setting.pop("result")() if "result" in setting else results[name]
+            f = p.objective(result)
+            rows.append({"case": name, "setting": setting, **timing.as_dict(), "objective": f,
+                         "quality": p.quality(result), "ratio_to_crsae": ratio_stats(rounds, name, "crsae")})
+        for split in closers:
+            split.close()
+        targets.append({"gap": target, "state_before": state, "state_after": state_after, "rows": rows})
+    f_min = min([f_ref] + [r["objective"] for t in targets for r in t["rows"]])
+    for t in targets:
+        for r in t["rows"]:
+            r["rel_gap"] = r["objective"] / f_min - 1.0
+    state_after = machine_state(THREADS)
+    print(f"after: {describe_state(state_after)}", flush=True)
     return {"workload": p.name, "shape": list(p.y.shape), "dictionary": list(p.H.shape), "lam": p.lam, "L": p.L,
-            "nonneg": p.nonneg, "f_star": p.f_star, "reference": {"objective": f_ref, "iterations": iters,
-                                                                  "last_rel_change": change},
-            "optimum_density": density, "quality_name": p.quality_name, "quality_at_optimum": q_ref,
-            "quality_target": q_target, "extra": {k: getattr(p, k) for k in ("sigma", "noisy_psnr") if hasattr(p, k)},
-            "runs": runs, "summary": summary}
+            "nonneg": p.nonneg, "f_star": f_min, "f_reference": f_ref,
+            "reference": {"objective": f_ref, "iterations": iters, "last_rel_change": change},
+            "optimum_density": float((np.abs(x_ref) > 0).mean()), "quality_name": p.quality_name,
+            "quality_at_optimum": p.quality(x_ref),
+            "extra": {k: getattr(p, k) for k in ("sigma", "noisy_psnr") if hasattr(p, k)},
+            "state_before": state_before, "state_after": state_after, "sweeps": sweeps, "targets": targets}
 
 
-def fmt(v, spec=".3f"):
-    return "-" if v is None else format(v, spec)
+def describe_setting(s: dict) -> str:
+    keys = ("T", "rho", "iterations", "strategy", "tol", "split")
+    return ", ".join(f"{k} {s[k]:.4g}" if isinstance(s[k], float) else f"{k} {s[k]}" for k in keys if k in s)
 
 
 def print_table(res):
-    print(f"\n{res['workload']}: y {tuple(res['shape'])}, lam {res['lam']:g}, F* {res['f_star']:.8g}, "
-          f"optimum density {res['optimum_density']:.2e}, {res['quality_name']} at optimum "
-          f"{res['quality_at_optimum']:.4f} (target {res['quality_target']:.4f}); {THREADS} thread(s)")
-    print("| method | time to gap 1e-2 (s) [setting] | time to gap 1e-3 (s) [setting] | time to quality (s) "
-          "[setting] | best gap | ratio to crsae ORT at 1e-2 | at 1e-3 |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for r in res["summary"]:
-        cells = []
-        for key in ("gap_0.01", "gap_0.001"):
-            t, s = r[f"time_{key}"], r[f"setting_{key}"]
-            cells.append(f"{fmt(t)} [{s}]" if t is not None else "not reached")
-        tq = r["time_quality"]
-        cells.append(f"{fmt(tq)} [{r['setting_quality']}]" if tq is not None else "not reached")
-        print(f"| {r['method']} | {cells[0]} | {cells[1]} | {cells[2]} | {r['best_gap']:.1e} | "
-              f"{fmt(r['ratio_to_crsae_ort_gap_0.01'], '.2f')} | {fmt(r['ratio_to_crsae_ort_gap_0.001'], '.2f')} |")
+    print(f"\n{res['workload']}: y {tuple(res['shape'])}, lam {res['lam']:g}, F* {res['f_star']:.8g}, optimum density "
+          f"{res['optimum_density']:.2e}; {THREADS} thread(s); median [min - max] of the timed calls")
+    for t in res["targets"]:
+        print(f"\ngap {t['gap']:g}; before: {describe_state(t['state_before'])}; after: "
+              f"{describe_state(t['state_after'])}")
+        print("| tool | setting | seconds | first call (s) | gap reached | "
+              f"{res['quality_name']} | time / crsae's, per round |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for r in t["rows"]:
+            q = r["ratio_to_crsae"]
+            print(f"| {r['case']} | {describe_setting(r['setting'])} | {r['median_s']:.3f} [{r['min_s']:.3f} - "
+                  f"{r['max_s']:.3f}] | {r['first_call_s']:.3f} | {r['rel_gap']:.2e} | {r['quality']:.4f} | "
+                  f"{q['median']:.2f}x [{q['min']:.2f} - {q['max']:.2f}] |")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    floats = lambda s: [float(v) for v in s.split(",") if v]
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workloads", default="1d,2d")
     ap.add_argument("--signals", type=int, default=100)
@@ -409,45 +523,34 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lam1d", type=float, default=0.1)
     ap.add_argument("--lam2d", type=float, default=0.2)
-    ap.add_argument("--T1d", type=lambda s: [int(v) for v in s.split(",")], default=[5, 10, 20, 30, 40, 50, 75, 100])
-    ap.add_argument("--T2d", type=lambda s: [int(v) for v in s.split(",")], default=[10, 20, 50, 100, 150, 200, 300, 400])
-    ap.add_argument("--fista-tols1d", type=lambda s: [float(v) for v in s.split(",")], default=[1e-2, 1e-3, 1e-4])
-    ap.add_argument("--fista-tols2d", type=lambda s: [float(v) for v in s.split(",")], default=[1e-2, 3e-3, 1e-3])
-    ap.add_argument("--lgcd-tols", type=lambda s: [float(v) for v in s.split(",")],
-                    default=[1e-1, 3e-2, 1e-2, 1e-3])
-    ap.add_argument("--lbfgs-iters", type=lambda s: [int(v) for v in s.split(",") if v], default=[10, 30, 100])
-    ap.add_argument("--sporco-iters1d", type=lambda s: [int(v) for v in s.split(",")], default=[10, 20, 30, 40, 50, 100])
-    ap.add_argument("--sporco-iters2d", type=lambda s: [int(v) for v in s.split(",")], default=[10, 20, 30, 50, 100, 200])
-    ap.add_argument("--rho1d", type=float, default=None, help="SPORCO's fixed rho (default 50 lam + 1)")
-    ap.add_argument("--rho2d", type=float, default=None, help="SPORCO's fixed rho (default 50 lam + 1)")
-    ap.add_argument("--quality-slack", type=float, default=None,
-                    help="quality target = quality at the optimum minus this (default 0.01 F1, 0.1 dB)")
+    ap.add_argument("--gaps", type=floats, default=[1e-2, 1e-3], help="relative gap targets, the first the headline")
+    ap.add_argument("--T-max", type=int, default=300, help="crsae: every T up to this is scored")
+    ap.add_argument("--rho-factors", type=floats, default=[0.0625, 0.125, 0.25, 0.35, 0.5, 0.7, 1.0, 2.0],
+                    help="SPORCO: fixed rho = factor x (50 lam + 1), SPORCO's default")
+    ap.add_argument("--sporco-max-iter", type=int, default=300)
+    ap.add_argument("--lgcd-tols", type=floats, default=[1.0, 0.3, 0.1, 0.03, 0.01, 1e-3])
+    ap.add_argument("--lgcd-strategies", default="greedy", type=lambda s: [v for v in s.split(",") if v])
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ref-iters", type=int, default=3000)
     ap.add_argument("--ref-iters64", type=int, default=200)
-    ap.add_argument("--ref-threads", type=int, default=2)
-    ap.add_argument("--skip-sporco", action="store_true")
     ap.add_argument("--skip-alphacsc", action="store_true")
-    ap.add_argument("--ort-variants", default="",
-                    help="also time these operator forms of the export (bench/speed_variants.py), e.g. synth-as-conv")
+    ap.add_argument("--note", default="", help="stored in the result file (e.g. what else ran on the machine)")
     ap.add_argument("--out", default="sparse_coding.json")
     args = ap.parse_args()
-    args.rho1d = args.rho1d if args.rho1d is not None else 50 * args.lam1d + 1
-    args.rho2d = args.rho2d if args.rho2d is not None else 50 * args.lam2d + 1
+    if args.repeats < 5:
+        ap.error("--repeats must be at least 5 (the protocol's median and range)")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.workloads.split(","):
             if name == "2d" and not Path(args.data).is_dir():
-                print(f"2-D workload skipped: {args.data} is absent (pass --data FOLDER of natural images, "
-                      "e.g. shared/data/BSD68)")
-                continue
-            slack = args.quality_slack if args.quality_slack is not None else (0.01 if name == "1d" else 0.1)
-            args_q = argparse.Namespace(**{**vars(args), "quality_slack": slack})
+                print(f"error: {args.data} is absent (pass --data FOLDER of natural images, e.g. shared/data/BSD68)")
+                sys.exit(1)
             p = workload_1d(args) if name == "1d" else workload_2d(args)
-            res = bench(p, args_q, Path(tmp))
-            res["sporco_rho"] = args.rho1d if name == "1d" else args.rho2d
+            res = bench(p, args, Path(tmp))
             results.append(res)
             print_table(res)
-    write_json(args.out, {"threads": THREADS, "versions": versions(), "args": vars(args), "workloads": results})
+    write_json(args.out, {"threads": THREADS, "protocol": protocol(THREADS), "versions": versions(),
+                          "args": vars(args), "note": args.note, "workloads": results})
 
 
 if __name__ == "__main__":

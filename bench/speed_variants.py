@@ -142,13 +142,14 @@ def main():
                     model_mod.unrolled_fista = LOOP
                 one_call = None if vname == "default-call-batch" else shape[0]
                 enc = Encoder(path, device="cpu", threads=args.threads, batch_size=one_call)
-                secs, x = measure(lambda: enc.encode(y), repeats=5, slow=10.0)
+                timing, x = measure(lambda: enc.encode(y))
+                secs = timing.median
                 if base is None:
                     base = (secs, x)
                 atol = contract_mod.atol(base[1], cfg_kw["num_layers"], dtype="float32")
                 row = {"workload": wname, "variant": vname, "shape": list(shape), "T": cfg_kw["num_layers"],
                        "examples_per_call": enc.call_batch(shape),
-                       "ort_s": secs, "loadavg_1m": __import__("os").getloadavg()[0], "speedup_vs_current": base[0] / secs,
+                       "ort_s": secs, "ort_timing": timing.as_dict(), "loadavg_1m": __import__("os").getloadavg()[0], "speedup_vs_current": base[0] / secs,
                        "max_abs_diff_vs_current": float(np.abs(x - base[1]).max()),
                        "max_abs_diff_vs_torch_variant": float(np.abs(x - ref_torch).max()), "contract_atol": atol,
                        "nodes": sorted({n.op_type for n in __import__("onnx").load(str(path)).graph.node})}
