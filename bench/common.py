@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-START_CPUS = sorted(os.sched_getaffinity(0))     # importing alphacsc pins the calling thread to one CPU: undone
+START_CPUS = sorted(os.sched_getaffinity(0))     # the CPUs this benchmark was started on (restore_affinity)
 
 
 def restore_affinity() -> None:
-    """Give the calling thread back the CPUs the process started with (``import alphacsc`` pins it to CPU 0, and
-    every thread or process started after that, onnxruntime's, FFTW's, ProcessSplit's workers, inherits the pin)."""
+    """Give the calling thread back the CPUs the process started with, before a tool's threads or ProcessSplit's
+    workers start (they inherit the caller's affinity). On 2026-12-01 the lead's CPU scheduler, which kept core 1 for
+    a training run, re-pinned every other process to CPU 0 every 3 s; this undoes such outside pinning. (It was first
+    blamed on alphacsc: a clean check, importing alphacsc and its z-step, leaves the affinity alone.)"""
     os.sched_setaffinity(0, START_CPUS)
 CACHE = RESULTS / ".cache"
 

@@ -250,7 +250,7 @@ def build_alphacsc(H: np.ndarray, lam: float, strategy: str, tol: float, n_jobs:
 
     def solve():
         codes = update_z_multi(X, D, lam, solver="lgcd", solver_kwargs=kwargs, n_jobs=n_jobs)[0]
-        restore_affinity()                      # its first call pins the calling thread again (after the import)
+        restore_affinity()                      # undo outside pinning before the next tool (common.py)
         return codes
     return solve
 
