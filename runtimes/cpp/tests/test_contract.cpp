@@ -153,7 +153,8 @@ TEST(image2d_refuses_too_small_images_with_the_contract_message) {
     CHECK_EQ(shape_error([&] { model.reconstruct(zeros({2, m.channels, hw[0], hw[1]})); }), got);
   }
   CHECK_EQ(shape_error([&] { model.encode(zeros({1, m.channels, 7, 96})); }),
-           "signal size 7x96 is smaller than 8, the least this model takes; pass longer signals or larger images");
+           "signal size 7x96 is smaller than " + std::to_string(m.min_size) +
+               ", the least this model takes; pass longer signals or larger images");
   // min_size itself is taken, and gives the contract's code size
   const auto x = model.encode(zeros({1, m.channels, m.min_size, m.min_size}));
   const int64_t code = (m.min_size - m.kernel_size) / m.stride + 1;
@@ -185,7 +186,8 @@ TEST(cli_prints_the_contract_message_alone) {
   std::ifstream err(dir + "/stderr");
   std::stringstream s;
   s << err.rdbuf();
-  CHECK_EQ(s.str(), "error: " + expected_message("too_small", "7x96", 8) + "\n");
+  const int64_t least = crsae::Model(exports + "/models/image2d.onnx").metadata().min_size;
+  CHECK_EQ(s.str(), "error: " + expected_message("too_small", "7x96", least) + "\n");
   CHECK(!std::filesystem::exists(dir + "/out.npy"));
   for (const auto& e : std::filesystem::directory_iterator(dir))
     CHECK(e.path().filename().string().rfind(".out.npy.", 0) != 0);

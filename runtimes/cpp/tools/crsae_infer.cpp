@@ -110,8 +110,14 @@ int main(int argc, char** argv) {
     const Args args = parse_args(argc, argv);
     crsae::Model model(args.model, crsae::Model::Options{args.threads});
     const crsae::Tensor signal = crsae::read_npy(args.input);
+    // Fatal signals wait while the temporary file is made and registered: one arriving in between would leave it.
+    sigset_t fatal, previous;
+    sigemptyset(&fatal);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&fatal, sig);
+    ::sigprocmask(SIG_BLOCK, &fatal, &previous);
     crsae::NpyOutput out(args.out);  // checks the folder and reserves the temporary file, before the run
     watch_temp(out.temp_path());
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
     const crsae::Tensor result = model.run(signal, args.output, args.chunk, args.noise_sigma);
     out.commit(result);
     g_temp[0] = '\0';

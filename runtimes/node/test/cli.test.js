@@ -198,7 +198,7 @@ test('an input of the wrong rank or channel count', () => {
   expectError({ dir, args: [c1.model, channels], out: join(dir, 'out.npy'), pattern: new RegExp(`has ${meta1.channels + 1} channels`) });
 });
 
-test('a too-small input gives exactly the contract\'s too_small message (1-D, and a 7-pixel image for stride 3)', () => {
+test('a too-small input gives exactly the contract\'s too_small message (1-D, and a 7-pixel image)', () => {
   const dir = folder();
   const short = npyFile(dir, 'short.npy', [1, meta1.channels, meta1.min_size - 1]);
   expectError({ dir, args: [c1.model, short], out: join(dir, 'out.npy'), exact: tooSmall([meta1.min_size - 1], meta1.min_size) });

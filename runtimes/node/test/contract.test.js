@@ -76,7 +76,7 @@ test('a 1-D signal shorter than min_size is refused with the contract\'s too_sma
   assert.deepEqual(ok.shape, [1, m.meta.num_filters, m.meta.min_size - m.meta.kernel_size + 1]);
 });
 
-test('a 2-D image with a side below min_size is refused with the exact message (e.g. 7x96 for stride 3)', async () => {
+test('a 2-D image with a side below min_size is refused with the exact message (e.g. 7x96)', async () => {
   const m = models['2d'];
   const { channels: ch, min_size: least, kernel_size: K } = m.meta;
   assert.ok(least > K, `${case2d.model}: expected a strided model whose min_size exceeds kernel_size`);
