@@ -68,6 +68,22 @@ def test_a_folder_to_a_folder_keeps_each_depth(noisy_png, tmp_path):
                                   expected(denoise_mod.shipped_model(), folder / "a.png"))
 
 
+def test_sigma_with_the_shipped_model_uses_its_noise_input_export(noisy_png, tmp_path):
+    assert denoise_mod.shipped_model(noise_input=True) == ROOT / "crsae" / "models" / "image2d_sigma.onnx"
+    for value, noise_sigma in (("25", 25 / 255), ("auto", "auto")):
+        done = invoke(noisy_png, tmp_path / "c.png", "--sigma", value)
+        assert done.exit_code == 0, done.output
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "c.png")),
+                                      expected(denoise_mod.SHIPPED_NOISE_MODEL, noisy_png, noise_sigma=noise_sigma))
+
+
+def test_sigma_with_a_frozen_model_is_refused(noisy_png, tmp_path):
+    (tmp_path / "clean.png").write_bytes(b"keep")
+    done = invoke(noisy_png, tmp_path / "clean.png", "--sigma", "25", "--model", denoise_mod.SHIPPED_MODEL)
+    assert done.exit_code == 1 and "(exported without --noise-input)" in done.output, done.output
+    assert (tmp_path / "clean.png").read_bytes() == b"keep"
+
+
 def test_sigma_on_the_255_scale_and_auto(tiny_exports, noisy_png, tmp_path):
     model = tiny_exports["m2_sigma"].onnx
     for value, noise_sigma in (("25", 25 / 255), ("auto", "auto")):
@@ -78,7 +94,6 @@ def test_sigma_on_the_255_scale_and_auto(tiny_exports, noisy_png, tmp_path):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--sigma", "25"], "(exported without --noise-input)"),              # the shipped model's sigma is frozen
     (["--sigma", "-5"], "--sigma must be a number >= 0 or auto"),
     (["--sigma", "loud"], "--sigma must be a number >= 0 or auto"),
     (["--threads", "0"], "--threads must be at least 1"),

@@ -42,7 +42,8 @@ def test_wheel_and_sdist_hold_the_package_and_the_contract(dist):
     for module in ("crsae/__init__.py", "crsae/contract.json", "crsae/serving/runtime.py", "crsae/model/fista.py",
                    "crsae/training/mstep.py", "crsae/exporter/onnx_export.py", "crsae/experiments/denoise.py"):
         assert module in names
-    assert zipfile.ZipFile(wheel).read("crsae/models/image2d.onnx") == (EXPORT / "models" / "image2d.onnx").read_bytes()
+    for name in ("image2d.onnx", "image2d_sigma.onnx"):
+        assert zipfile.ZipFile(wheel).read(f"crsae/models/{name}") == (EXPORT / "models" / name).read_bytes()
     contract = json.loads(zipfile.ZipFile(wheel).read("crsae/contract.json"))
     assert contract == json.loads((EXPORT / "contract.json").read_text())
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()

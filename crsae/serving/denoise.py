@@ -18,15 +18,18 @@ from crsae.readers import IMAGE_SUFFIXES
 from crsae.serving.infer import IMAGE_OUTPUT_SUFFIXES, InferSummary, infer
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "image2d.onnx"
+SHIPPED_NOISE_MODEL = SHIPPED_MODEL.with_name("image2d_sigma.onnx")     # the same model with the noise_sigma input
 PIXEL_SCALE = 255.0                     # --sigma is on the 0-255 scale; the model sees pixels on [0, 1]
 
 
-def shipped_model() -> Path:
-    """The image model that ships with crsae, or ModelFormatError naming ``--model`` when this install lacks it."""
-    if not SHIPPED_MODEL.is_file():
-        raise ModelFormatError(f"the shipped image model {SHIPPED_MODEL} is missing from this install; pass --model "
+def shipped_model(noise_input: bool = False) -> Path:
+    """The image model that ships with crsae (``noise_input``: its export with the noise_sigma input, which
+    ``--sigma`` needs), or ModelFormatError naming ``--model`` when this install lacks it."""
+    path = SHIPPED_NOISE_MODEL if noise_input else SHIPPED_MODEL
+    if not path.is_file():
+        raise ModelFormatError(f"the shipped image model {path} is missing from this install; pass --model "
                                "with a crsae 2-D export (crsae export --outputs both)")
-    return SHIPPED_MODEL
+    return path
 
 
 def denoise(source: str | os.PathLike, output: str | os.PathLike, *, model: str | os.PathLike | None = None,
@@ -36,7 +39,8 @@ def denoise(source: str | os.PathLike, output: str | os.PathLike, *, model: str 
     folder (each image as ``crsae infer`` names it).
 
     sigma : the noise std on the 0-255 scale, ``"auto"`` (estimated per image), or None (the model's own sigma);
-        a number or "auto" needs a model exported with ``--noise-input``.
+        a number or "auto" needs a model exported with ``--noise-input`` (the shipped one then is
+        ``image2d_sigma.onnx``).
     """
     source, output = Path(source), Path(output)
     if not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
@@ -50,7 +54,7 @@ def denoise(source: str | os.PathLike, output: str | os.PathLike, *, model: str 
         raise DataError(f"sigma must be a number >= 0 or 'auto', got {sigma!r}")
     if isinstance(sigma, (int, float)) and not 0 <= sigma < float("inf"):
         raise DataError(f"sigma must be a number >= 0 (the noise std on the 0-255 scale) or 'auto', got {sigma!r}")
-    model = shipped_model() if model is None else Path(model)
+    model = shipped_model(noise_input=sigma is not None) if model is None else Path(model)
     noise_sigma = sigma / PIXEL_SCALE if isinstance(sigma, (int, float)) else sigma
     return infer(model, source, output, outputs="reconstruction", noise_sigma=noise_sigma, device=device,
                  threads=threads, progress=progress)
