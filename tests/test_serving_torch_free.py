@@ -1,4 +1,5 @@
-"""Inference needs no torch: the serving package, ``crsae infer`` and ``crsae info`` run with torch unimportable.
+"""Inference needs no torch: the serving package, ``crsae infer``, ``info``, ``denoise`` and ``evaluate`` on an
+.onnx run with torch unimportable.
 
 Each check runs in a fresh interpreter where ``sys.modules["torch"] = None`` makes any ``import torch`` fail, so a
 torch import anywhere on these paths fails the test (not only one that stays in ``sys.modules``).
@@ -51,6 +52,30 @@ def test_cli_info_and_infer_run_without_torch(tmp_path):
                             "codes.npy", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert infer.returncode == 0, infer.stderr
     assert np.load(tmp_path / "codes.npy").shape == (2, 3, 300 - 30 + 1)
+
+
+def test_cli_evaluate_and_denoise_on_onnx_run_without_torch(tmp_path):
+    from PIL import Image
+    (tmp_path / "imgs").mkdir()
+    pixels = (np.random.default_rng(0).random((40, 44)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "imgs" / "a.png")
+    code = ("from crsae.cli import app\n"
+            "import sys\n"
+            "try:\n"
+            "    app(sys.argv[1:])\n"
+            "except SystemExit as done:\n"
+            "    assert sys.modules['torch'] is None\n"
+            "    raise\n")
+    image_model = ROOT / "export" / "models" / "image2d.onnx"
+    evaluate = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "evaluate", str(image_model), "--data",
+                               "imgs", "--threads", "1", "--json"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert json.loads(evaluate.stdout)["images"] == 1
+    denoise = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "denoise", "imgs/a.png", "clean.png",
+                              "--sigma", "25"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert denoise.returncode == 0, denoise.stderr
+    assert np.asarray(Image.open(tmp_path / "clean.png")).shape == (40, 44)
 
 
 def test_train_without_torch_is_one_line_error_naming_the_extra(tmp_path):
