@@ -150,3 +150,34 @@ def test_bad_static_shape_is_refused():
     model = CRsAE(ModelConfig(kind="2d", num_filters=2, kernel_size=5, stride=2, num_layers=2))
     with pytest.raises(ConfigError, match="static shape \\(1, 1, 4, 20\\) does not fit"):
         to_onnx(model, static_shape=(1, 1, 4, 20))
+
+
+def test_with_weights_replaces_an_unfolded_step_constant():
+    """The exporter's optimizer folds ``We / L`` only when H has at most 8192 values; a larger H stays in the
+    graph beside a scalar initializer ``model.L``, which with_weights must replace too. It kept the template's
+    L (every local group model of the 128-channel sort, H 26 x 27 x 30, then coded with the first group's step
+    1/L and its own thresholds: off by up to 6.4). Checked on a signal of the model's own atoms, whose codes are
+    far from 0 (on white noise a lasso's codes are mostly 0)."""
+    import onnxruntime as ort
+    from crsae.exporter.onnx_export import with_weights
+    from crsae.model.fista import synthesis, unrolled_fista
+    rng = np.random.default_rng(0)
+    C, ch, K, N = 16, 16, 33, 400                                         # H: 8448 values
+    config = ModelConfig(kind="1d", channels=ch, num_filters=C, kernel_size=K, num_layers=3, sigma=1.0,
+                         threshold_mode="fixed", lam_init=0.5, two_sided=False, L=8.0)
+    template = CRsAE(config, rng.standard_normal((C, ch, K)).astype(np.float32))
+    model = CRsAE(config.replace(L=5.0), rng.standard_normal((C, ch, K)).astype(np.float32),  # ||H||^2 about 4.7
+                  lam=rng.uniform(0.3, 0.8, C).astype(np.float32))
+    proto = to_onnx(template)
+    assert "model.L" in {init.name for init in proto.graph.initializer}     # the case under test: L unfolded
+    codes = np.zeros((1, C, N - K + 1))
+    codes[0, rng.integers(0, C, 40), rng.integers(0, N - K + 1, 40)] = rng.uniform(2, 4, 40)
+    H = model.H.detach().double()
+    y = synthesis(torch.tensor(codes), H, (N,)) + 0.1 * torch.tensor(rng.standard_normal((1, ch, N)))
+    want = unrolled_fista(y, H, H, model.thresholds().detach().double(), float(model.L), 3,
+                          two_sided=False).numpy()
+    assert (want > 0.3).sum() >= 20                                       # codes well away from 0
+    session = ort.InferenceSession(with_weights(proto, template, model).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    got = session.run(["codes"], {"signal": y.float().numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=contract.atol(want, 3), rtol=0)

@@ -252,12 +252,15 @@ class ParityRecord:
         return self.max_abs_diff <= self.atol
 
 
-def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None,
+def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None, signals=(),
                   check_step: bool = True) -> list[ParityRecord]:
     """Check ``proto`` against the contract and against ``model`` under onnxruntime CPU (step 2).
 
+    The inputs: standard normal signals of ``shapes`` (default ``validation_shapes``), then ``signals`` (arrays
+    (B, channels, *size)): white noise excites a lasso whose thresholds exceed its correlations with noise only
+    rarely, so its codes are mostly 0 and prove little; pass signals made of the model's own atoms there.
     Raises OutputMismatchError for wrong names or axes, ToleranceError listing every output and shape beyond
-    tolerance. Returns the parity records (one per output and shape). ``check_step``: also warn when ||H||^2 > L
+    tolerance. Returns the parity records (one per output and input). ``check_step``: also warn when ||H||^2 > L
     (``check_step_constant``, a power iteration).
     """
     ort = extras.onnxruntime("validating an export")
@@ -284,8 +287,9 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None,
     generator = torch.Generator().manual_seed(1)
     if meta.get("static_shape"):
         shapes = [tuple(meta["static_shape"])]             # the only input a static-shape model takes
-    for shape in shapes or validation_shapes(model):
-        signal = torch.randn(*shape, generator=generator)
+    noise_signals = [torch.randn(*shape, generator=generator) for shape in shapes or validation_shapes(model)]
+    for signal in noise_signals + [torch.as_tensor(np.asarray(s, dtype=np.float32)) for s in signals]:
+        shape = tuple(signal.shape)
         noise = (validation_noise(model, shape[0]),) if noise_input else ()
         with torch.no_grad():
             reference = [r.numpy() for r in graph(signal, *noise)]
@@ -389,10 +393,14 @@ def export_triton(checkpoint: str | os.PathLike, repository: str | os.PathLike, 
 def with_weights(proto: onnx.ModelProto, template: CRsAE, model: CRsAE) -> onnx.ModelProto:
     """``proto`` (``to_onnx(template)``) carrying ``model``'s weights instead: a model of the same kind, shapes,
     depth and thresholding with other filters, lambda and L, without another trace (a dynamo export takes tens of
-    seconds; this, milliseconds). Each initializer is found by value among the tensors the encoder derives from
-    the template's weights (H, We / L, the one-sided bias -b) and replaced by the same tensor of ``model``; the
-    others (the momentum schedule) depend on T only. The metadata is ``model``'s. Validate the result
-    (``validate_onnx``): that is what proves the substitution."""
+    seconds; this, milliseconds). An initializer named after one of the model's parameters or buffers
+    (``model.H``, ``model.L``, ...: the exporter keeps them under those names where its optimizer did not fold
+    them, which it does not for inputs over 8192 elements, so a large H stays beside a scalar ``model.L`` and
+    ``We / L`` is computed in the graph) is replaced by ``model``'s, scalars included; every other one is found
+    by value among the tensors the encoder derives from the template's weights (H, We / L, the one-sided bias
+    -b) and replaced by the same tensor of ``model``; the rest (the momentum schedule) depend on T only. The
+    metadata is ``model``'s. Validate the result (``validate_onnx``, on signals whose codes are not all zero):
+    that is what proves the substitution."""
     from onnx import numpy_helper
     a, b = template.config, model.config
     if (a.kind, a.channels, a.num_filters, a.kernel_size, a.num_layers, a.two_sided, a.tied, a.stride) != \
@@ -405,10 +413,15 @@ def with_weights(proto: onnx.ModelProto, template: CRsAE, model: CRsAE) -> onnx.
             return [t.detach().double().numpy() for t in (m.H, m.analysis_filters / L, -m.thresholds())]
 
     old, new = derived(template), derived(model)
+    weights = {f"model.{name}": t.detach().double().numpy() for name, t in model.state_dict().items()}
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     for init in out.graph.initializer:
         value = numpy_helper.to_array(init)
+        if init.name in weights:
+            init.CopyFrom(numpy_helper.from_array(weights[init.name].reshape(value.shape).astype(value.dtype),
+                                                  init.name))
+            continue
         for before, after in zip(old, new):
             if value.size == before.size and value.size > 1 and np.allclose(
                     value.astype(np.float64).ravel(), before.ravel(), rtol=1e-6, atol=0):

@@ -259,9 +259,11 @@ class CRsAESorter:
         """channels='local': the trained filters cut to each group's channels and units (templates.local_groups),
         renormalised, with their own L, exported as ``group<i>.onnx``. Every group model has the largest group's
         shape (channels padded with zeros, here and in ``sort``; units padded with a 1e-3 spike on channel 0 under
-        lambda 1e6, whose code is always 0: CRsAE refuses all-zero filters), so one dynamo trace serves all of them (``with_weights``), each then validated against its torch
-        model. A unit's code scale in a group is its template norm on the group's channels. Returns the groups
-        (JSON: channels, units, owned, norms, file)."""
+        lambda 1e6, whose code is always 0: CRsAE refuses all-zero filters), so one dynamo trace serves all of them
+        (``with_weights``), each then validated against its torch model, also on a signal of its own units' spikes
+        (``_spike_signal``: on white noise alone its codes are almost all 0, which would pass a model with another
+        L). A unit's code scale in a group is its template norm on the group's channels. Returns the groups (JSON:
+        channels, units, owned, norms, file)."""
         import warnings
         from crsae.exporter.onnx_export import to_onnx, validate_onnx, with_weights, write_export
         from crsae.model.autoencoder import CRsAE
@@ -289,7 +291,9 @@ class CRsAESorter:
             group_proto = with_weights(proto, template, member)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")            # StepConstantWarning: L comes from the spectra
-                validate_onnx(group_proto, member)
+                validate_onnx(group_proto, member,
+                              signals=[_spike_signal(filters[:len(sub)], group_lam[:len(sub)], len(group["channels"]),
+                                                     seed=p.seed + i)])
             write_export(group_proto, folder / f"group{i}.onnx")
             group.update(norms=(norms[group["units"]] * kept).tolist(), file=f"group{i}.onnx")
         return groups
@@ -506,6 +510,21 @@ def _code_peaks(codes: np.ndarray, thresholds: np.ndarray, distance: int, width:
     keep = (gap > distance) | (np.diff(unit, prepend=-1) != 0)
     unit, index = unit[keep], index[keep]
     return np.column_stack([index, unit]).astype(np.int64), summed[unit, index]
+
+
+def _spike_signal(filters: np.ndarray, lam: np.ndarray, channels: int, *, seed: int,
+                  length: int = 1500) -> np.ndarray:
+    """A validation input for a group model: its real units (filters (C, channels_padded, K), lam (C,)) firing
+    every ~100 samples with code amplitudes of 2-4 lam, plus unit white noise on the first ``channels`` channels
+    (the padded ones stay 0, as in ``sort``): (1, channels_padded, length) float32, nonzero codes for every unit."""
+    rng = np.random.default_rng(seed)
+    C, padded, K = filters.shape
+    signal = np.zeros((padded, length))
+    signal[:channels] = rng.standard_normal((channels, length))
+    for c in range(C):
+        for t in rng.choice(length - K + 1, size=max(1, length // 100), replace=False):
+            signal[:, t:t + K] += rng.uniform(2, 4) * lam[c] * filters[c]
+    return signal[None].astype(np.float32)
 
 
 def _plain(value):
