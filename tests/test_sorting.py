@@ -344,6 +344,7 @@ def test_cli_sort_reuses_a_sorter_and_writes_sorting_and_phy(fitted, tmp_path):
                            str(FS), "--num-channels", "4", "--dtype", "float32", "--sorter", str(sorter.folder),
                            "--quiet", "--threads", "1"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr, done.stderr       # spikeinterface's raw provenance UserWarning, no more
     summary = json.loads((out / "summary.json").read_text())
     assert summary["units"] == len(sorter.unit_ids) and summary["spikes"] > 0
     loaded = si.load(out / "sorting")

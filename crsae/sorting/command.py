@@ -151,7 +151,13 @@ def _sort(rec, model, folder: Path, *, fit: bool, threads: int, phy: bool, copy_
             sorting, amplitudes = model.sort(rec, threads=threads, return_amplitudes=True,
                                              progress=lambda done, total: bar.update(task, completed=done / fs))
     sort_s = time.perf_counter() - start
-    sorting.save(folder=folder / "sorting", overwrite=True)
+    import warnings
+    with warnings.catch_warnings():
+        # the sorting is crsae's, in memory (a NumpySorting): spikeinterface saves all of it but no provenance (the
+        # recipe that rebuilds an extractor; summary.json records the recording and sorter) and says so with a
+        # UserWarning on every save. That one message only: it tells nothing about the data
+        warnings.filterwarnings("ignore", message="The extractor is not serializable to file", category=UserWarning)
+        sorting.save(folder=folder / "sorting", overwrite=True)
     np.save(folder / "amplitudes.npy", amplitudes)
     if phy:
         export_phy(sorting, rec, folder / "phy", sorter=model, amplitudes=amplitudes, copy_binary=copy_binary,
