@@ -143,3 +143,35 @@ def test_npz_output_of_a_long_signal_with_reconstruction_and_events(m1, tmp_path
         np.testing.assert_array_equal(z["reconstruction"], np.load(tmp_path / "r.npy"))
     assert _events(tmp_path / "a.csv") == _events(tmp_path / "b.csv") != []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "o.npz", "r.npy", "y.npy"]
+
+
+def test_both_outputs_of_a_long_signal_come_from_one_pass(m1, tmp_path, rng, monkeypatch):
+    """--outputs both of a long recording runs the model once per chunk for both outputs (it ran every chunk
+    twice, once per output): the codes are exactly the codes-alone run's, the reconstruction the
+    reconstruction-alone run's up to float rounding (its windows are the codes', K - 1 samples longer on the
+    right); the same from run_long with two threads."""
+    from crsae import contract
+    from crsae.serving.chunking import plan_chunks
+    y = rng.standard_normal((1, 1, 2500)).astype(np.float32)
+    np.save(tmp_path / "y.npy", y)
+    alone = Encoder(m1, device="cpu", threads=1)
+    codes, recon = (alone.run_long(y[0], name, chunk=256) for name in ("codes", "reconstruction"))
+    atol = contract.atol(recon, alone.metadata["num_layers"])
+    calls, original = [], Encoder._call
+
+    def counted(self, batch, names, noise=None):
+        calls.append(list(names))
+        return original(self, batch, names, noise)
+
+    monkeypatch.setattr(Encoder, "_call", counted)
+    infer(m1, tmp_path / "y.npy", tmp_path / "o.npz", outputs="both", chunk=256, device="cpu", threads=1)
+    pieces = len(list(plan_chunks(2500, alone.kernel_size, alone.metadata["chunk_halo"], 256, "codes")))
+    assert calls == [["codes", "reconstruction"]] * pieces
+    with np.load(tmp_path / "o.npz") as z:
+        assert z.files == ["codes", "reconstruction"]
+        np.testing.assert_array_equal(z["codes"], codes)
+        np.testing.assert_allclose(z["reconstruction"], recon, rtol=0, atol=atol)
+    both = Encoder(m1, device="cpu", threads=2).run_long(y[0], ["codes", "reconstruction"], chunk=256)
+    np.testing.assert_array_equal(both["codes"], codes)
+    np.testing.assert_allclose(both["reconstruction"], recon, rtol=0, atol=atol)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.npz", "y.npy"]        # no spill file left

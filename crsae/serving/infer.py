@@ -5,8 +5,8 @@ outputs go to temporary names and are renamed into place only when everything su
 (``--events`` with the codes: both or neither). A long recording is read and its outputs written through bounded
 windows (``crsae.readers.Recording``; ``crsae.files.NpyWriter`` for .npy, ``NpzWriter`` for .npz, member by
 member), its events found as each chunk's codes are made (``EventStream``) and written as they come, so the
-resident memory follows ``--chunk``, not the file size. An .npz output holds one item's outputs in memory at a
-time.
+resident memory follows ``--chunk``, not the file size; every output of a long recording (and its events) comes
+from one chunked pass of the model. An .npz output holds one item's outputs in memory at a time.
 
 Denoised images are written at the input's depth: 8-bit inputs as 8-bit PNGs, 16-bit grayscale as 16-bit PNGs
 (both clipped to the depth's range), 32-bit float ones as float32 TIFFs (unclipped); what Pillow cannot write
@@ -238,24 +238,23 @@ def _run_item(encoder: Encoder, item: Item, names, progress, noise_sigma=None) -
     return result
 
 
-def _run_long(encoder: Encoder, item: Item, name: str, target, chunk, progress, events, noise_sigma=None) -> None:
-    """One output of a long item, chunk by chunk into ``target`` (a file's column writer, or None); its events
-    too when ``name`` is codes and ``events`` is given."""
-    sink = events.stream(item.name) if events is not None and name == "codes" else None
-    encoder.run_long(item.array, name, chunk=chunk, progress=progress, out=_Columns(target, sink),
-                     noise_sigma=noise_sigma)
+def _run_long(encoder: Encoder, item: Item, names: list[str], targets: dict, chunk, progress, events,
+              noise_sigma=None) -> None:
+    """The outputs ``names`` of a long item from one chunked pass (``Encoder.run_long``), each into its target in
+    ``targets`` (a file's column writer; missing ones are made and dropped); its events too, from the codes (run
+    for them alone when ``names`` lacks them), when ``events`` is given."""
+    sink = events.stream(item.name) if events is not None else None
+    run = list(names) + (["codes"] if sink is not None and "codes" not in names else [])
+    out = {name: _Columns(targets.get(name), sink if name == "codes" else None) for name in run}
+    encoder.run_long(item.array, run, chunk=chunk, progress=progress, out=out, noise_sigma=noise_sigma)
     if sink is not None:
         sink.close()
 
 
-def _events_of(encoder: Encoder, item: Item, codes, chunk, events, noise_sigma=None) -> None:
-    """An item's events into ``events`` (if given): from ``codes`` when a batch's are at hand, else from codes
-    made for the events alone (a long item's chunk by chunk, written nowhere)."""
-    if events is None:
-        return
-    if item.long:
-        _run_long(encoder, item, "codes", None, chunk, None, events, noise_sigma)
-    else:
+def _events_of(encoder: Encoder, item: Item, codes, events, noise_sigma=None) -> None:
+    """A batch item's events into ``events`` (if given): from ``codes`` when at hand, else from codes made for
+    the events alone."""
+    if events is not None:
         events.batch(item.name, codes if codes is not None
                      else _run_item(encoder, item, ["codes"], None, noise_sigma)["codes"])
 
@@ -263,14 +262,12 @@ def _events_of(encoder: Encoder, item: Item, codes, chunk, events, noise_sigma=N
 def _write_npy(encoder, item, name, path, chunk, progress, events, noise_sigma=None) -> None:
     if item.long:                                   # written in windows: memory bounded by the chunk
         with NpyWriter(path, encoder.dtype, encoder.long_output_shape(item.array.shape, name)) as out:
-            _run_long(encoder, item, name, out, chunk, progress, events, noise_sigma)
-        if name != "codes":
-            _events_of(encoder, item, None, chunk, events, noise_sigma)
+            _run_long(encoder, item, [name], {name: out}, chunk, progress, events, noise_sigma)
         return
     result = _run_item(encoder, item, [name], progress, noise_sigma)[name]
     with open(path, "wb") as f:
         np.save(f, result)
-    _events_of(encoder, item, result if name == "codes" else None, chunk, events, noise_sigma)
+    _events_of(encoder, item, result if name == "codes" else None, events, noise_sigma)
 
 
 def _write_npz(encoder, items, names, path, chunk, progress, events, noise_sigma=None) -> None:
@@ -279,17 +276,61 @@ def _write_npz(encoder, items, names, path, chunk, progress, events, noise_sigma
         for item in items:
             key = (lambda name: name) if len(items) == 1 else (lambda name: f"{item.name}.{name}")
             if item.long:
-                for name in names:
-                    with archive.columns(key(name), encoder.dtype,
-                                         encoder.long_output_shape(item.array.shape, name)) as member:
-                        _run_long(encoder, item, name, member, chunk, progress, events, noise_sigma)
-                if "codes" not in names:
-                    _events_of(encoder, item, None, chunk, events, noise_sigma)
+                _long_members(encoder, item, names, archive, key, Path(path).parent, chunk, progress, events,
+                              noise_sigma)
                 continue
             result = _run_item(encoder, item, names, progress, noise_sigma)
             for name in names:
                 archive.add(key(name), result[name])
-            _events_of(encoder, item, result.get("codes"), chunk, events, noise_sigma)
+            _events_of(encoder, item, result.get("codes"), events, noise_sigma)
+
+
+def _long_members(encoder, item, names, archive, key, folder: Path, chunk, progress, events, noise_sigma) -> None:
+    """A long item's outputs as archive members from one chunked pass: a zip is written one member at a time, so
+    the first output streams into its member and the others into temporary files in ``folder`` (``_Spill``,
+    removed in any case), copied in after it."""
+    import contextlib
+    shapes = {name: encoder.long_output_shape(item.array.shape, name) for name in names}
+    with contextlib.ExitStack() as stack:
+        spills = {name: stack.enter_context(_Spill(folder, encoder.dtype, shapes[name])) for name in names[1:]}
+        with archive.columns(key(names[0]), encoder.dtype, shapes[names[0]]) as member:
+            _run_long(encoder, item, names, {names[0]: member, **spills}, chunk, progress, events, noise_sigma)
+        for name in names[1:]:
+            with archive.columns(key(name), encoder.dtype, shapes[name]) as member:
+                spills[name].copy_to(member, chunk)
+
+
+class _Spill:
+    """A (rows, columns) output kept on disk while another archive member is being written: column windows
+    (``spill[:, a:b] = values``, in order) go to an unnamed temporary file in column-major order; ``copy_to``
+    passes them on, ``chunk`` columns at a time. A context manager: the file is gone when it exits."""
+
+    def __init__(self, folder: Path, dtype, shape: tuple[int, int]):
+        self.folder, self.dtype, self.shape, self.done = folder, np.dtype(dtype), shape, 0
+
+    def __enter__(self):
+        import tempfile
+        self._file = tempfile.TemporaryFile(dir=self.folder, prefix=".crsae-", suffix=".tmp")
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+    def __setitem__(self, key, values) -> None:
+        columns = key[1]
+        if columns.start != self.done:
+            raise RuntimeError(f"columns {columns.start}.. written after {self.done}: windows must come in order")
+        values = np.asarray(values, dtype=self.dtype)
+        self._file.write(values.tobytes(order="F"))
+        self.done += values.shape[1]
+
+    def copy_to(self, target, chunk: int) -> None:
+        rows, total = self.shape
+        self._file.seek(0)
+        for a in range(0, total, chunk):
+            n = min(chunk, total - a)
+            block = np.frombuffer(self._file.read(rows * n * self.dtype.itemsize), dtype=self.dtype)
+            target[:, a:a + n] = block.reshape(n, rows).T
 
 
 class _Columns:

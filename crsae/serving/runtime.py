@@ -398,14 +398,20 @@ class Encoder:
         """Reconstruction: (B, channels, *size) -> (B, channels, *size)."""
         return self.run(signal, ["reconstruction"], noise_sigma=noise_sigma)["reconstruction"]
 
-    def run_long(self, signal, output: str = "codes", *, chunk: int = 32768, out=None,
-                 progress=None, noise_sigma=None) -> np.ndarray:
+    def run_long(self, signal, output="codes", *, chunk: int = 32768, out=None,
+                 progress=None, noise_sigma=None):
         """One long 1-D signal, in chunks (export/CONTRACT.md): (channels, N) -> (C, N - K + 1) or (channels, N).
 
+        ``output``: one name, or a list of names: then every window runs once for all of them, ``out`` is None or
+        a dict of targets by name, and the result a dict. Codes and reconstruction together take the codes' cores
+        and windows (the last core of the reconstruction runs on to N): each window is the contract's for the
+        codes and covers the reconstruction rule's window of the same core, so both equal whole-signal inference
+        up to float rounding, from one pass instead of two.
         ``signal`` may be a memory-mapped array; at most threads + 1 windows are in memory at a time. ``out`` (e.g.
         a memory-mapped .npy) receives the result, chunk by chunk in order; ``progress(done, total)`` is called after
-        every chunk. On the CPU with several threads, that many chunks run at once, one thread each (as ``run``'s
-        calls); otherwise one at a time while a worker reads, converts and uploads the next window.
+        every chunk (in the first output's samples). On the CPU with several threads, that many chunks run at once,
+        one thread each (as ``run``'s calls); otherwise one at a time while a worker reads, converts and uploads
+        the next window.
         ``noise_sigma``: a number >= 0 or None (``noise_values``), the same for every chunk; ``"auto"`` is refused,
         since each chunk would estimate its own.
         """
@@ -414,19 +420,37 @@ class Encoder:
         if isinstance(noise_sigma, str) and noise_sigma == "auto":
             raise ConfigError("noise_sigma 'auto' would estimate the noise per chunk of a long recording, so chunks "
                               "would differ from the whole; pass the recording's noise std")
+        single = isinstance(output, str)
+        names = [output] if single else list(dict.fromkeys(output))
+        if not names:
+            raise ConfigError("run_long needs at least one output name")
         noise = self.noise_values(noise_sigma, 1)
-        rows, total = self.long_output_shape(np.shape(signal), output)
-        if out is None:
-            out = np.empty((rows, total), dtype=self.dtype)
-        pieces = list(plan_chunks(signal.shape[1], self.kernel_size, self.metadata["chunk_halo"], chunk, output))
+        shapes = {name: self.long_output_shape(np.shape(signal), name) for name in names}
+        outs = {names[0]: out} if single else dict(out or {})
+        for name, (rows, total) in shapes.items():
+            if outs.get(name) is None:
+                outs[name] = np.empty((rows, total), dtype=self.dtype)
+        planned = "codes" if "codes" in names else names[0]      # whose cores and windows every output uses
+        pieces = list(plan_chunks(signal.shape[1], self.kernel_size, self.metadata["chunk_halo"], chunk, planned))
+        total, last = shapes[names[0]][1], pieces[-1].stop
+
+        def core(piece, name):                       # the output samples [start, stop) a piece keeps of name
+            if name == planned:
+                return piece.start, piece.stop
+            return piece.start, signal.shape[1] if piece.stop == last else piece.stop   # reconstruction, codes' plan
 
         def window(piece):                           # one chunk's window, read and checked: (1, channels, n)
             return self.check(np.asarray(signal[:, piece.window_start:piece.window_stop])[None])
 
-        def place(piece, result):                    # result: (rows, window length) -> its part of out
-            out[:, piece.start:piece.stop] = result[:, piece.offset:piece.offset + piece.stop - piece.start]
+        def place(piece, results):                   # results: one (rows, window length) per name -> out
+            for name, result in zip(names, results):
+                a, b = core(piece, name)
+                outs[name][:, a:b] = result[0][:, a - piece.window_start:b - piece.window_start]
             if progress is not None:
-                progress(piece.stop, total)
+                progress(core(piece, names[0])[1], total)
+
+        def finished():
+            return outs[names[0]] if single else outs
 
         if self._concurrent(len(pieces)):            # `threads` chunks at once, one thread each
             session = self._one_thread_session()
@@ -434,21 +458,21 @@ class Encoder:
             with ThreadPoolExecutor(max_workers=self.threads) as pool:
                 for piece in pieces:
                     in_flight.append((piece, pool.submit(
-                        lambda p: session.run([output], self._feed(window(p), noise))[0][0], piece)))
+                        lambda p: session.run(names, self._feed(window(p), noise)), piece)))
                     if len(in_flight) > self.threads:
                         first, future = in_flight.popleft()
                         place(first, future.result())
                 for piece, future in in_flight:
                     place(piece, future.result())
-            return out
+            return finished()
         with ThreadPoolExecutor(max_workers=1) as reader:    # reads and uploads the next window meanwhile
             pending = reader.submit(lambda: self._upload(window(pieces[0])))
             for i, piece in enumerate(pieces):
                 batch = pending.result()
                 if i + 1 < len(pieces):
                     pending = reader.submit(lambda p: self._upload(window(p)), pieces[i + 1])
-                place(piece, self._call(batch, [output], noise)[0][0])
-        return out
+                place(piece, self._call(batch, names, noise))
+        return finished()
 
     def long_output_shape(self, shape: tuple[int, ...], output: str) -> tuple[int, int]:
         """Shape of ``run_long``'s result for a (channels, N) signal: (C, N - K + 1) or (channels, N)."""
