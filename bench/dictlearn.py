@@ -92,8 +92,8 @@ def run_crsae(sim, D0, args):
         epoch = 0
         while True:
             epoch += 1
-            for y, target in data.batches(epoch, tcfg.batch_size, tcfg.seed):
-                trainer.step(y, target)
+            for y, target, sigma in data.batches(epoch, tcfg.batch_size, tcfg.seed):
+                trainer.step(y, target, sigma)
                 clock.probe(model.H.detach().numpy())
             trainer.schedule.step()
     except Stop:

@@ -141,6 +141,7 @@ class Mode(str, Enum):
     em = "em"
     bias = "bias"
     fixed = "fixed"
+    affine = "affine"
 
 
 class Outputs(str, Enum):
@@ -240,7 +241,9 @@ def train(
     sigma: Annotated[Optional[float], typer.Option(help="Noise std the thresholds refer to (default: the data's "
                                                         "known noise, else 0.078 as the paper).")] = None,
     threshold_mode: Annotated[Mode, typer.Option(help="em: EM-inspired lambda; bias: free bias by backprop; "
-                                                      "fixed: lambda not learned.")] = Mode.em,
+                                                      "fixed: lambda not learned; affine: b = beta + gamma sigma, "
+                                                      "both by backprop (with --noise-sigma-max: blind "
+                                                      "denoising).")] = Mode.em,
     lam_init: Annotated[Optional[float], typer.Option(help="Initial lambda, also the Gamma prior mean (default "
                                                            "sqrt(2 log M)/sigma for 1-D, 20 for images).")] = None,
     delta: Annotated[Optional[float], typer.Option(help="Gamma prior rate (default M / lam_init for 1-D, M code entries per "
@@ -264,6 +267,10 @@ def train(
                                                             "(default: supervised when clean targets exist).")] = None,
     noise_sigma: Annotated[float, typer.Option(help="Std of the noise added to images / arrays on the [0, 1] scale "
                                                     "(25/255 = 0.098).")] = 25 / 255,
+    noise_sigma_max: Annotated[Optional[float], typer.Option(
+        help="Blind training: draw each batch's noise std uniformly from [--noise-sigma, this]; the encoder "
+             "thresholds at the batch's sigma (em: lam sigma^2 / L, affine: beta + gamma sigma). Export with "
+             "--noise-input to set sigma at inference.")] = None,
     crop_size: Annotated[int, typer.Option(help="Random crop side for images.")] = 128,
     crops_per_epoch: Annotated[int, typer.Option(help="Random crops drawn per epoch.")] = 400,
     max_images: Annotated[Optional[int], typer.Option(help="Use only the first N images of --data.")] = None,
@@ -304,7 +311,7 @@ def train(
                            two_sided=two_sided, tied=tied),
                 train=dict(epochs=epochs, batch_size=batch_size, lr=lr, adam_eps=adam_eps, lam_lr=lam_lr, lr_decay=lr_decay,
                            lr_step=lr_step, supervised=supervised),
-                source=dict(noise_sigma=noise_sigma, crop_size=crop_size, crops_per_epoch=crops_per_epoch,
+                source=dict(noise_sigma=noise_sigma, noise_sigma_max=noise_sigma_max, crop_size=crop_size, crops_per_epoch=crops_per_epoch,
                             max_images=max_images, channels=channels, num_signals=num_signals, length=length,
                             events_per_filter=events_per_filter, snr_db=snr if snr is not None else snr_db),
                 init_dictionary=init_dictionary)

@@ -14,7 +14,7 @@ from typing import Optional
 from crsae.errors import ConfigError
 
 KINDS = ("1d", "2d")
-THRESHOLD_MODES = ("em", "bias", "fixed")
+THRESHOLD_MODES = ("em", "bias", "fixed", "affine")
 INPUT_SCALINGS = ("none", "unit_interval")
 
 
@@ -56,8 +56,9 @@ class ModelConfig(_PlainData):
     """Hyperparameters of a CRsAE (see ``docs/math.md``).
 
     The encoder solves ``argmin_x 1/2 ||y - Hx||^2 + sum_c lam_c sigma^2 ||x_c||_1`` with ``num_layers`` FISTA
-    steps; the per-filter threshold is ``b_c = lam_c sigma^2 / L`` (modes ``em`` and ``fixed``) or a free bias
-    (mode ``bias``).
+    steps; the per-filter threshold is ``b_c = lam_c sigma^2 / L`` (modes ``em`` and ``fixed``), a free bias
+    (mode ``bias``), or affine in the noise level, ``b_c = beta_c + gamma_c sigma`` with both learned (mode
+    ``affine``, beyond the paper: docs/math.md, "Thresholds affine in sigma").
     """
 
     kind: str = "1d"                # "1d" (time series) or "2d" (images)
@@ -69,7 +70,8 @@ class ModelConfig(_PlainData):
     L: Optional[float] = None       # step constant, L >= ||H||_2^2; None: power iteration at build time
     L_margin: float = 1.05          # safety factor applied to the power-iteration estimate
     sigma: float = 1.0              # noise standard deviation the thresholds refer to
-    threshold_mode: str = "em"      # "em" (EM lambda), "bias" (free bias by backprop), "fixed" (lambda not learned)
+    threshold_mode: str = "em"      # "em" (EM lambda), "bias" (free bias by backprop), "fixed" (lambda not learned),
+                                    # "affine" (b = beta + gamma sigma, both by backprop)
     lam_init: float = 1.0           # initial lambda_c, also the Gamma prior mean r / delta
     delta: float = 1.0              # Gamma prior rate; its shape is r = delta * lam_init
     two_sided: bool = True          # soft threshold (True) or one-sided ReLU giving non-negative codes (False)

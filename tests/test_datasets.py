@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from crsae.errors import DataError, ShapeError
+from crsae.errors import ConfigError, DataError, ShapeError
 from crsae.simulate import SimulationConfig, save_simulation, simulate
 from crsae.training.datasets import ArrayData, ImageCropData, build_source, spec_for_path
 
 
 def _batches(data, epoch, seed, batch_size=4):
-    return [(x.clone(), t.clone()) for x, t in data.batches(epoch, batch_size, seed)]
+    batches = list(data.batches(epoch, batch_size, seed))
+    assert all(sigma is None for _, _, sigma in batches)            # fixed noise: no per-batch level
+    return [(x.clone(), t.clone()) for x, t, _ in batches]
 
 
 def test_array_batches_cover_every_example_once_and_repeat_with_seed_and_epoch(rng):
@@ -40,6 +42,27 @@ def test_array_data_with_noise(rng):
     assert torch.equal(x, t + 1)
     with pytest.raises(ShapeError, match=r"noisy \(2, 1, 50\) and clean \(64, 1, 50\) differ in shape"):
         ArrayData(clean, clean[:2])
+
+
+def test_noise_drawn_per_batch_from_a_range_is_seeded_and_has_that_std(rng):
+    """Blind training (``noise_sigma_max``): each batch's sigma is uniform in [lo, hi], its noise has that std,
+    and the epoch redraws exactly; arrays and image crops alike."""
+    clean = np.zeros((40, 1, 2000), np.float32)
+    data = ArrayData(clean, noise_sigma=0.1, noise_sigma_max=0.5)
+    batches = list(data.batches(3, 1, 7))
+    sigmas = [sigma for _, _, sigma in batches]
+    assert all(0.1 <= s <= 0.5 for s in sigmas) and max(sigmas) - min(sigmas) > 0.2
+    for x, t, sigma in batches:
+        assert torch.equal(t, torch.zeros_like(t)) and float(x.std()) == pytest.approx(sigma, rel=0.08)
+    again = list(data.batches(3, 1, 7))
+    assert [s for _, _, s in again] == sigmas and all(torch.equal(a[0], b[0]) for a, b in zip(batches, again))
+    assert [s for _, _, s in data.batches(4, 1, 7)] != sigmas
+    images = [np.full((1, 64, 64), 0.5, np.float32)]
+    crops = ImageCropData(images, crop_size=48, crops_per_epoch=6, noise_sigma=0.05, noise_sigma_max=0.2)
+    drawn = list(crops.batches(0, 2, 1))
+    assert len(drawn) == 3
+    for x, t, sigma in drawn:
+        assert 0.05 <= sigma <= 0.2 and float((x - t).std()) == pytest.approx(sigma, rel=0.05)
 
 
 def test_image_crops_are_repeatable_and_inside_the_images():
@@ -73,6 +96,12 @@ def test_sources_from_specs(tmp_path):
     array = build_source(spec_for_path(str(tmp_path / "a.npy"), channels=1, crop_size=8, crops_per_epoch=2,
                                        noise_sigma=0.1, max_images=None))
     assert (array.kind, array.channels, array.sigma, array.truth) == ("2d", 2, 0.1, None)
+    blind = spec_for_path(str(tmp_path / "a.npy"), channels=1, crop_size=8, crops_per_epoch=2, noise_sigma=0.1,
+                          max_images=None, noise_sigma_max=0.3)
+    assert blind["noise_sigma_max"] == 0.3 and build_source(blind).sigma == pytest.approx(0.2)   # the middle
+    with pytest.raises(ConfigError, match="drop --noise-sigma-max"):
+        spec_for_path(str(tmp_path / "s.npz"), channels=1, crop_size=8, crops_per_epoch=2, noise_sigma=0.0,
+                      max_images=None, noise_sigma_max=0.3)
     (tmp_path / "x.csv").write_text("1,2")
     with pytest.raises(DataError, match="unknown type"):
         spec_for_path(str(tmp_path / "x.csv"), channels=1, crop_size=8, crops_per_epoch=2, noise_sigma=0.0,

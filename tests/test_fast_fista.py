@@ -129,32 +129,46 @@ MODELS = {
                                            sigma=0.3, lam_init=20.0, threshold_mode="bias", tied=False), (19, 18)),
     "2d-stride3-em-one-sided-rgb": (ModelConfig(kind="2d", channels=3, num_filters=3, kernel_size=5, stride=3,
                                                 num_layers=10, lam_init=0.5, two_sided=False), (14, 15)),
+    "2d-stride5-affine-tied": (ModelConfig(kind="2d", num_filters=4, kernel_size=7, stride=5, num_layers=12, L=10.0,
+                                           sigma=0.3, lam_init=20.0, threshold_mode="affine"), (20, 22)),
+    "1d-affine-one-sided": (ModelConfig(kind="1d", num_filters=3, kernel_size=6, num_layers=20, lam_init=0.6,
+                                        two_sided=False, threshold_mode="affine"), (45,)),
 }
+PARAMETERS = {"em": {"H", "lam"}, "bias": {"H", "bias"}, "affine": {"H", "bias", "slope"}}
 
 
 def _model_pair(case):
     config, size = MODELS[case]
     model = CRsAE(config, seed=3)
-    if not config.tied:
-        with torch.no_grad():
+    with torch.no_grad():
+        if not config.tied:
             model.We.add_(0.1 * torch.randn_like(model.We))
             model.Wd.add_(0.1 * torch.randn_like(model.Wd))
+        if config.threshold_mode == "affine":          # an intercept away from its start at 0, as sparse as em
+            model.slope.mul_(0.7)
+            model.bias.copy_(0.2 * model.slope * config.sigma)
     return model, size
 
 
 @pytest.mark.parametrize("case", MODELS)
-def test_model_gradients_match_plain_autograd_float64(case):
-    """The whole training loss (stride trick, decoder, b = lam sigma^2 / L or the bias): every parameter's
-    gradient and the codes agree with autograd through ``unrolled_fista`` to RTOL in float64."""
+@pytest.mark.parametrize("scale", [None, 0.8], ids=["own-sigma", "batch-sigma"])
+def test_model_gradients_match_plain_autograd_float64(case, scale):
+    """The whole training loss (stride trick, decoder, b = lam sigma^2 / L, the bias, or beta + gamma sigma):
+    every parameter's gradient and the codes agree with autograd through ``unrolled_fista`` to RTOL in float64;
+    also with the thresholds of a batch's own sigma (blind training: ``CRsAE.thresholds_at``)."""
     model, size = _model_pair(case)
     model = model.double()
+    if scale is not None and model.config.threshold_mode == "bias":
+        pytest.skip("a free bias has no sigma")
+    sigma = None if scale is None else scale * model.config.sigma
     gen = torch.Generator().manual_seed(4)
     y = torch.randn((2, model.config.channels) + size, generator=gen, dtype=torch.float64)
     target = y + 0.1 * torch.randn(y.shape, generator=gen, dtype=torch.float64)
     results = []
     for fast in (False, True):
         model.zero_grad(set_to_none=True)
-        y_hat, x = model._forward(y, fast=fast)
+        b = None if sigma is None else model.thresholds_at(torch.tensor([sigma], dtype=torch.float64)).reshape(-1)
+        y_hat, x = model._forward(y, fast=fast, b=b)
         loss = 0.5 * ((target - y_hat) ** 2).mean()
         loss.backward()
         results.append((y_hat.detach(), x.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
@@ -162,8 +176,7 @@ def test_model_gradients_match_plain_autograd_float64(case):
     (yh_ref, x_ref, g_ref), (yh_fast, x_fast, g_fast) = results
     assert 0.05 < float((x_ref != 0).double().mean()) < 0.95
     assert _max_rel(yh_fast, yh_ref) < RTOL and _max_rel(x_fast, x_ref) < RTOL
-    expected = {"H", "lam"} if model.config.threshold_mode == "em" else {"H", "bias"}
-    expected |= set() if model.config.tied else {"We", "Wd"}
+    expected = PARAMETERS[model.config.threshold_mode] | (set() if model.config.tied else {"We", "Wd"})
     assert set(g_fast) == set(g_ref) == expected
     for name in expected:
         assert _max_rel(g_fast[name], g_ref[name]) < RTOL, name

@@ -49,3 +49,45 @@ def test_lambda_learning_rate_follows_lam_init_unless_given():
     model = CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3, lam_init=300.0), seed=0)
     assert Trainer(model, TrainConfig()).lam_lr == pytest.approx(1.5)
     assert Trainer(model, TrainConfig(lam_lr=0.1)).opt_lam.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def _blind_run(epochs, mode):
+    """Blind denoising (noise std drawn per batch from [0.1, 0.4]) of 2-D crops."""
+    rng = torch.Generator().manual_seed(0)
+    clean = torch.nn.functional.avg_pool2d(torch.rand((12, 1, 24, 24), generator=rng), 3, 1, 1).numpy()
+    config = ModelConfig(kind="2d", num_filters=4, kernel_size=5, stride=2, num_layers=8, L=6.0, sigma=0.25,
+                         lam_init=5.0, threshold_mode=mode)
+    trainer = Trainer(CRsAE(config, seed=1), TrainConfig(epochs=epochs, batch_size=3, lr_step=1, seed=2),
+                      data_spec={"x": 1})
+    return trainer, ArrayData(clean, noise_sigma=0.1, noise_sigma_max=0.4)
+
+
+@pytest.mark.parametrize("mode", ["affine", "em"])
+def test_blind_training_resumes_exactly_and_learns_the_threshold_law(tmp_path, mode):
+    trainer, data = _blind_run(3, mode)
+    start = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    full = [r.loss for r in trainer.fit(data)]
+    moved = {n for n, p in trainer.model.named_parameters() if not torch.equal(p, start[n])}
+    assert moved == ({"H", "bias", "slope"} if mode == "affine" else {"H", "lam"})
+    first, data = _blind_run(2, mode)
+    first.fit(data, checkpoint=tmp_path / "c.pt")
+    resumed = Trainer.resume(tmp_path / "c.pt")
+    resumed.config = resumed.config.replace(epochs=3)
+    assert [r.loss for r in resumed.fit(data)] == full
+    for (name, p), q in zip(trainer.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q), name
+    if mode == "affine":
+        assert (trainer.model.bias >= 0).all() and (trainer.model.slope >= 0).all()
+
+
+def test_a_step_at_a_batch_sigma_is_the_step_of_the_model_built_at_that_sigma():
+    """EM mode: thresholds lam sigma^2 / L at the batch's sigma, so the step equals that of the same weights in a
+    model whose own sigma is the batch's (same loss, same updates)."""
+    trainer, data = _blind_run(1, "em")
+    y, target, sigma = next(iter(data.batches(1, 3, 2)))
+    m = trainer.model
+    built = CRsAE(m.config.replace(sigma=sigma), m.H.detach().numpy(), lam=m.lam.detach().numpy(), normalize=False)
+    other = Trainer(built, trainer.config)
+    assert trainer.step(y, target, sigma) == pytest.approx(other.step(y, target), rel=1e-6)
+    assert torch.allclose(trainer.model.H, other.model.H, atol=1e-7)
+    assert torch.allclose(trainer.model.lam, other.model.lam, atol=1e-6)

@@ -178,3 +178,28 @@ def test_cli_export_noise_input_refuses_a_bias_model(tmp_path):
                                                             threshold_mode="bias")))
     done = runner.invoke(app, ["export", str(tmp_path / "bias.pt"), "-o", str(tmp_path / "m.onnx"), "--noise-input"])
     assert done.exit_code == 1 and "free biases" in done.output and not (tmp_path / "m.onnx").exists()
+
+
+def test_affine_thresholds_follow_their_learned_law(tiny_exports, rng, tmp_path):
+    """threshold_mode affine: at noise_sigma s the graph thresholds at beta + gamma s (not lam s^2 / L); the
+    metadata says affine with no lambda, and the frozen thresholds are those at the model's sigma."""
+    affine = tiny_exports["m2_affine"]
+    model = affine.model()
+    with torch.no_grad():                                    # an intercept, so the law is not a pure slope
+        model.bias.fill_(0.01)
+    meta = json.loads(affine.sidecar.read_text())
+    assert (meta["threshold_mode"], meta["lam"]) == ("affine", None)
+    np.testing.assert_allclose(meta["thresholds"], (model.slope * 0.2).detach().numpy(), rtol=1e-6)
+    proto = to_onnx(model, outputs="both", noise_input=True)
+    path = tmp_path / "m2_affine_intercept.onnx"
+    onnx.save(proto, path)
+    y = rng.random((2, 1, 21, 18)).astype(np.float32)
+    sigmas = [0.05, 0.4]
+    got = Encoder(path, device="cpu").run(y, noise_sigma=sigmas)
+    for i, sigma in enumerate(sigmas):
+        b = model.thresholds_at(torch.tensor([sigma]))
+        np.testing.assert_allclose(b.detach().numpy()[0], 0.01 + model.slope.detach().numpy() * sigma, rtol=1e-6)
+        with torch.no_grad():
+            want = model._shift_and_average(torch.from_numpy(y[i:i + 1]), b=b)[0].numpy()
+        assert np.abs(got["reconstruction"][i:i + 1] - want).max() <= contract.atol(want, model.config.num_layers)
+    assert not np.allclose(got["codes"][0], got["codes"][1])

@@ -39,6 +39,30 @@ def test_cli_resume_continues_the_run(tmp_path):
     assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
 
 
+def test_cli_blind_affine_run_records_its_noise_range_and_resumes(tmp_path):
+    """``--threshold-mode affine --noise-sigma-max``: the checkpoint's model thresholds at the middle of the range
+    (beta + gamma sigma), its data spec keeps the range, and the run resumes exactly."""
+    from PIL import Image
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((40, 44)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    args = ["--data", tmp_path / "imgs", "--crop-size", 24, "--crops-per-epoch", 4, "--num-filters", 4,
+            "--kernel-size", 5, "--stride", 2, "--num-layers", 4, "--threshold-mode", "affine",
+            "--noise-sigma", 0.05, "--noise-sigma-max", 0.25, "--quiet"]
+    full = invoke("train", "-o", tmp_path / "full.pt", "--epochs", 2, *args)
+    part = invoke("train", "-o", tmp_path / "part.pt", "--epochs", 1, *args)
+    resumed = invoke("train", "--resume", tmp_path / "part.pt", "-o", tmp_path / "part.pt", "--epochs", 2, "--quiet")
+    assert full.exit_code == part.exit_code == resumed.exit_code == 0, resumed.output
+    a, b = read_checkpoint(tmp_path / "full.pt"), read_checkpoint(tmp_path / "part.pt")
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert a["data"]["noise_sigma_max"] == 0.25 and a["model_config"]["threshold_mode"] == "affine"
+    model = load_model(tmp_path / "full.pt")
+    assert model.config.sigma == pytest.approx(0.15)
+    np.testing.assert_allclose(model.thresholds().detach().numpy(),
+                               (model.bias + 0.15 * model.slope).detach().numpy(), rtol=1e-6)
+
+
 @pytest.mark.parametrize("args,match", [
     (["--data", "missing_dir"], "does not exist"),
     (["--num-layers", 0], "num_layers must be a positive integer"),
@@ -50,6 +74,9 @@ def test_cli_resume_continues_the_run(tmp_path):
     (["--data", "SHORT"], "smaller than"),
     (["--adam-eps", 0], "adam_eps must be a positive"),
     (["--lam-lr", -1], "lam_lr must be a positive"),
+    (["--data", "IMAGES", "--noise-sigma", 0.2, "--noise-sigma-max", 0.1], "--noise-sigma-max must be a finite "
+                                                                           "number above --noise-sigma"),
+    (["--noise-sigma-max", 0.3], "the default data is a simulation"),
 ])
 def test_train_bad_input_is_one_line_error_without_checkpoint(tmp_path, args, match):
     from PIL import Image

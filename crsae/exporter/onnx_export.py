@@ -62,15 +62,16 @@ class ExportGraph(nn.Module):
 
 # --- the noise_sigma input (export/CONTRACT.md, "Inputs") ---------------------------------------------------
 def noise_thresholds(model: CRsAE, signal: torch.Tensor, noise_sigma: torch.Tensor) -> torch.Tensor:
-    """Per-item thresholds b = lam sigma^2 / L for noise_sigma (B,) float32 in the signal's units: (B, C). A
-    negative entry asks for the noise level estimated from that item (``crsae.model.noise``)."""
+    """Per-item thresholds for noise_sigma (B,) float32 in the signal's units: (B, C), b = lam sigma^2 / L (or
+    beta + gamma sigma, affine). A negative entry asks for the noise level estimated from that item
+    (``crsae.model.noise``)."""
     estimate = estimate_noise_sigma(signal.float())
     sigma = torch.where(noise_sigma < 0, estimate, noise_sigma)
     return model.thresholds_at(sigma)
 
 
 def check_noise_input(model: CRsAE) -> None:
-    """ConfigError unless ``model``'s thresholds follow sigma (threshold_mode em or fixed)."""
+    """ConfigError unless ``model``'s thresholds follow sigma (threshold_mode em, fixed or affine)."""
     if model.config.threshold_mode == "bias":
         raise ConfigError("--noise-input needs thresholds b = lam sigma^2 / L, but this model's are free biases "
                           "(threshold_mode bias) that no sigma sets; export it without --noise-input")
@@ -115,7 +116,7 @@ def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
         "kernel_size": cfg.kernel_size, "stride": cfg.stride, "num_layers": cfg.num_layers,
         "L": float(model.L), "sigma": cfg.sigma, "threshold_mode": cfg.threshold_mode,
         "two_sided": cfg.two_sided, "tied": cfg.tied,
-        "lam": None if cfg.threshold_mode == "bias" else [float(v) for v in model.lam.detach()],
+        "lam": [float(v) for v in model.lam.detach()] if cfg.threshold_mode in ("em", "fixed") else None,
         "thresholds": [float(v) for v in model.thresholds().detach()],
         "input_scaling": cfg.input_scaling, "outputs": list(outputs), "chunk_halo": cfg.chunk_halo,
         "min_size": cfg.min_size,

@@ -2,7 +2,8 @@
 
 Encoder: T unrolled FISTA steps (``crsae.model.fista``), a residual network whose T layers share H.
 Decoder: ``y_hat = H x_T``, tied to the encoder's dictionary (``Wd x_T`` for the untied variant).
-Thresholds ``b_c`` are ``lam_c sigma^2 / L`` (modes ``em``, ``fixed``) or a free bias (mode ``bias``).
+Thresholds ``b_c`` are ``lam_c sigma^2 / L`` (modes ``em``, ``fixed``), a free bias (mode ``bias``) or
+``beta_c + gamma_c sigma`` (mode ``affine``, beyond the paper: learned thresholds affine in the noise level).
 2-D models with stride s > 1 reconstruct with the shift-and-average trick: the image is reflect-padded at all s^2
 offsets, each copy is encoded and decoded, cropped back and the s^2 reconstructions are averaged.
 
@@ -69,7 +70,11 @@ class CRsAE(nn.Module):
     lam : float or array of shape (C,), optional
         Initial lambda_c (default ``config.lam_init``); ignored in ``bias`` mode unless ``bias`` is omitted.
     bias : float or array of shape (C,), optional
-        Initial thresholds b_c for ``bias`` mode (default ``lam_init sigma^2 / L``).
+        Initial thresholds b_c for ``bias`` mode (default ``lam_init sigma^2 / L``); in ``affine`` mode the
+        intercepts beta_c (default 0).
+    slope : float or array of shape (C,), optional
+        ``affine`` mode: initial slopes gamma_c (default ``lam_init sigma / L``, so that b at the model's sigma
+        starts at the EM model's ``lam_init sigma^2 / L``).
     L_geometry : int or (int, int), optional
         Signal size for the power-iteration estimate of L when ``config.L`` is None.
     seed : int
@@ -83,7 +88,7 @@ class CRsAE(nn.Module):
     After construction ``config.L`` holds the L in use (estimated if it was None).
     """
 
-    def __init__(self, config: ModelConfig, dictionary=None, *, lam=None, bias=None, L_geometry=None,
+    def __init__(self, config: ModelConfig, dictionary=None, *, lam=None, bias=None, slope=None, L_geometry=None,
                  seed: int = 0, analysis=None, synthesis=None, normalize: bool = True):
         super().__init__()
         C, ch, K = config.num_filters, config.channels, config.kernel_size
@@ -115,6 +120,11 @@ class CRsAE(nn.Module):
         if config.threshold_mode == "bias":
             b = lam * config.sigma ** 2 / config.L if bias is None else self._per_filter("bias", bias)
             self.bias = nn.Parameter(b)
+        elif config.threshold_mode == "affine":
+            self.bias = nn.Parameter(torch.zeros(config.num_filters) if bias is None
+                                     else self._per_filter("bias", bias))          # beta_c
+            self.slope = nn.Parameter(lam * config.sigma / config.L if slope is None
+                                      else self._per_filter("slope", slope))       # gamma_c
         else:
             self.lam = nn.Parameter(lam, requires_grad=config.threshold_mode == "em")
 
@@ -147,20 +157,26 @@ class CRsAE(nn.Module):
         return self.H if self.config.tied else self.Wd
 
     def thresholds(self) -> torch.Tensor:
-        """b: (C,), the per-filter thresholds the encoder applies."""
-        if self.config.threshold_mode == "bias":
+        """b: (C,), the per-filter thresholds the encoder applies (at the model's sigma)."""
+        mode = self.config.threshold_mode
+        if mode == "bias":
             return self.bias
+        if mode == "affine":
+            return self.bias + self.slope * self.config.sigma
         return self.lam * self.config.sigma ** 2 / self.L
 
     def thresholds_at(self, sigma: torch.Tensor) -> torch.Tensor:
-        """b at other noise levels, one row per batch item: sigma (B,) -> (B, C), b = lam_c sigma^2 / L.
-
-        The thresholds the model would have, were it built at each sigma (``threshold_mode`` em or fixed); a
-        free bias (``bias`` mode) has no sigma to change, so ConfigError.
+        """b at other noise levels, one row per batch item: sigma (B,) -> (B, C); b = lam_c sigma^2 / L
+        (``threshold_mode`` em or fixed: the thresholds the model would have, were it built at each sigma) or
+        beta_c + gamma_c sigma (affine). A free bias (``bias`` mode) has no sigma to change, so ConfigError.
         """
-        if self.config.threshold_mode == "bias":
-            raise ConfigError("this model's thresholds are free biases (threshold_mode bias), not lam sigma^2 / L, "
-                              "so a noise level cannot set them; use a model trained with threshold_mode em or fixed")
+        mode = self.config.threshold_mode
+        if mode == "bias":
+            raise ConfigError("this model's thresholds are free biases (threshold_mode bias), which no noise level "
+                              "sets; use a model trained with threshold_mode em, fixed or affine")
+        if mode == "affine":
+            sigma = sigma.to(self.slope.dtype).reshape(-1, 1)
+            return self.bias + self.slope * sigma
         sigma = sigma.to(self.lam.dtype).reshape(-1, 1)
         return self.lam * (sigma * sigma) / self.L
 
@@ -195,9 +211,11 @@ class CRsAE(nn.Module):
 
     @torch.no_grad()
     def clamp_thresholds(self, minimum: float = 1e-6) -> None:
-        """Keep lam_c > 0 (EM mode) and b_c >= 0 (bias mode) after an optimiser step."""
-        if self.config.threshold_mode == "bias":
+        """Keep lam_c > 0 (EM mode), b_c >= 0 (bias mode), beta_c, gamma_c >= 0 (affine) after an optimiser step."""
+        if self.config.threshold_mode in ("bias", "affine"):
             self.bias.clamp_(min=0.0)
+            if self.config.threshold_mode == "affine":
+                self.slope.clamp_(min=0.0)
         else:
             self.lam.clamp_(min=minimum)
 
@@ -250,7 +268,7 @@ class CRsAE(nn.Module):
         return self._forward(y)
 
     def _encode(self, y: torch.Tensor, fast: bool = False, b: torch.Tensor | None = None) -> torch.Tensor:
-        """``b``: thresholds (B, C) per item (``thresholds_at``) instead of the model's own (C,)."""
+        """``b``: thresholds (B, C) per item (``thresholds_at``) or (C,) for all, instead of the model's own."""
         cfg = self.config
         encoder = unrolled_fista_train if fast else unrolled_fista       # fast: training path, same math
         return encoder(y, self.H, self.analysis_filters, self.thresholds() if b is None else b, self.L,
@@ -259,17 +277,19 @@ class CRsAE(nn.Module):
     def _decode(self, x: torch.Tensor, size, fast: bool = False) -> torch.Tensor:
         return (synthesis_train if fast else synthesis)(x, self.synthesis_filters, size, self.config.stride)
 
-    def _forward(self, y: torch.Tensor, fast: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """``fast``: the training path (``crsae.model.fast_fista``, hand-written backward), equal up to rounding."""
+    def _forward(self, y: torch.Tensor, fast: bool = False,
+                 b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``fast``: the training path (``crsae.model.fast_fista``, hand-written backward), equal up to rounding.
+        ``b``: thresholds (C,) or (B, C) instead of the model's own (e.g. ``thresholds_at`` a batch's noise)."""
         if self.config.kind == "2d" and self.config.stride > 1:
-            return self._shift_and_average(y, fast)
-        x = self._encode(y, fast)
+            return self._shift_and_average(y, fast, b)
+        x = self._encode(y, fast, b)
         return self._decode(x, y.shape[2:], fast), x
 
     def _shift_and_average(self, y: torch.Tensor, fast: bool = False,
                            b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The stride trick (docs/math.md, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes.
-        ``b``: thresholds (B, C) per item, as in ``_encode`` (each item's row serves its s^2 copies)."""
+        ``b``: thresholds (B, C) per item (each item's row serves its s^2 copies) or (C,), as in ``_encode``."""
         s, K = self.config.stride, self.config.kernel_size
         B, _, Hh, Ww = y.shape
         top, bottom = stride_pads(Hh, K, s)
@@ -277,7 +297,9 @@ class CRsAE(nn.Module):
         shifts = [(r, c) for r in range(s) for c in range(s)]
         padded = torch.cat([F.pad(y, (left - c, right + c, top - r, bottom + r), mode="reflect")
                             for r, c in shifts])                           # (s^2 B, ch, Hh + top + bottom, ...)
-        x = self._encode(padded, fast, None if b is None else b.repeat(s * s, 1))   # (s^2 B, C, Hc, Wc)
+        if b is not None and b.dim() == 2:
+            b = b.repeat(s * s, 1)                                         # (s^2 B, C), copy-major
+        x = self._encode(padded, fast, b)                                  # (s^2 B, C, Hc, Wc)
         y_hat = self._decode(x, padded.shape[2:], fast)                    # (s^2 B, ch, Hh + top + bottom, ...)
         crops = [y_hat[i * B:(i + 1) * B, :, top - r:top - r + Hh, left - c:left - c + Ww]
                  for i, (r, c) in enumerate(shifts)]                       # s^2 x (B, ch, Hh, Ww)

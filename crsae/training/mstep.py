@@ -9,7 +9,9 @@ Per batch:
    with the gradient near the optimum, so filters settle to ~1e-3 recovery error. On long, very sparse 1-D windows
    (e.g. 10 events in 5000 samples) the gradients are far below 1e-3 and learning crawls; lower ``adam_eps``
    (1e-5 there) and decay the learning rate (``bench/dictlearn.py`` measures this). In ``bias`` mode the
-   thresholds are learned here too.
+   thresholds are learned here too, and in ``affine`` mode their intercepts and slopes. With a noise level
+   drawn per batch (``crsae train --noise-sigma-max``: blind training over a range of noise), the encoder's
+   thresholds are those of the batch's sigma (``CRsAE.thresholds_at``: lam sigma^2 / L, or beta + gamma sigma).
 2. lambda (``em`` mode only): minimise the EM lambda loss with its own Adam (lam_lr, by default lam_init / 200, the
    paper's 0.1 for lam_init 20; Adam moves a parameter by about lr a step, so a fixed 0.1 would take thousands of
    steps to move the lambda ~ 300 of a 1-D simulation to its M-step value) on the codes x_T of stage 1
@@ -78,7 +80,7 @@ class Trainer:
         self.model, self.config, self.device, self.data_spec = model.to(device), config, device, data_spec
         self.fast = fast
         self.dist = dist or Distributed(device=device)
-        self.dictionary = [p for name, p in model.named_parameters() if name in ("H", "We", "Wd", "bias")]
+        self.dictionary = [p for name, p in model.named_parameters() if name in ("H", "We", "Wd", "bias", "slope")]
         self.opt_dict = torch.optim.Adam(self.dictionary, lr=config.lr, eps=config.adam_eps)
         self.schedule = torch.optim.lr_scheduler.StepLR(self.opt_dict, step_size=config.lr_step,
                                                         gamma=config.lr_decay)
@@ -113,16 +115,22 @@ class Trainer:
                            for r in state.get("history", [])]
         return trainer
 
-    def step(self, y: torch.Tensor, target: torch.Tensor) -> tuple[float, Optional[float]]:
+    def step(self, y: torch.Tensor, target: torch.Tensor,
+             sigma: float | None = None) -> tuple[float, Optional[float]]:
         """One two-stage update on a batch; returns (reconstruction loss, lambda loss or None).
 
         y, target : Tensor of shape (B, channels, *size), the whole batch; under torchrun every process passes the
         same batch and trains on its shard of it.
+        sigma : the batch's noise std, when drawn per batch; the encoder then thresholds at it (a free bias has no
+        sigma and ignores it).
         """
         model, dist = self.model, self.dist
         count = target.numel()                                             # elements of the whole batch
         y, target = dist.shard(y).to(self.device), dist.shard(target).to(self.device)
-        y_hat, x = model._forward(y, fast=self.fast)
+        b = None
+        if sigma is not None and model.config.threshold_mode != "bias":
+            b = model.thresholds_at(torch.tensor([float(sigma)], device=self.device)).reshape(-1)   # (C,)
+        y_hat, x = model._forward(y, fast=self.fast, b=b)
         loss = 0.5 * torch.sum((target - y_hat) ** 2) / count              # this shard's share of the batch mean
         self.opt_dict.zero_grad(set_to_none=True)
         loss.backward()
@@ -159,8 +167,8 @@ class Trainer:
             lr = self.opt_dict.param_groups[0]["lr"]
             losses, lam_losses = [], []
             started = time.perf_counter()
-            for i, (y, target) in enumerate(data.batches(epoch, cfg.batch_size, cfg.seed)):
-                loss, lam_loss = self.step(y, target)
+            for i, (y, target, sigma) in enumerate(data.batches(epoch, cfg.batch_size, cfg.seed)):
+                loss, lam_loss = self.step(y, target, sigma)
                 losses.append(loss)
                 if lam_loss is not None:
                     lam_losses.append(lam_loss)

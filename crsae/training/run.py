@@ -36,8 +36,8 @@ DEFAULTS = {
     "2d": dict(num_filters=64, kernel_size=7, stride=5, num_layers=30, L=10.0, lam_init=20.0, delta=100.0,
                sigma=0.078, epochs=10, batch_size=1),
 }
-SOURCE_DEFAULTS = dict(noise_sigma=25 / 255, crop_size=128, crops_per_epoch=400, max_images=None, channels=1,
-                       num_signals=512, length=500, events_per_filter=3, snr_db=16.0)
+SOURCE_DEFAULTS = dict(noise_sigma=25 / 255, noise_sigma_max=None, crop_size=128, crops_per_epoch=400, max_images=None,
+                       channels=1, num_signals=512, length=500, events_per_filter=3, snr_db=16.0)
 
 
 @dataclass
@@ -80,6 +80,10 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     _check_source(source)
     two_sided, tied = model.get("two_sided", True), model.get("tied", True)
     if data is None:
+        if source["noise_sigma_max"] is not None:
+            raise ConfigError("--noise-sigma-max draws the noise added to --data images or arrays, but the default "
+                              "data is a simulation with its own noise (--snr-db); pass --data or drop "
+                              "--noise-sigma-max")
         spec = {"source": "simulate", "num_signals": source["num_signals"], "length": source["length"],
                 "num_filters": model.get("num_filters", DEFAULTS["1d"]["num_filters"]),
                 "kernel_size": model.get("kernel_size", DEFAULTS["1d"]["kernel_size"]),
@@ -88,7 +92,7 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     else:
         spec = spec_for_path(data, channels=source["channels"], crop_size=source["crop_size"],
                              crops_per_epoch=source["crops_per_epoch"], noise_sigma=source["noise_sigma"],
-                             max_images=source["max_images"])
+                             max_images=source["max_images"], noise_sigma_max=source["noise_sigma_max"])
     src = build_source(spec)
     defaults = DEFAULTS[src.kind]
     pick = lambda name: model.get(name, defaults.get(name))  # noqa: E731
@@ -124,7 +128,8 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
         initial_error = filter_errors(src.truth, initial)
     supervised = train.pop("supervised", None)
     if supervised is None:
-        supervised = spec["source"] in ("simulate", "npz", "images") or bool(spec.get("noise_sigma"))
+        supervised = spec["source"] in ("simulate", "npz", "images") or bool(spec.get("noise_sigma")) \
+            or spec.get("noise_sigma_max") is not None
     geometry = _geometry(src)
     if not supervised:
         src.data = _unsupervised(src.data)
@@ -165,6 +170,11 @@ def _check_source(source: dict) -> None:
     noise = source["noise_sigma"]
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
         raise ConfigError(f"--noise-sigma must be a finite number >= 0, got {noise!r}")
+    top = source["noise_sigma_max"]
+    if top is not None and (isinstance(top, bool) or not isinstance(top, (int, float)) or not math.isfinite(top)
+                            or top <= noise):
+        raise ConfigError(f"--noise-sigma-max must be a finite number above --noise-sigma ({noise:.4g}: the noise "
+                          f"std is drawn per batch from [--noise-sigma, --noise-sigma-max]), got {top!r}")
     for key in ("crop_size", "crops_per_epoch", "num_signals", "length", "events_per_filter"):
         value = source[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -200,8 +210,8 @@ class _unsupervised:
         return len(self.data)
 
     def batches(self, epoch, batch_size, seed):
-        for y, _ in self.data.batches(epoch, batch_size, seed):
-            yield y, y
+        for y, _, sigma in self.data.batches(epoch, batch_size, seed):
+            yield y, y, sigma
 
 
 def _signal_length(src: Source) -> int:
