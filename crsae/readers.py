@@ -361,10 +361,17 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def load_images(folder: str | os.PathLike, channels: int = 1, limit: int | None = None) -> list[np.ndarray]:
-    """All images of a folder (the first ``limit`` by name), each (channels, Hh, Ww) in [0, 1]."""
+    """All images of a folder (the first ``limit`` by name), each (channels, Hh, Ww) in [0, 1]. A warning that
+    several images raise (e.g. colour converted to grayscale) is given once for the folder, not once an image."""
     if limit is not None and limit < 1:
         raise DataError(f"the image limit must be at least 1, got {limit}")
-    return [load_image(p, channels) for p in list_images(folder)[:limit]]
+    paths = list_images(folder)[:limit]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = [load_image(p, channels) for p in paths]
+    for w in {(w.category, str(w.message)): w for w in caught}.values():
+        warnings.warn(w.message, stacklevel=2)
+    return images
 
 
 # --- long recordings ---------------------------------------------------------------------------------------

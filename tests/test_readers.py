@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crsae.errors import DataError, ShapeError
+from crsae.errors import DataError, DataWarning, ShapeError
 from crsae.readers import as_batch, list_images, load_array, load_image, load_images, read_input
 
 
@@ -114,3 +114,12 @@ def test_image_folders_are_listed_by_name(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no"):
         list_images(tmp_path / "empty")
+
+
+def test_a_folder_of_colour_images_warns_once_not_once_an_image(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(np.dstack([np.full((5, 6), v, np.uint8) for v in (10, 90, 200)])).save(tmp_path / name)
+    with pytest.warns(DataWarning) as caught:
+        images = load_images(tmp_path, channels=1)
+    assert len(images) == 3 and [str(w.message) for w in caught].count(str(caught[0].message)) == 1
+    assert len(caught) == 1 and "converted to grayscale" in str(caught[0].message)
