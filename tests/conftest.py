@@ -90,6 +90,9 @@ def _tiny_models():
                                  input_scaling="unit_interval"), 1, dict(outputs="both", noise_input=True)),
         "spikes_sigma": (ModelConfig(kind="1d", num_filters=3, kernel_size=8, num_layers=12, lam_init=0.4,
                                      two_sided=False), 2, dict(outputs="both", noise_input=True)),
+        # spikes with the accelerated encoder (crsae export --encoder accelerated, default step 1.9)
+        "spikes_accelerated": (ModelConfig(kind="1d", num_filters=3, kernel_size=8, num_layers=12, lam_init=0.4,
+                                           two_sided=False), 2, dict(outputs="both", encoder="accelerated")),
         # every axis fixed: (4, 1, 90)
         "static": (ModelConfig(kind="1d", num_filters=3, kernel_size=7, num_layers=10, lam_init=0.5), 1,
                    dict(outputs="both", static_shape=(4, 1, 90))),
@@ -149,7 +152,8 @@ def _sha256(path: Path) -> str:
 @pytest.fixture(scope="session")
 def tiny_exports(tmp_path_factory):
     """Tiny checkpoints and their exports (m1 1-D, m2 2-D stride 2, spikes 1-D one-sided, static fixed-shape 1-D;
-    m2_sigma and spikes_sigma: m2 and spikes with the noise_sigma input),
+    m2_sigma and spikes_sigma: m2 and spikes with the noise_sigma input; spikes_accelerated: spikes with the
+    accelerated encoder),
     each built once per session on first use. Tests must not modify them (checked after the session)."""
     exports = TinyExports(tmp_path_factory.mktemp("tiny-exports"))
     yield exports

@@ -143,3 +143,19 @@ def test_npz_output_of_a_long_signal_with_reconstruction_and_events(m1, tmp_path
         np.testing.assert_array_equal(z["reconstruction"], np.load(tmp_path / "r.npy"))
     assert _events(tmp_path / "a.csv") == _events(tmp_path / "b.csv") != []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "o.npz", "r.npy", "y.npy"]
+
+
+def test_infer_refuses_to_chunk_an_accelerated_model_before_writing(tiny_exports, tmp_path, rng):
+    """An accelerated-encoder export (per-example safeguard) is not chunkable: a recording longer than --chunk is
+    refused up front, with the --chunk that runs it whole; with that --chunk it runs, equal to Encoder.run."""
+    from crsae import contract
+    tiny = tiny_exports["spikes_accelerated"]
+    y = np.abs(rng.standard_normal((1, 900))).astype(np.float32)
+    np.save(tmp_path / "rec.npy", y)
+    with pytest.raises(DataError, match=r"runs the accelerated encoder, .* \(--chunk 900 or more runs"):
+        infer(tiny.onnx, tmp_path / "rec.npy", tmp_path / "codes.npy", chunk=300)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.npy"]
+    infer(tiny.onnx, tmp_path / "rec.npy", tmp_path / "codes.npy", chunk=900)
+    whole = Encoder(tiny.onnx, device="cpu").run(y[None], ["codes"])["codes"]        # (1, C, M)
+    got = np.load(tmp_path / "codes.npy")
+    assert got.shape == whole.shape and np.abs(got - whole).max() <= contract.atol(whole, 12)
