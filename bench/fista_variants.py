@@ -10,7 +10,10 @@ Variants (torch float32, codes as in crsae.model.fista.unrolled_fista):
 - ``restart``: the same, momentum reset per example when (z_k - x_k) . (x_k - x_{k-1}) > 0 (O'Donoghue and Candes'
   gradient restart), which ONNX can express with a Where on a per-example scalar;
 - ``step s``: step s / L (a "tighter L"; convergence is only guaranteed for s <= 1 / 1.01);
-- ``restart + step s``; ``a = 4``: Chambolle and Dossal's momentum (k - 1) / (k + a), a = 4.
+- ``restart + step s``; ``a = 4``: Chambolle and Dossal's momentum (k - 1) / (k + a), a = 4;
+- ``accelerated s``: the export option ``crsae export --encoder accelerated --step s``
+  (crsae.model.fista.accelerated_fista): step s / L, a step that raises the objective is rejected and the momentum
+  restarted, per example (docs/math.md, "Accelerated encoder"); the run also counts its rejected steps.
 """
 
 from __future__ import annotations
@@ -29,11 +32,32 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import sparse_coding as sc  # noqa: E402
-from crsae.model.fista import analysis, soft_threshold, synthesis  # noqa: E402
+from crsae.model.fista import accelerated_steps, analysis, soft_threshold, synthesis  # noqa: E402
 
 VARIANTS = {"paper": {}, "restart": {"restart": True}, "step 1.5": {"step": 1.5},
             "restart + step 1.5": {"step": 1.5, "restart": True}, "step 1.9": {"step": 1.9},
-            "restart + step 1.9": {"step": 1.9, "restart": True}, "a = 4": {"a": 4.0}}
+            "restart + step 1.9": {"step": 1.9, "restart": True}, "a = 4": {"a": 4.0},
+            "accelerated 1.5": {"accelerated": 1.5}, "accelerated 1.9": {"accelerated": 1.9},
+            "accelerated 1.99": {"accelerated": 1.99}}
+
+
+def accelerated_layers_to_gaps(p, gaps, T_max, step) -> tuple[dict, int]:
+    """({gap: first T}, rejected steps summed over the examples up to the last T counted) for the export's
+    accelerated encoder, its layers run one by one (``accelerated_steps``)."""
+    torch.set_num_threads(THREADS)
+    y, H = torch.from_numpy(p.y), torch.from_numpy(p.H)
+    b = torch.full((H.shape[0],), p.lam / p.L)
+    found, rejected, x_prev = {}, 0, None
+    with torch.no_grad():
+        for k, x in enumerate(accelerated_steps(y, H, b, p.L, T_max, step=step, two_sided=not p.nonneg)):
+            if x_prev is not None:          # a rejected step leaves x_k = x_{k-1} exactly
+                rejected += int(((x == x_prev).flatten(1).all(dim=1)).sum())
+            gap = p.gap(p.objective(x.numpy()))
+            found.update({g: k + 1 for g in gaps if gap <= g and g not in found})
+            if len(found) == len(gaps):
+                break
+            x_prev = x
+    return found, rejected
 
 
 def layers_to_gaps(p, gaps, T_max, *, step=1.0, restart=False, a=None) -> dict:
@@ -93,10 +117,17 @@ def main():
         p = sc.workload_1d(args) if name == "1d" else sc.workload_2d(args)
         p.f_star = sc.reference(p, args)[1]
         for variant in args.variants.split(","):
-            found = layers_to_gaps(p, args.gaps, args.T_max, **VARIANTS[variant])
-            rows.append({"workload": name, "variant": variant, "layers_to_gap": {f"{g:g}": found.get(g) for g in args.gaps}})
+            options, rejected = VARIANTS[variant], None
+            if "accelerated" in options:
+                found, rejected = accelerated_layers_to_gaps(p, args.gaps, args.T_max, options["accelerated"])
+            else:
+                found = layers_to_gaps(p, args.gaps, args.T_max, **options)
+            rows.append({"workload": name, "variant": variant, "layers_to_gap": {f"{g:g}": found.get(g) for g in args.gaps}}
+                        | ({} if rejected is None else {"rejected_steps": rejected, "examples": int(p.y.shape[0])}))
             print(f"{name} {variant:<20} " + "  ".join(f"gap {g:g}: T = {found.get(g, 'not reached')}"
-                                                     for g in args.gaps), flush=True)
+                                                     for g in args.gaps)
+                  + ("" if rejected is None else f"  ({rejected} rejected steps over {p.y.shape[0]} examples)"),
+                  flush=True)
     write_json(args.out, {"threads": THREADS, "protocol": protocol(THREADS), "versions": versions(),
                           "args": vars(args), "rows": rows})
 

@@ -157,6 +157,11 @@ class Device(str, Enum):
     tensorrt = "tensorrt"
 
 
+class EncoderChoice(str, Enum):
+    paper = "paper"
+    accelerated = "accelerated"
+
+
 class DType(str, Enum):
     float32 = "float32"
     float16 = "float16"
@@ -507,6 +512,12 @@ def export(
     noise_input: Annotated[bool, typer.Option(help="Add the input noise_sigma (batch,): the thresholds follow the "
                                                    "noise level given at inference, or estimated from the signal "
                                                    "(crsae infer --noise-sigma, crsae denoise --sigma).")] = False,
+    encoder: Annotated[EncoderChoice, typer.Option(help="paper: the paper's FISTA (the default); accelerated: beyond "
+                                                  "the paper, step s/L kept monotone by a per-example objective "
+                                                  "test (docs/math.md), fewer layers to the same objective.")]
+    = EncoderChoice.paper,
+    step: Annotated[Optional[float], typer.Option(help="--encoder accelerated: the step factor s, 0 < s < 2 "
+                                                       "(default 1.9).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print what was written and the parity records as one "
                                                              "JSON object.")] = False,
 ):
@@ -518,7 +529,7 @@ def export(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StepConstantWarning)
         written, records = _export(checkpoint, output, outputs, dtype, static_shape, format.value, name, version,
-                                   max_batch_size, INSTANCE_GROUPS[instances], noise_input)
+                                   max_batch_size, INSTANCE_GROUPS[instances], noise_input, encoder.value, step)
     for r in records if not json_output else ():
         typer.echo(f"parity {r.output:<14} {str(tuple(r.shape)):<22} max |diff| {r.max_abs_diff:.2e}  atol {r.atol:.2e}")
     for w in caught:
@@ -535,11 +546,14 @@ def export(
 
 
 def _export(checkpoint, output, outputs, dtype, static_shape, format, name, version, max_batch_size, instances,
-            noise_input=False):
+            noise_input=False, encoder="paper", step=None):
     """The export itself: (what was written, parity records)."""
     from crsae.errors import ConfigError
     if format == "triton" and noise_input:
         raise ConfigError("--noise-input is for --format onnx (the Triton model takes the signal alone); drop one")
+    if format == "triton" and (encoder != "paper" or step is not None):
+        raise ConfigError("--encoder accelerated and --step are for --format onnx; export the Triton model with "
+                          "the paper's encoder")
     if format == "triton":
         from crsae.exporter.onnx_export import export_triton
         if static_shape is not None:
@@ -551,7 +565,8 @@ def _export(checkpoint, output, outputs, dtype, static_shape, format, name, vers
     else:
         from crsae.exporter.onnx_export import export_checkpoint
         records = export_checkpoint(checkpoint, output, outputs=outputs.value, dtype=dtype.value,
-                                    static_shape=_shape_option(static_shape), noise_input=noise_input)
+                                    static_shape=_shape_option(static_shape), noise_input=noise_input,
+                                    encoder=encoder, step=step)
         written = [str(output), str(output.with_suffix(".json"))]
     return written, records
 

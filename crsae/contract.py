@@ -55,6 +55,14 @@ def has_noise_input(meta: dict) -> bool:
     return bool(meta.get("noise_sigma_input", contract()["optional_metadata"]["noise_sigma_input"]))
 
 
+def encoder_step(meta: dict) -> float | None:
+    """The accelerated encoder's s (metadata ``encoder`` "accelerated" and ``step``), or None for the paper's
+    encoder (``encoder`` "paper" or absent: exports made before it existed)."""
+    if meta.get("encoder", contract()["optional_metadata"]["encoder"]) == "paper":
+        return None
+    return float(meta["step"])
+
+
 # Keys every runtime needs to run a model, and the checks on their values.
 _POSITIVE_INTS = ("channels", "num_filters", "kernel_size", "stride", "num_layers", "min_size")
 
@@ -112,6 +120,15 @@ def check_metadata(meta: dict, source: str) -> dict:
         problems.append(f"noise_sigma_input {meta['noise_sigma_input']!r} (expected true or false)")
     elif has_noise_input(meta) and meta["threshold_mode"] == "bias":
         problems.append("noise_sigma_input true with threshold_mode 'bias' (free biases have no sigma)")
+    encoder = meta.get("encoder", spec["optional_metadata"]["encoder"])
+    step = meta.get("step")
+    if encoder not in ("paper", "accelerated"):
+        problems.append(f"encoder {encoder!r} (expected 'paper' or 'accelerated')")
+    elif encoder == "accelerated" and (isinstance(step, bool) or not isinstance(step, (int, float))
+                                       or not 0 < step < 2):
+        problems.append(f"step {step!r} (the accelerated encoder needs a number in (0, 2))")
+    elif encoder == "paper" and step is not None:
+        problems.append(f"step {step!r} with the paper's encoder (a step belongs to encoder 'accelerated')")
     if problems:
         raise ModelFormatError(f"{source} has metadata {problems[0]}; re-export it with crsae export")
     return meta

@@ -94,6 +94,9 @@ def _tiny_models():
         "m2_affine": (ModelConfig(kind="2d", num_filters=3, kernel_size=5, stride=2, num_layers=4, lam_init=0.5,
                                   sigma=0.2, threshold_mode="affine", input_scaling="unit_interval"), 1,
                       dict(outputs="both", noise_input=True)),
+        # spikes with the accelerated encoder (crsae export --encoder accelerated, default step 1.9)
+        "spikes_accelerated": (ModelConfig(kind="1d", num_filters=3, kernel_size=8, num_layers=12, lam_init=0.4,
+                                           two_sided=False), 2, dict(outputs="both", encoder="accelerated")),
         # every axis fixed: (4, 1, 90)
         "static": (ModelConfig(kind="1d", num_filters=3, kernel_size=7, num_layers=10, lam_init=0.5), 1,
                    dict(outputs="both", static_shape=(4, 1, 90))),
@@ -153,7 +156,8 @@ def _sha256(path: Path) -> str:
 @pytest.fixture(scope="session")
 def tiny_exports(tmp_path_factory):
     """Tiny checkpoints and their exports (m1 1-D, m2 2-D stride 2, spikes 1-D one-sided, static fixed-shape 1-D;
-    m2_sigma and spikes_sigma: m2 and spikes with the noise_sigma input; m2_affine: affine thresholds, with it),
+    m2_sigma and spikes_sigma: m2 and spikes with the noise_sigma input; m2_affine: affine thresholds, with it;
+    spikes_accelerated: spikes with the accelerated encoder),
     each built once per session on first use. Tests must not modify them (checked after the session)."""
     exports = TinyExports(tmp_path_factory.mktemp("tiny-exports"))
     yield exports

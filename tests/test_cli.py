@@ -4,6 +4,7 @@ errors that leave no output behind."""
 import csv
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -259,3 +260,23 @@ def test_cli_static_shape_and_tensorrt_device(tmp_path):
         assert "provider: TensorrtExecutionProvider" in trt.output and (tmp_path / "o.npy").is_file()
     else:                 # no TensorRT provider, or one listed that does not load: refused, nothing written
         assert trt.exit_code == 1 and "TensorRT" in trt.output and not (tmp_path / "o.npy").exists()
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--encoder", "accelerated", "--step", "2.5"], r"error: step must be a number in \(0, 2\), got 2.5"),
+    (["--step", "1.5"], "error: --step sets the accelerated encoder's step"),
+    (["--encoder", "accelerated", "--dtype", "float16"], "error: the accelerated encoder compares objective values"),
+])
+def test_export_bad_encoder_options_are_one_line_errors_without_output(args, match, tmp_path):
+    save_checkpoint(tmp_path / "c.pt", CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3)))
+    result = invoke("export", tmp_path / "c.pt", "-o", tmp_path / "m.onnx", *args)
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and re.match(match, result.output)
+    assert sorted(os.listdir(tmp_path)) == ["c.pt"]
+
+
+def test_export_unknown_encoder_is_a_usage_error(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3)))
+    result = invoke("export", tmp_path / "c.pt", "-o", tmp_path / "m.onnx", "--encoder", "fast")
+    assert result.exit_code == 2 and "fast" in result.output
+    assert sorted(os.listdir(tmp_path)) == ["c.pt"]

@@ -33,3 +33,19 @@ def test_axes_and_messages():
     assert contract.size_text((7, 96)) == "7x96" and contract.size_text([5]) == "5"
     assert contract.message("too_small", size="7x96", min_size=14) == (
         "signal size 7x96 is smaller than 14, the least this model takes; pass longer signals or larger images")
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ({"encoder": "fast"}, "encoder 'fast'"),
+    ({"encoder": "accelerated"}, "step None"),
+    ({"encoder": "accelerated", "step": 2.0}, "step 2.0"),
+    ({"encoder": "accelerated", "step": True}, "step True"),
+    ({"step": 1.5}, "step 1.5 with the paper's encoder"),
+])
+def test_metadata_of_the_encoder_is_checked(extra, problem):
+    from crsae.errors import ModelFormatError
+    meta = json.loads((ROOT / "export" / "models" / "spikes1d.json").read_text())
+    assert contract.encoder_step(meta) is None                                 # absent: the paper's encoder
+    assert contract.encoder_step(contract.check_metadata(meta | {"encoder": "accelerated", "step": 1.9}, "m")) == 1.9
+    with pytest.raises(ModelFormatError, match=f"m has metadata {problem}"):
+        contract.check_metadata(meta | extra, "m")

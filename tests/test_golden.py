@@ -26,11 +26,17 @@ def noise_of(case: dict):
     return np.load(EXPORT / case["noise_sigma"]) if "noise_sigma" in case else None
 
 
+def step_of(case: dict):
+    """A case's accelerated-encoder step (its sidecar's ``encoder``, ``step``), or None for the paper's encoder."""
+    return contract.encoder_step(json.loads((EXPORT / case["sidecar"]).read_text()))
+
+
 def test_index_covers_every_model_and_output():
     models = {p.stem for p in (EXPORT / "models").glob("*.pt")}
     assert {"spikes1d", "image2d"} <= models
     assert {checkpoint_of(c).stem for c in CASES.values()} == models
     assert {c["name"] for c in CASES.values() if "noise_sigma" in c} == {"image2d_sigma"}
+    assert {c["name"]: step_of(c) for c in CASES.values() if step_of(c) is not None} == {"image2d_accelerated": 1.9}
     for case in CASES.values():
         assert set(case["outputs"]) == set(contract.contract()["outputs"]) == set(case["atol"])
     assert any(c["chunk_length"] for c in CASES.values())
@@ -41,7 +47,7 @@ def test_committed_vectors_match_current_torch_code(name):
     case = CASES[name]
     model = load_model(checkpoint_of(case))
     signal = np.load(EXPORT / case["input"])
-    for out, ref in reference_outputs(model, signal, noise_of(case)).items():
+    for out, ref in reference_outputs(model, signal, noise_of(case), step_of(case)).items():
         expected = np.load(EXPORT / case["outputs"][out])
         assert np.abs(ref - expected).max() <= case["atol"][out], out
 
@@ -54,6 +60,7 @@ def test_committed_onnx_models_reproduce_golden_vectors(name):
     assert encoder.metadata["checkpoint_sha256"] == file_sha256(checkpoint_of(case))
     noise = noise_of(case)
     assert encoder.noise_input == (noise is not None)
+    assert encoder.step == step_of(case)
     # the runtime's "auto" is the graph's -1
     noise_sigma = None if noise is None else ["auto" if v < 0 else float(v) for v in noise]
     for out, path in case["outputs"].items():

@@ -175,3 +175,19 @@ def test_both_outputs_of_a_long_signal_come_from_one_pass(m1, tmp_path, rng, mon
     np.testing.assert_array_equal(both["codes"], codes)
     np.testing.assert_allclose(both["reconstruction"], recon, rtol=0, atol=atol)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.npz", "y.npy"]        # no spill file left
+
+
+def test_infer_refuses_to_chunk_an_accelerated_model_before_writing(tiny_exports, tmp_path, rng):
+    """An accelerated-encoder export (per-example safeguard) is not chunkable: a recording longer than --chunk is
+    refused up front, with the --chunk that runs it whole; with that --chunk it runs, equal to Encoder.run."""
+    from crsae import contract
+    tiny = tiny_exports["spikes_accelerated"]
+    y = np.abs(rng.standard_normal((1, 900))).astype(np.float32)
+    np.save(tmp_path / "rec.npy", y)
+    with pytest.raises(DataError, match=r"runs the accelerated encoder, .* \(--chunk 900 or more runs"):
+        infer(tiny.onnx, tmp_path / "rec.npy", tmp_path / "codes.npy", chunk=300)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.npy"]
+    infer(tiny.onnx, tmp_path / "rec.npy", tmp_path / "codes.npy", chunk=900)
+    whole = Encoder(tiny.onnx, device="cpu").run(y[None], ["codes"])["codes"]        # (1, C, M)
+    got = np.load(tmp_path / "codes.npy")
+    assert got.shape == whole.shape and np.abs(got - whole).max() <= contract.atol(whole, 12)

@@ -181,3 +181,53 @@ def test_with_weights_replaces_an_unfolded_step_constant():
                                    providers=["CPUExecutionProvider"])
     got = session.run(["codes"], {"signal": y.float().numpy()})[0]
     np.testing.assert_allclose(got, want, atol=contract.atol(want, 3), rtol=0)
+
+
+# --- the accelerated encoder (crsae export --encoder accelerated; docs/math.md, "Accelerated encoder") ----------
+def test_accelerated_export_matches_its_torch_encoder_and_says_so(tiny_exports, rng):
+    tiny = tiny_exports["spikes_accelerated"]
+    model = tiny.model()
+    meta = json.loads(tiny.sidecar.read_text())
+    assert (meta["encoder"], meta["step"]) == ("accelerated", 1.9)
+    assert "encoder" not in json.loads(tiny_exports["spikes"].sidecar.read_text())     # the default: as before
+    encoder = Encoder(tiny.onnx, device="cpu")
+    assert encoder.step == 1.9
+    y = np.abs(rng.standard_normal((3, 1, 301))).astype(np.float32)
+    got = encoder.run(y)
+    with torch.no_grad():
+        fast = ExportGraph(model, ("codes", "reconstruction"), 1.9)(torch.from_numpy(y))
+        paper = ExportGraph(model, ("codes", "reconstruction"))(torch.from_numpy(y))
+    for out, r in zip(("codes", "reconstruction"), fast):
+        assert np.abs(got[out] - r.numpy()).max() <= contract.atol(r.numpy(), model.config.num_layers)
+    assert np.abs(got["codes"] - paper[0].numpy()).max() > 1e-3          # a different encoder, not the paper's
+
+
+@pytest.mark.slow
+def test_accelerated_export_with_the_stride_trick_and_noise_input_validates():
+    model = CRsAE(ModelConfig(kind="2d", num_filters=4, kernel_size=5, stride=3, num_layers=10, lam_init=0.5))
+    proto = to_onnx(model, outputs="both", noise_input=True, encoder="accelerated", step=1.5)
+    assert (read_metadata(proto)["encoder"], read_metadata(proto)["step"]) == ("accelerated", 1.5)
+    records = validate_onnx(proto, model)
+    assert {r.output for r in records} == {"codes", "reconstruction"} and all(r.ok for r in records)
+
+
+def test_accelerated_model_refuses_chunking(tiny_exports, rng):
+    from crsae.errors import ConfigError
+    encoder = Encoder(tiny_exports["spikes_accelerated"].onnx, device="cpu")
+    with pytest.raises(ConfigError, match="accelerated encoder, whose safeguard is per example"):
+        encoder.run_long(rng.standard_normal((1, 400)).astype(np.float32), "codes", chunk=100)
+
+
+@pytest.mark.parametrize("config, options, match", [
+    (dict(), dict(encoder="fast"), "encoder must be one of paper, accelerated, got 'fast'"),
+    (dict(), dict(step=1.5), "--step sets the accelerated encoder's step"),
+    (dict(), dict(encoder="accelerated", step=2.0), r"step must be a number in \(0, 2\), got 2.0"),
+    (dict(), dict(encoder="accelerated", step=0), r"step must be a number in \(0, 2\), got 0"),
+    (dict(tied=False), dict(encoder="accelerated"), "untied encoder"),
+    (dict(), dict(encoder="accelerated", dtype="float16"), "overflow float16"),
+])
+def test_accelerated_export_bad_options_are_one_line_errors(config, options, match):
+    model = CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3, lam_init=0.5, **config))
+    with pytest.raises(ConfigError, match=match) as caught:
+        to_onnx(model, **options)
+    assert "\n" not in str(caught.value)

@@ -5,7 +5,10 @@ with both outputs, writes seeded inputs and the torch reference outputs as .npy 
 index ``export/golden/index.json`` (format in export/CONTRACT.md). For each 1-D model it adds a chunked case: a
 long signal whose reference is the whole-signal result, to be run with the contract's chunking rule. For each 2-D
 model whose thresholds follow sigma it adds ``NAME_sigma``: the model exported with the ``noise_sigma`` input
-(``NAME_sigma.onnx``), fed one item at another noise level and one at -1 (estimated in the graph).
+(``NAME_sigma.onnx``), fed one item at another noise level and one at -1 (estimated in the graph). For each tied
+2-D model it adds ``NAME_accelerated``: the model exported with the accelerated encoder (``crsae export --encoder
+accelerated``, step ``ACCELERATED_STEP``; beyond the paper), on the model's golden input, run whole (its codes are
+not chunkable).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from crsae.model.checkpoint import file_sha256, load_model
 from crsae.files import atomic_path
 from crsae.model.autoencoder import CRsAE
 from crsae.exporter.onnx_export import to_onnx, validate_onnx, write_export
+from crsae.model.fista import ACCELERATED_STEP
 
 EXPORT_DIR = Path(__file__).resolve().parents[2] / "export"
 
@@ -55,13 +59,14 @@ def synthetic_image(height: int, width: int) -> np.ndarray:
     return np.clip(image, 0, 1).astype(np.float32)
 
 
-def reference_outputs(model: CRsAE, signal: np.ndarray, noise_sigma: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def reference_outputs(model: CRsAE, signal: np.ndarray, noise_sigma: np.ndarray | None = None,
+                      step: float | None = None) -> dict[str, np.ndarray]:
     """Torch float32 reference: codes of the signal as given, and the model's reconstruction; with ``noise_sigma``
-    (B,), at those noise levels (the graph's optional input)."""
+    (B,), at those noise levels (the graph's optional input); with ``step``, of the accelerated encoder."""
     from crsae.exporter.onnx_export import ExportGraph
     noise = () if noise_sigma is None else (torch.from_numpy(noise_sigma),)
     with torch.no_grad():
-        codes, recon = ExportGraph(model, ("codes", "reconstruction"))(torch.from_numpy(signal), *noise)
+        codes, recon = ExportGraph(model, ("codes", "reconstruction"), step)(torch.from_numpy(signal), *noise)
     return {"codes": codes.numpy(), "reconstruction": recon.numpy()}
 
 
@@ -69,14 +74,15 @@ GOLDEN_NOISE_SIGMA = np.array([15 / 255, -1.0], np.float32)      # another noise
 
 
 def write_case(model: CRsAE, entry: dict, signal: np.ndarray, golden_dir: Path,
-               noise_sigma: np.ndarray | None = None) -> dict:
-    """Write a case's input (and noise_sigma), its reference outputs and tolerances; returns the index entry."""
+               noise_sigma: np.ndarray | None = None, step: float | None = None) -> dict:
+    """Write a case's input (and noise_sigma), its reference outputs (of the accelerated encoder with ``step``) and
+    tolerances; returns the index entry."""
     case = entry["name"]
     np.save(golden_dir / f"{case}.signal.npy", signal)
     if noise_sigma is not None:
         np.save(golden_dir / f"{case}.noise_sigma.npy", noise_sigma)
         entry["noise_sigma"] = f"golden/{case}.noise_sigma.npy"
-    for out, value in reference_outputs(model, signal, noise_sigma).items():
+    for out, value in reference_outputs(model, signal, noise_sigma, step).items():
         np.save(golden_dir / f"{case}.{out}.npy", value)
         entry["outputs"][out] = f"golden/{case}.{out}.npy"
         entry["atol"][out] = contract.atol(value, model.config.num_layers)
@@ -98,6 +104,22 @@ def write_noise_case(checkpoint: Path, export_dir: Path = EXPORT_DIR) -> dict:
     return write_case(model, entry, signal, golden_dir, GOLDEN_NOISE_SIGMA)
 
 
+def write_accelerated_case(checkpoint: Path, export_dir: Path = EXPORT_DIR) -> dict:
+    """Export a checkpoint with the accelerated encoder as ``NAME_accelerated.onnx`` and write its golden case (the
+    model's golden input, run whole); returns the index entry."""
+    models_dir, golden_dir = export_dir / "models", export_dir / "golden"
+    model, name = load_model(checkpoint), f"{checkpoint.stem}_accelerated"
+    proto = to_onnx(model, outputs="both", checkpoint_sha256=file_sha256(checkpoint), encoder="accelerated",
+                    step=ACCELERATED_STEP)
+    validate_onnx(proto, model)
+    write_export(proto, models_dir / f"{name}.onnx")
+    (_, signal, _), = golden_inputs(model, checkpoint.stem)
+    entry = {"name": name, "model": f"models/{name}.onnx", "sidecar": f"models/{name}.json",
+             "checkpoint": f"models/{checkpoint.name}", "input": f"golden/{name}.signal.npy", "outputs": {},
+             "atol": {}, "chunk_length": None}
+    return write_case(model, entry, signal, golden_dir, step=ACCELERATED_STEP)
+
+
 def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
     models_dir, golden_dir = export_dir / "models", export_dir / "golden"
     golden_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +137,8 @@ def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
             cases.append(write_case(model, entry, signal, golden_dir))
         if model.config.kind == "2d" and model.config.threshold_mode != "bias":
             cases.append(write_noise_case(checkpoint, export_dir))
+        if model.config.kind == "2d" and model.config.tied:
+            cases.append(write_accelerated_case(checkpoint, export_dir))
     index = {"contract_version": contract.contract()["contract_version"], "cases": cases}
     with atomic_path(golden_dir / "index.json") as tmp:
         tmp.write_text(json.dumps(index, indent=2) + "\n")

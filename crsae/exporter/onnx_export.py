@@ -31,31 +31,34 @@ from crsae.model.checkpoint import file_sha256, load_model
 from crsae.errors import ConfigError, ExportValidationError, OutputMismatchError, StepConstantWarning, ToleranceError
 from crsae.files import atomic_paths
 from crsae.model.autoencoder import CRsAE
+from crsae.model.fista import ACCELERATED_STEP, check_step
 from crsae.model.noise import estimate_noise_sigma
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_CHOICES = {"codes": ("codes",), "reconstruction": ("reconstruction",),
                   "both": ("codes", "reconstruction")}
+ENCODER_CHOICES = ("paper", "accelerated")     # metadata ``encoder``: the paper's FISTA, or beyond the paper
 
 
 class ExportGraph(nn.Module):
     """signal[, noise_sigma] -> the requested outputs. Codes are x_T of the signal as given; the reconstruction is
     H x_T, or the shift-and-average denoiser for 2-D stride > 1 (which runs its own encoder passes on the padded
-    copies). With ``noise_sigma`` (B,) the thresholds are those of each item's noise level (``noise_thresholds``)."""
+    copies). With ``noise_sigma`` (B,) the thresholds are those of each item's noise level (``noise_thresholds``).
+    ``step``: the accelerated encoder with step s/L (``crsae.model.fista.accelerated_fista``); None, the paper's."""
 
-    def __init__(self, model: CRsAE, outputs: tuple[str, ...]):
+    def __init__(self, model: CRsAE, outputs: tuple[str, ...], step: float | None = None):
         super().__init__()
-        self.model, self.outputs = model, outputs
+        self.model, self.outputs, self.step = model, outputs, step
         self.trick = model.config.kind == "2d" and model.config.stride > 1
 
     def forward(self, signal: torch.Tensor, noise_sigma: torch.Tensor | None = None):
         b = None if noise_sigma is None else noise_thresholds(self.model, signal, noise_sigma)
         result = {}
         if "codes" in self.outputs or not self.trick:
-            result["codes"] = self.model._encode(signal, b=b)
+            result["codes"] = self.model._encode(signal, b=b, step=self.step)
         if "reconstruction" in self.outputs:
-            result["reconstruction"] = (self.model._shift_and_average(signal, b=b)[0] if self.trick
+            result["reconstruction"] = (self.model._shift_and_average(signal, b=b, step=self.step)[0] if self.trick
                                         else self.model._decode(result["codes"], signal.shape[2:]))
         return tuple(result[name] for name in self.outputs)
 
@@ -85,6 +88,25 @@ def validation_noise(model: CRsAE, batch: int) -> torch.Tensor:
     return torch.tensor([cycle[i % len(cycle)] for i in range(batch)], dtype=torch.float32)
 
 
+def check_encoder(model: CRsAE, encoder: str, step: float | None, dtype: str = "float32") -> float | None:
+    """The accelerated encoder's s (None for the paper's encoder) if ``encoder`` and ``step`` are valid for
+    ``model`` and ``dtype``, else ConfigError. ``step`` None with ``accelerated``: ``ACCELERATED_STEP``."""
+    if encoder not in ENCODER_CHOICES:
+        raise ConfigError(f"encoder must be one of {', '.join(ENCODER_CHOICES)}, got {encoder!r}")
+    if encoder == "paper":
+        if step is not None:
+            raise ConfigError("--step sets the accelerated encoder's step s/L; pass --encoder accelerated with it, "
+                              "or drop --step for the paper's encoder")
+        return None
+    if not model.config.tied:
+        raise ConfigError("the accelerated encoder's safeguard measures the tied model's lasso objective, which an "
+                          "untied encoder (We != H) does not minimise; export this model with --encoder paper")
+    if dtype != "float32":
+        raise ConfigError("the accelerated encoder compares objective values (sums of squares over a signal) that "
+                          "overflow float16; export it with --dtype float32")
+    return check_step(ACCELERATED_STEP if step is None else step)
+
+
 def example_signal(model: CRsAE, batch: int = 2) -> torch.Tensor:
     """A random signal of a size every geometry accepts: (batch, channels, 4K + 3[, 4K + 1])."""
     cfg = model.config
@@ -105,9 +127,10 @@ def validation_shapes(model: CRsAE) -> list[tuple[int, ...]]:
 
 def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
              checkpoint_sha256: str = "", static_shape: tuple[int, ...] | None = None,
-             noise_input: bool = False) -> dict:
+             noise_input: bool = False, step: float | None = None) -> dict:
     """The contract's metadata dict (typed values), as written to the sidecar; ``noise_sigma_input`` only when
-    the graph has that input (exports without it are as before)."""
+    the graph has that input, ``encoder`` and ``step`` only for the accelerated encoder (``step`` not None):
+    exports without them are as before."""
     cfg = model.config
     return {
         "format": contract_mod.contract()["format"],
@@ -126,16 +149,20 @@ def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
         "atol_per_layer": contract_mod.tolerance_constants(dtype)[1],
         "crsae_version": __version__, "torch_version": torch.__version__,
         "onnx_version": onnx.__version__, "checkpoint_sha256": checkpoint_sha256,
-    } | ({"noise_sigma_input": True} if noise_input else {})
+    } | ({"noise_sigma_input": True} if noise_input else {}) \
+      | ({} if step is None else {"encoder": "accelerated", "step": float(step)})
 
 
 def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", checkpoint_sha256: str = "",
-            static_shape: tuple[int, ...] | None = None, noise_input: bool = False) -> onnx.ModelProto:
+            static_shape: tuple[int, ...] | None = None, noise_input: bool = False, encoder: str = "paper",
+            step: float | None = None) -> onnx.ModelProto:
     """Trace ``model`` into an ONNX model per the contract (step 1). Nothing is written to disk.
 
     ``static_shape`` (B, channels, *size) fixes every axis instead of leaving batch and size dynamic: for
     fixed-shape GPU batch jobs, where onnxruntime can search conv algorithms exhaustively and replay CUDA graphs.
     ``noise_input``: a second input ``noise_sigma`` (batch,) sets the thresholds per item at inference.
+    ``encoder``: ``paper`` (the default, the paper's FISTA) or ``accelerated`` (beyond the paper: step s/L with a
+    per-example objective safeguard, ``crsae.model.fista.accelerated_fista``; ``step`` is s, default 1.9).
     """
     if outputs not in OUTPUT_CHOICES:
         raise ConfigError(f"outputs must be one of {', '.join(OUTPUT_CHOICES)}, got {outputs!r}")
@@ -143,9 +170,10 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
         raise ConfigError(f"dtype must be float32 or float16, got {dtype!r}")
     names = OUTPUT_CHOICES[outputs]
     cfg, opset = model.config, contract_mod.contract()["opset"]
+    step = check_encoder(model, encoder, step, dtype)
     if noise_input:
         check_noise_input(model)
-    graph = ExportGraph(model.eval(), names)
+    graph = ExportGraph(model.eval(), names, step)
     if static_shape is not None:
         static_shape = check_static_shape(model, static_shape)
         example, dynamic = torch.randn(*static_shape, generator=torch.Generator().manual_seed(0)), None
@@ -177,12 +205,13 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
     proto.producer_name, proto.producer_version = "crsae", __version__
     proto.doc_string = "CRsAE unrolled FISTA encoder (Tolooshams, Dey & Ba, arXiv:1904.08827); see export/CONTRACT.md"
     meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256, static_shape=static_shape,
-                    noise_input=noise_input)
+                    noise_input=noise_input, step=step)
     del proto.metadata_props[:]
     for key in contract_mod.contract()["metadata_keys"]:
         proto.metadata_props.add(key=key, value=json.dumps(meta[key]))
-    if noise_input:
-        proto.metadata_props.add(key="noise_sigma_input", value="true")
+    for key in contract_mod.contract()["optional_metadata"]:
+        if key in meta:
+            proto.metadata_props.add(key=key, value=json.dumps(meta[key]))
     return proto
 
 
@@ -283,7 +312,7 @@ def validate_onnx(proto: onnx.ModelProto, model: CRsAE, *, shapes=None, signals=
     options.log_severity_level = 3
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     half = meta["dtype"] == "float16"
-    graph = ExportGraph(model.eval(), names)
+    graph = ExportGraph(model.eval(), names, contract_mod.encoder_step(meta))
     records = []
     generator = torch.Generator().manual_seed(1)
     if meta.get("static_shape"):
@@ -356,15 +385,17 @@ def write_export(proto: onnx.ModelProto, path: str | os.PathLike) -> tuple[Path,
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, outputs: str = "codes",
                       dtype: str = "float32", static_shape: tuple[int, ...] | None = None,
-                      noise_input: bool = False) -> list[ParityRecord]:
+                      noise_input: bool = False, encoder: str = "paper",
+                      step: float | None = None) -> list[ParityRecord]:
     """Load a checkpoint, export it, validate it, and only then write ``output`` and its sidecar (whose paths are
-    checked first)."""
+    checked first). ``encoder``, ``step``: as for ``to_onnx``."""
     check_export_paths(checkpoint, output)
     model = load_model(checkpoint)
+    check_encoder(model, encoder, step, dtype)              # before the seconds of tracing
     if noise_input:
-        check_noise_input(model)                            # before the seconds of tracing
+        check_noise_input(model)
     proto = to_onnx(model, outputs=outputs, dtype=dtype, checkpoint_sha256=file_sha256(checkpoint),
-                    static_shape=static_shape, noise_input=noise_input)
+                    static_shape=static_shape, noise_input=noise_input, encoder=encoder, step=step)
     records = validate_onnx(proto, model)
     write_export(proto, output)
     return records
@@ -403,6 +434,9 @@ def with_weights(proto: onnx.ModelProto, template: CRsAE, model: CRsAE) -> onnx.
     metadata is ``model``'s. Validate the result (``validate_onnx``, on signals whose codes are not all zero):
     that is what proves the substitution."""
     from onnx import numpy_helper
+    if contract_mod.encoder_step(read_metadata(proto)) is not None:
+        raise ConfigError("with_weights substitutes the paper's encoder's weights; trace an accelerated-encoder "
+                          "export with to_onnx(model, encoder='accelerated') instead")
     a, b = template.config, model.config
     if (a.kind, a.channels, a.num_filters, a.kernel_size, a.num_layers, a.two_sided, a.tied, a.stride) != \
             (b.kind, b.channels, b.num_filters, b.kernel_size, b.num_layers, b.two_sided, b.tied, b.stride):

@@ -25,7 +25,7 @@ from crsae.config import ModelConfig
 from crsae.readers import load_array
 from crsae.errors import ConfigError, ShapeError
 from crsae.model.fast_fista import synthesis_train, unrolled_fista_train
-from crsae.model.fista import estimate_L, synthesis, unrolled_fista
+from crsae.model.fista import accelerated_fista, estimate_L, synthesis, unrolled_fista
 
 
 def default_L_geometry(config: ModelConfig):
@@ -267,12 +267,19 @@ class CRsAE(nn.Module):
         self.check_signal(y)
         return self._forward(y)
 
-    def _encode(self, y: torch.Tensor, fast: bool = False, b: torch.Tensor | None = None) -> torch.Tensor:
-        """``b``: thresholds (B, C) per item (``thresholds_at``) or (C,) for all, instead of the model's own."""
+    def _encode(self, y: torch.Tensor, fast: bool = False, b: torch.Tensor | None = None,
+                step: float | None = None) -> torch.Tensor:
+        """``b``: thresholds (B, C) per item (``thresholds_at``) or (C,) for all, instead of the model's own.
+        ``step``: s of the accelerated encoder (``crsae.model.fista.accelerated_fista``, beyond the paper; tied
+        models, inference only); None, the paper's encoder."""
         cfg = self.config
+        b = self.thresholds() if b is None else b
+        if step is not None:
+            return accelerated_fista(y, self.H, b, self.L, cfg.num_layers, step=step, stride=cfg.stride,
+                                     two_sided=cfg.two_sided)
         encoder = unrolled_fista_train if fast else unrolled_fista       # fast: training path, same math
-        return encoder(y, self.H, self.analysis_filters, self.thresholds() if b is None else b, self.L,
-                       cfg.num_layers, stride=cfg.stride, two_sided=cfg.two_sided)
+        return encoder(y, self.H, self.analysis_filters, b, self.L, cfg.num_layers, stride=cfg.stride,
+                       two_sided=cfg.two_sided)
 
     def _decode(self, x: torch.Tensor, size, fast: bool = False) -> torch.Tensor:
         return (synthesis_train if fast else synthesis)(x, self.synthesis_filters, size, self.config.stride)
@@ -286,10 +293,11 @@ class CRsAE(nn.Module):
         x = self._encode(y, fast, b)
         return self._decode(x, y.shape[2:], fast), x
 
-    def _shift_and_average(self, y: torch.Tensor, fast: bool = False,
-                           b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _shift_and_average(self, y: torch.Tensor, fast: bool = False, b: torch.Tensor | None = None,
+                           step: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The stride trick (docs/math.md, "2-D stride trick"): (B, ch, Hh, Ww) -> (B, ch, Hh, Ww), codes.
-        ``b``: thresholds (B, C) per item (each item's row serves its s^2 copies) or (C,), as in ``_encode``."""
+        ``b``: thresholds (B, C) per item (each item's row serves its s^2 copies) or (C,), as in ``_encode``;
+        ``step``: the accelerated encoder, as in ``_encode`` (each copy is its own example)."""
         s, K = self.config.stride, self.config.kernel_size
         B, _, Hh, Ww = y.shape
         top, bottom = stride_pads(Hh, K, s)
@@ -299,7 +307,7 @@ class CRsAE(nn.Module):
                             for r, c in shifts])                           # (s^2 B, ch, Hh + top + bottom, ...)
         if b is not None and b.dim() == 2:
             b = b.repeat(s * s, 1)                                         # (s^2 B, C), copy-major
-        x = self._encode(padded, fast, b)                                  # (s^2 B, C, Hc, Wc)
+        x = self._encode(padded, fast, b, step)                            # (s^2 B, C, Hc, Wc)
         y_hat = self._decode(x, padded.shape[2:], fast)                    # (s^2 B, ch, Hh + top + bottom, ...)
         crops = [y_hat[i * B:(i + 1) * B, :, top - r:top - r + Hh, left - c:left - c + Ww]
                  for i, (r, c) in enumerate(shifts)]                       # s^2 x (B, ch, Hh, Ww)

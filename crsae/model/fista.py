@@ -9,6 +9,9 @@ Symbols, as in docs/math.md:
 - ``T``  number of unrolled steps
 
 Analysis ``H^T y`` is a (strided) correlation, synthesis ``H x`` the matching transposed convolution.
+
+``unrolled_fista`` is the paper's encoder (the default export); ``accelerated_fista`` is an option beyond the paper,
+a longer step s/L kept monotone by a per-example objective test (docs/math.md, "Accelerated encoder").
 """
 
 from __future__ import annotations
@@ -115,6 +118,101 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
         if k + 1 < num_layers:
             z = x if k == 0 else x + momentum[k] * (x - x_prev)            # z_{k+1}; momentum[0] = 0
         x_prev = x
+    return x
+
+
+ACCELERATED_STEP = 1.9          # default s of the accelerated encoder (bench/README.md: layers to a gap by s)
+SAFEGUARD_SLACK = 2.0 ** -10    # the test's relative slack: far above float32 rounding of Phi (see the docstring)
+
+
+def check_step(step: float) -> float:
+    """``step`` as a float if it is a valid s of the accelerated encoder, 0 < s < 2, else ConfigError."""
+    from crsae.errors import ConfigError
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step) \
+            or not 0.0 < step < 2.0:
+        raise ConfigError(f"step must be a number in (0, 2), got {step!r}; the safeguard's restart step descends "
+                          "only for s/L < 2/||H||^2 (docs/math.md, 'Accelerated encoder'), e.g. --step 1.9")
+    return float(step)
+
+
+def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: float | torch.Tensor, num_layers: int,
+                      *, step: float = ACCELERATED_STEP, stride: int = 1, two_sided: bool = True):
+    """The iterates x_1 .. x_T of ``accelerated_fista`` (same arguments), one per layer, for a layer sweep."""
+    H_L = H / L                                                            # 1/L folded into the analysis filters
+    size, B = y.shape[2:], y.shape[0]
+    code_axes = tuple(range(2, y.dim()))
+    per_example = (B,) + (1,) * (y.dim() - 1)                              # (B, 1, ...): broadcasts over a tensor
+    b_rows = b if b.dim() == 2 else b.reshape(1, -1)                       # (B, C) or (1, C)
+    rho = L * b_rows                                                       # l1 weights lam_c sigma^2
+    best = 0.5 * (y * y).sum(dim=(1,) + code_axes)                         # P_0 = Phi(0) = ||y||^2 / 2, (B,)
+    t = torch.ones_like(best)                                              # t_1 = 1, per example
+    a = torch.full_like(best, step)                                        # a_1 = s: the step is a / L
+    x_prev = r_prev = z = None                                             # x_0 = z_1 = 0
+    r_z = y                                                                # y - H z_1
+    for k in range(num_layers):
+        g = analysis(a.reshape(per_example) * r_z, H_L, stride)            # (a/L) H^T (y - H z_k), (B, C, *code)
+        u = g if k == 0 else z + g
+        ab = a.reshape(-1, 1) * b_rows                                     # the step's thresholds a b_c, (B, C)
+        w = soft_threshold(u, ab) if two_sided else F.relu(u - _per_code(ab, u))   # w_k
+        q = y - synthesis(w, H, size, stride)                              # y - H w_k, (B, channels, *size)
+        l1 = (w.abs() if two_sided else w).sum(dim=code_axes)              # ||w_c||_1, (B, C)
+        phi_w = 0.5 * (q * q).sum(dim=(1,) + code_axes) + (l1 * rho).sum(dim=1)   # Phi(w_k), (B,)
+        accept = phi_w <= (1.0 + SAFEGUARD_SLACK) * best                    # the safeguard, per example
+        keep = accept.reshape(per_example)
+        x = torch.where(keep, w, 0.0 if k == 0 else x_prev)               # x_k: w_k, or x_{k-1} (rejected)
+        r = torch.where(keep, q, y if k == 0 else r_prev)                 # y - H x_k
+        best = torch.where(accept, torch.minimum(best, phi_w), best)
+        t_next = torch.where(accept, (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0, 1.0)   # rejected: restart
+        a = torch.where(accept, a, 1.0)                                    # rejected: the step 1/L from now on
+        if k + 1 < num_layers:
+            if k == 0:
+                z, r_z = x, r                                              # t_1 = 1: no momentum yet
+            else:
+                m = (t - 1.0) / t_next                                     # (t_k - 1) / t_{k+1}, (B,)
+                z = x + m.reshape(per_example) * (x - x_prev)              # z_{k+1}; = x_k where rejected
+                r_z = r + m.reshape(per_example) * (r - r_prev)            # y - H z_{k+1}, on the signal
+        x_prev, r_prev, t = x, r, t_next
+        yield x
+
+
+def accelerated_fista(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: float | torch.Tensor, num_layers: int,
+                      *, step: float = ACCELERATED_STEP, stride: int = 1, two_sided: bool = True) -> torch.Tensor:
+    """T steps of FISTA with the longer step s/L, kept monotone per example (beyond the paper; docs/math.md,
+    "Accelerated encoder"), on the tied model's lasso ``Phi(x) = 1/2 ||y - H x||^2 + sum_c lam_c sigma^2 ||x_c||_1``
+    (``lam_c sigma^2 = L b_c``)::
+
+        x_0 = 0, z_1 = 0, t_1 = 1, a_1 = s, P_0 = Phi(0) = ||y||^2 / 2
+        w_k = S_{a_k b}(z_k + (a_k/L) H^T (y - H z_k))                     step a_k / L
+        if Phi(w_k) <= (1 + eps) P_{k-1}:   x_k = w_k,      t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2,
+                                            a_{k+1} = a_k,  P_k = min(P_{k-1}, Phi(w_k))
+        else (reject, restart, fall back):  x_k = x_{k-1},  t_{k+1} = 1,  a_{k+1} = 1,  P_k = P_{k-1}
+        z_{k+1} = x_k + ((t_k - 1) / t_{k+1}) (x_k - x_{k-1})
+
+    P_k is the least objective accepted so far and eps = 2^-10 (``SAFEGUARD_SLACK``) a slack far above float32
+    rounding of Phi, so that runtimes summing in another order take the same decisions as torch. So
+    Phi(x_k) <= (1 + eps) min_{j<k} Phi(x_j) <= (1 + eps) Phi(0): the codes cannot diverge; an example whose long
+    step once raised the objective continues with the paper's step 1/L; and for s < 2 and L >= ||H||_2^2 the step
+    after a restart (from x_k itself, no momentum) always passes the test. The test, t and a are per example (a
+    Where on a (B,) scalar: no data-dependent control flow, so ONNX expresses it). ``y - H z_{k+1}`` is formed on
+    the signal from ``y - H x_k`` and ``y - H x_{k-1}``, so a layer still costs two convolutions (the synthesis is
+    of w_k, which the objective needs); the objective adds about three passes over the codes. With s = 1 and every
+    step accepted it is the paper's FISTA.
+
+    Parameters
+    ----------
+    y : Tensor of shape (B, channels, N) or (B, channels, Hh, Ww)
+    H : Tensor of shape (C, channels, K) or (C, channels, K, K), the tied dictionary (analysis = synthesis)
+    b : Tensor of shape (C,) or (B, C), the paper's thresholds lam_c sigma^2 / L (the step a/L uses a b)
+    L : step constant, L >= ||H||_2^2
+    num_layers : T >= 1
+    step : s, 0 < s < 2 (``check_step``)
+
+    Returns
+    -------
+    x_T : Tensor of shape (B, C, N - K + 1) or (B, C, (Hh - K) // s + 1, (Ww - K) // s + 1)
+    """
+    for x in accelerated_steps(y, H, b, L, num_layers, step=step, stride=stride, two_sided=two_sided):
+        pass
     return x
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crsae import contract
 from crsae.errors import DataError
 from crsae.files import NpyWriter, NpzWriter, atomic_folder, atomic_paths, check_output
 from crsae.readers import RAW_DTYPES, RAW_SUFFIXES, Item, read_input
@@ -110,6 +111,10 @@ def infer(model: str | os.PathLike, source: str | os.PathLike, output: str | os.
     if noise_sigma == "auto" and any(item.long for item in items):
         raise DataError("--noise-sigma auto would estimate the noise per chunk of a long recording; pass the "
                         "recording's noise std")
+    longest = max((item.array.shape[-1] for item in items if item.long), default=None)
+    if encoder.step is not None and longest is not None:           # before any output: not chunkable
+        raise DataError(contract.message("not_chunkable", model=Path(model).name)
+                        + f" (--chunk {longest} or more runs the longest item whole)")
     plan_outputs(encoder, items, output, names=names, outputs=outputs)
     summary = InferSummary(encoder.provider, encoder.fallback_reason, items=len(items))
     if events is None:

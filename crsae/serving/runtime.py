@@ -157,6 +157,7 @@ class Encoder:
         self.dtype = np.float16 if m["dtype"] == "float16" else np.float32
         self.min_size = m["min_size"]
         self.noise_input = contract.has_noise_input(m)
+        self.step = contract.encoder_step(m)        # the accelerated encoder's s, None for the paper's
         self.on_gpu = self.provider != "CPUExecutionProvider"
         if self.batch_size is None and self.on_gpu:
             self.batch_size = GPU_CALL_BATCH
@@ -417,6 +418,8 @@ class Encoder:
         """
         if chunk < 1:
             raise ShapeError(f"chunk must be at least 1, got {chunk}")
+        if self.step is not None:
+            raise ConfigError(contract.message("not_chunkable", model=self.path.name))
         if isinstance(noise_sigma, str) and noise_sigma == "auto":
             raise ConfigError("noise_sigma 'auto' would estimate the noise per chunk of a long recording, so chunks "
                               "would differ from the whole; pass the recording's noise std")

@@ -90,6 +90,16 @@ Metadata from_object(json all, const std::string& source) {
       bad(source, "metadata 'noise_sigma_input' is true with threshold_mode \"bias\" (free biases have no sigma)" +
                       kReexport);
   }
+  if (auto encoder = all.find("encoder"); encoder != all.end()) {  // optional: absent means the paper's encoder
+    if (*encoder != "paper" && *encoder != "accelerated")
+      bad(source, "metadata 'encoder' is " + encoder->dump() + ", expected \"paper\" or \"accelerated\"" + kReexport);
+    m.accelerated = *encoder == "accelerated";
+    auto step = all.find("step");
+    if (m.accelerated && (step == all.end() || !step->is_number() || !(step->get<double>() > 0) ||
+                          !(step->get<double>() < 2)))
+      bad(source, "metadata 'step' is " + (step == all.end() ? std::string("missing") : step->dump()) +
+                      ", expected a number in (0, 2) for the accelerated encoder" + kReexport);
+  }
 
   const json& fixed = need(all, "static_shape", source);
   if (!fixed.is_null()) {

@@ -184,6 +184,9 @@ Tensor Model::run(const Tensor& signal, const std::string& output, std::optional
   impl_->check_signal(signal);
   const std::vector<float> noise = impl_->noise_values(noise_sigma, signal.shape[0]);
   if (!chunk) return impl_->run_whole(signal, output, noise);
+  if (m.accelerated)
+    throw ConfigError(contract::format_message(contract::messages::not_chunkable,
+                                               {{"model", std::filesystem::path(impl_->path).filename().string()}}));
   if (m.kind != "1d")
     throw ConfigError("chunking applies to 1-D models only and " + impl_->path + " is " + m.kind +
                       "; run it without a chunk size");

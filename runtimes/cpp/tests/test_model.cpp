@@ -162,6 +162,22 @@ TEST(refuses_bad_output_and_chunk_requests) {
   CHECK_THROWS(codes_model.reconstruct(y), crsae::ConfigError, "has no output 'reconstruction' (it has [\"codes\"])");
 }
 
+TEST(accelerated_encoder_models_run_whole_and_refuse_chunking) {
+  crsae::Model model(model_with("accelerated", {}, {{"encoder", "\"accelerated\""}, {"step", "1.9"}}));
+  CHECK(model.metadata().accelerated);
+  auto y = random_signal({1, 2, 50}, 1);
+  CHECK(model.encode(y).shape.size() == 3);
+  CHECK_THROWS(model.encode(y, 20), crsae::ConfigError,
+               "accelerated.onnx runs the accelerated encoder, whose safeguard is per example, so chunks would not "
+               "reproduce the whole signal; run the signal whole, or export the model with crsae export --encoder "
+               "paper to chunk it");
+  CHECK_THROWS(crsae::Model(model_with("bad_encoder", {}, {{"encoder", "\"fast\""}})), crsae::ModelFormatError,
+               "metadata 'encoder' is \"fast\", expected \"paper\" or \"accelerated\"");
+  CHECK_THROWS(crsae::Model(model_with("bad_step", {}, {{"encoder", "\"accelerated\""}, {"step", "2.5"}})),
+               crsae::ModelFormatError, "metadata 'step' is 2.5, expected a number in (0, 2)");
+  CHECK(!crsae::Model(model_with("paper", {}, {{"encoder", "\"paper\""}})).metadata().accelerated);
+}
+
 TEST(chunked_equals_whole_on_a_long_signal) {
   tiny_onnx::Spec spec;
   spec.num_layers = 6;

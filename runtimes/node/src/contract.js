@@ -75,6 +75,14 @@ export function hasNoiseInput(meta) {
 }
 
 /**
+ * Whether a model runs the accelerated encoder (metadata encoder "accelerated"; absent: the paper's encoder), whose
+ * per-example safeguard makes every code depend on the whole input, so the chunking rule does not hold for it.
+ */
+export function isAccelerated(meta) {
+  return (meta.encoder ?? CONTRACT.optional_metadata.encoder) === 'accelerated';
+}
+
+/**
  * Refuse a model this runtime cannot run; return the metadata unchanged otherwise.
  * @param {Record<string, unknown>} meta typed metadata
  * @param {string} source where it came from, for messages
@@ -124,6 +132,15 @@ export function checkMetadata(meta, source) {
   if (hasNoiseInput(meta) && meta.threshold_mode === 'bias') {
     throw new ModelFormatError(
       `${source} has noise_sigma_input true with threshold_mode "bias" (free biases have no sigma); re-export it with crsae`);
+  }
+  const encoder = meta.encoder ?? CONTRACT.optional_metadata.encoder;
+  if (encoder !== 'paper' && encoder !== 'accelerated') {
+    throw new ModelFormatError(
+      `${source} has encoder ${JSON.stringify(meta.encoder)}, expected "paper" or "accelerated"; re-export it with crsae`);
+  }
+  if (encoder === 'accelerated' && !(typeof meta.step === 'number' && meta.step > 0 && meta.step < 2)) {
+    throw new ModelFormatError(
+      `${source} has step ${JSON.stringify(meta.step ?? null)}, expected a number in (0, 2) for the accelerated encoder; re-export it with crsae`);
   }
   if (meta.dtype !== CONTRACT.dtype) {
     throw new ModelFormatError(

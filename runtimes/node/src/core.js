@@ -4,7 +4,7 @@
 
 export * from './errors.js';
 export {
-  CONTRACT, FORMAT, CONTRACT_VERSION, INPUT, NOISE_INPUT, hasNoiseInput, OUTPUTS, REQUIRED_KEYS, KINDS, inputAxes, inputAxisNames, message,
+  CONTRACT, FORMAT, CONTRACT_VERSION, INPUT, NOISE_INPUT, hasNoiseInput, isAccelerated, OUTPUTS, REQUIRED_KEYS, KINDS, inputAxes, inputAxisNames, message,
   sizeText, decodeMetadataProps, checkMetadata, tolerance, maxAbsDiff,
 } from './contract.js';
 export { planChunks } from './chunking.js';

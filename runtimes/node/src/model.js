@@ -3,7 +3,7 @@
 // onnxruntime-web (both implement onnxruntime-common's InferenceSession and Tensor).
 
 import {
-  checkMetadata, decodeMetadataProps, hasNoiseInput, INPUT, inputAxes, inputAxisNames, message, NOISE_INPUT, sizeText,
+  checkMetadata, decodeMetadataProps, hasNoiseInput, INPUT, isAccelerated, inputAxes, inputAxisNames, message, NOISE_INPUT, sizeText,
 } from './contract.js';
 import { planChunks } from './chunking.js';
 import { ConfigError, ModelFormatError, ProviderUnavailableError, ShapeError } from './errors.js';
@@ -196,6 +196,9 @@ export class Model {
     checkSignal(signal, this.meta);
     const noise = this.noiseValues(noiseSigma, signal.shape[0]);
     if (chunk === null || chunk === undefined) return this.#runWhole(output, signal.data, signal.shape, noise);
+    if (isAccelerated(this.meta)) {
+      throw new ConfigError(message('not_chunkable', { model: this.source.split(/[\\/]/).pop() }));
+    }
     if (this.meta.kind !== '1d') {
       throw new ConfigError(`chunking is defined for 1-D models only and ${this.source} is ${this.meta.kind}; drop the chunk option`);
     }

@@ -128,6 +128,27 @@ test('an output the model lacks and a bad chunk are refused with ConfigError', a
   await assert.rejects(model.encode(signal, { chunk: 0 }), (err) => err instanceof ConfigError && /chunk must be an integer >= 1/.test(err.message));
 });
 
+test('chunking an accelerated-encoder model is refused with the contract message', async () => {
+  // the 1-D golden model relabelled: metadata encoder "accelerated" is what the runtime reads
+  const path = writeModel('accelerated', rewriteMetadata(bytes, { ...props, encoder: '"accelerated"', step: '1.9' }));
+  const m = await loadModel(path);
+  const { channels: ch, kernel_size: K } = m.meta;
+  const signal = signal1d([1, ch, 4 * K]);
+  assert.equal((await m.encode(signal)).shape[2], 3 * K + 1);                 // whole: runs
+  await assert.rejects(m.encode(signal, { chunk: K }), (err) => err instanceof ConfigError
+    && err.message === 'accelerated.onnx runs the accelerated encoder, whose safeguard is per example, so chunks would '
+      + 'not reproduce the whole signal; run the signal whole, or export the model with crsae export --encoder paper to chunk it');
+  await m.release();
+});
+
+test('a bad encoder or step in the metadata is refused', async () => {
+  for (const [extra, pattern] of [[{ encoder: '"fast"' }, /has encoder "fast", expected "paper" or "accelerated"/],
+    [{ encoder: '"accelerated"', step: '2.5' }, /has step 2.5, expected a number in \(0, 2\)/]]) {
+    const path = writeModel('bad-encoder', rewriteMetadata(bytes, { ...props, ...extra }));
+    await assert.rejects(loadModel(path), refused(pattern));
+  }
+});
+
 test('chunking a 2-D model is refused', { skip: !case2d && 'no 2-D golden case' }, async () => {
   const m = await loadModel(case2d.model);
   const { channels: ch, kernel_size: K } = m.meta;

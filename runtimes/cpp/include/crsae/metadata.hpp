@@ -31,6 +31,7 @@ struct Metadata {
   std::string input_scaling;         // "none" or "unit_interval"
   double sigma = 0;                  // the noise level the thresholds were set for
   bool noise_input = false;          // metadata noise_sigma_input: the graph takes contract::noise_input
+  bool accelerated = false;          // metadata encoder "accelerated" (step in (0, 2)): not chunkable
   double atol_floor = 0, atol_per_layer = 0;
   nlohmann::json all = nlohmann::json::object();  // every key, parsed
 
