@@ -256,6 +256,25 @@ class ProcessSplit:
             proc.join(timeout=10)
 
 
+def add_workload_options(ap) -> None:
+    """The options of sparse_coding.py's workloads (``workload_1d``, ``workload_2d``), shared by the scripts that
+    run them (sparse_coding.py, fista_variants.py) so that their defaults stay the same."""
+    ap.add_argument("--signals", type=int, default=100)
+    ap.add_argument("--crops", type=int, default=4)
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "BSD68"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lam1d", type=float, default=0.1)
+    ap.add_argument("--lam2d", type=float, default=0.2)
+
+
+def add_reference_options(ap) -> None:
+    """The iteration counts of sparse_coding.py's reference F* (``reference``: float32 then float64 FISTA), shared
+    like ``add_workload_options``: equal counts let fista_variants.py reuse sparse_coding.py's cached F*."""
+    ap.add_argument("--ref-iters", type=int, default=3000,
+                    help="float32 iterations of the reference F* (cached by these counts, shared by the scripts)")
+    ap.add_argument("--ref-iters64", type=int, default=200, help="float64 iterations after them")
+
+
 def write_json(name: str, payload: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / name

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import pin_threads, protocol, versions, write_json  # noqa: E402
+from common import add_reference_options, add_workload_options  # noqa: E402
 
 THREADS = pin_threads(1)
 
@@ -102,14 +103,8 @@ def main():
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--gaps", type=lambda s: [float(v) for v in s.split(",")], default=[1e-2, 1e-3])
     ap.add_argument("--T-max", type=int, default=200)
-    ap.add_argument("--signals", type=int, default=100)
-    ap.add_argument("--crops", type=int, default=4)
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "BSD68"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lam1d", type=float, default=0.1)
-    ap.add_argument("--lam2d", type=float, default=0.2)
-    ap.add_argument("--ref-iters", type=int, default=3000, help="as in sparse_coding.py (the cached F* is reused)")
-    ap.add_argument("--ref-iters64", type=int, default=200)
+    add_workload_options(ap)
+    add_reference_options(ap)
     ap.add_argument("--out", default="fista_variants.json")
     args = ap.parse_args()
     rows = []

@@ -47,8 +47,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CACHE, ProcessSplit, describe_state, interleaved, machine_state, pin_threads,  # noqa: E402
-                    protocol, ratio_stats, restore_affinity, versions, write_json)
+from common import (CACHE, ProcessSplit, add_reference_options, add_workload_options, describe_state,  # noqa: E402
+                    interleaved, machine_state, pin_threads, protocol, ratio_stats, restore_affinity, versions,
+                    write_json)
 
 THREADS = pin_threads(1)
 
@@ -517,12 +518,7 @@ def main():
     floats = lambda s: [float(v) for v in s.split(",") if v]
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workloads", default="1d,2d")
-    ap.add_argument("--signals", type=int, default=100)
-    ap.add_argument("--crops", type=int, default=4)
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "BSD68"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lam1d", type=float, default=0.1)
-    ap.add_argument("--lam2d", type=float, default=0.2)
+    add_workload_options(ap)
     ap.add_argument("--gaps", type=floats, default=[1e-2, 1e-3], help="relative gap targets, the first the headline")
     ap.add_argument("--T-max", type=int, default=300, help="crsae: every T up to this is scored")
     ap.add_argument("--rho-factors", type=floats, default=[0.0625, 0.125, 0.25, 0.35, 0.5, 0.7, 1.0, 2.0],
@@ -531,8 +527,7 @@ def main():
     ap.add_argument("--lgcd-tols", type=floats, default=[1.0, 0.3, 0.1, 0.03, 0.01, 1e-3])
     ap.add_argument("--lgcd-strategies", default="greedy", type=lambda s: [v for v in s.split(",") if v])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--ref-iters", type=int, default=3000)
-    ap.add_argument("--ref-iters64", type=int, default=200)
+    add_reference_options(ap)
     ap.add_argument("--skip-alphacsc", action="store_true")
     ap.add_argument("--note", default="", help="stored in the result file (e.g. what else ran on the machine)")
     ap.add_argument("--out", default="sparse_coding.json")

@@ -731,7 +731,7 @@ def _noise_sigma_option(option: str, text: Optional[str]):
 @app.command()
 def evaluate(
     model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="2-D checkpoint (.pt, torch) or export (.onnx, "
-                                               "onnxruntime: no torch needed, several times faster).")],
+                                               "onnxruntime: no torch needed).")],
     data: Annotated[Path, typer.Option(help="Folder of test images (e.g. ../shared/data/BSD68).")],
     noise_sigma: Annotated[float, typer.Option(help="Test noise std on the [0, 1] scale (25/255 = 0.098).")] = 25 / 255,
     crop: Annotated[Optional[int], typer.Option(help="Centre crop side (faster).")] = None,

@@ -125,3 +125,27 @@ def test_project_gradients_keeps_only_the_tangent_part(tied):
         expected = g0 - (g0 * unit).sum(dim=1, keepdim=True) * unit                # tangent part unchanged
         assert torch.allclose(g, expected, atol=1e-5)
         assert (g0 * w).sum(dim=1).abs().max() > 1e-3                             # there was a radial part
+
+
+@pytest.mark.parametrize("per_item", [False, True])
+def test_stride_trick_in_blocks_equals_all_copies_at_once(per_item, monkeypatch, rng):
+    """Large images encode their s^2 B shifted copies a block at a time (autoencoder.CODE_BLOCK_BYTES): the same
+    reconstruction and codes as all copies in one batch, the previous formulation, with per-item thresholds too."""
+    import crsae.model.autoencoder as autoencoder
+    config = ModelConfig(kind="2d", num_filters=3, kernel_size=4, stride=2, num_layers=6, lam_init=0.3)
+    model = CRsAE(config, seed=2)
+    y = torch.from_numpy(rng.standard_normal((2, 1, 13, 10)).astype(np.float32))          # 8 copies
+    b = model.thresholds_at(torch.tensor([0.05, 0.3])) if per_item else None
+    with torch.no_grad():
+        whole_y_hat, whole_x = model._shift_and_average(y, b=b)
+        per_copy = whole_x[0].numel() * whole_x.element_size()
+        monkeypatch.setattr(autoencoder, "CODE_BLOCK_BYTES", 3 * per_copy)              # blocks of 3, 3 and 2
+        blocks = []
+        encode = model._encode
+        monkeypatch.setattr(model, "_encode", lambda y, *a, **k: blocks.append(y.shape[0]) or encode(y, *a, **k))
+        y_hat, x = model._shift_and_average(y, b=b)
+    assert blocks == [3, 3, 2]
+    assert x.shape == whole_x.shape == (8, 3, 8, 6) and y_hat.shape == y.shape
+    torch.testing.assert_close(x, whole_x, rtol=0, atol=1e-6)
+    torch.testing.assert_close(y_hat, whole_y_hat, rtol=0, atol=1e-6)
+    assert not torch.equal(whole_x[:4], whole_x[4:])                       # the two images' copies differ

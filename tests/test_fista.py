@@ -3,9 +3,11 @@ import pytest
 import torch
 
 from crsae.config import ModelConfig
-from crsae.model.fista import estimate_L, momentum_schedule, soft_threshold, unrolled_fista
+import torch.nn.functional as F
+
+from crsae.model.fista import estimate_L, momentum_schedule, soft_threshold, synthesis, unrolled_fista
 from crsae.model.autoencoder import CRsAE
-from reference import dense_operator, fista
+from reference import dense_operator, fista, synthesis as reference_synthesis
 
 CASES = {
     "1d": (ModelConfig(kind="1d", num_filters=3, kernel_size=5, num_layers=25, lam_init=0.5), (37,)),
@@ -169,3 +171,33 @@ def test_check_step_refuses_values_outside_0_2(step):
     from crsae.model.fista import check_step
     with pytest.raises(ConfigError, match=r"step must be a number in \(0, 2\)"):
         check_step(step)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 5])
+def test_2d_synthesis_equals_conv_transpose2d_and_the_reference(stride, rng):
+    """Eager CPU synthesis runs torch's own transposed-convolution kernel, not the oneDNN one that
+    F.conv_transpose2d picks: the same values up to float32 rounding and the same gradients; in float64 the dense
+    reference's values. With stride > 1 the s - 1 trailing rows and columns no code reaches stay zero."""
+    C, ch, K, code = 6, 2, 5, (7, 9)
+    extra = stride - 1                                                     # samples past the last code's reach
+    size = tuple((n - 1) * stride + K + extra for n in code)
+    x = torch.from_numpy(rng.standard_normal((3, C) + code).astype(np.float32))
+    H = torch.from_numpy(rng.standard_normal((C, ch, K, K)).astype(np.float32))
+
+    def onednn(x, H):                                                      # the previous formulation
+        return F.pad(F.conv_transpose2d(x, H, stride=stride), (0, extra, 0, extra))
+
+    out, previous = synthesis(x, H, size, stride), onednn(x, H)
+    assert out.shape == previous.shape == (3, ch) + size
+    np.testing.assert_allclose(out.numpy(), previous.numpy(), rtol=0, atol=1e-6 * float(previous.abs().max()))
+    exact = synthesis(x.double(), H.double(), size, stride).numpy()
+    for i in range(3):
+        np.testing.assert_allclose(exact[i], reference_synthesis(x[i].double().numpy(), H.double().numpy(), size,
+                                                                 stride), rtol=1e-12, atol=1e-12)
+
+    def grads(f):                                                          # d/dx, d/dH of ||f(x, H)||^2
+        xg, Hg = x.double().requires_grad_(), H.double().requires_grad_()
+        return torch.autograd.grad(f(xg, Hg).square().sum(), (xg, Hg))
+
+    for g, r in zip(grads(lambda x, H: synthesis(x, H, size, stride)), grads(onednn)):
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-10)

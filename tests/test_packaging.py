@@ -20,8 +20,17 @@ EXPORT = ROOT / "export"
 pytestmark = pytest.mark.slow
 
 
+def clean_env() -> dict:
+    """This process's environment without PYTHONPATH: a developer's PYTHONPATH (a worktree, another checkout)
+    would make pip in the fresh venv find crsae already there and install nothing, and let the venv's crsae
+    import the checkout instead of the wheel."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def run(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    """Run a command (in ``clean_env()`` unless ``env`` is given); fail the test with its output if it fails."""
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=clean_env() if env is None else env,
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -61,7 +70,7 @@ def test_wheel_in_a_fresh_venv_infers_without_torch(dist, tmp_path):
     run(sys.executable, "-m", "venv", venv)
     python, crsae = venv / "bin" / "python", venv / "bin" / "crsae"
     run(python, "-m", "pip", "install", "-q", f"{wheel}[cpu]")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = clean_env()
     probe = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert probe.returncode != 0, "torch is importable in the CPU-inference venv"
     assert run(crsae, "--version", cwd=tmp_path, env=env).stdout.strip().startswith("crsae ")

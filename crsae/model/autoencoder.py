@@ -28,6 +28,9 @@ from crsae.model.fast_fista import synthesis_train, unrolled_fista_train
 from crsae.model.fista import accelerated_fista, estimate_L, synthesis, unrolled_fista
 
 
+CODE_BLOCK_BYTES = 8 << 20     # the stride trick encodes its shifted copies in blocks of at most this many code bytes
+
+
 def default_L_geometry(config: ModelConfig):
     """Signal size on which L is estimated when none is given: long enough for ||H||_2^2 to settle."""
     if config.kind == "1d":
@@ -307,11 +310,31 @@ class CRsAE(nn.Module):
                             for r, c in shifts])                           # (s^2 B, ch, Hh + top + bottom, ...)
         if b is not None and b.dim() == 2:
             b = b.repeat(s * s, 1)                                         # (s^2 B, C), copy-major
-        x = self._encode(padded, fast, b, step)                            # (s^2 B, C, Hc, Wc)
-        y_hat = self._decode(x, padded.shape[2:], fast)                    # (s^2 B, ch, Hh + top + bottom, ...)
+        xs, y_hats = [], []
+        for block in self._copy_blocks(padded):                            # the copies are independent
+            xs.append(self._encode(padded[block], fast, b if b is None or b.dim() == 1 else b[block], step))
+            y_hats.append(self._decode(xs[-1], padded.shape[2:], fast))
+        x = xs[0] if len(xs) == 1 else torch.cat(xs)                       # (s^2 B, C, Hc, Wc)
+        y_hat = y_hats[0] if len(y_hats) == 1 else torch.cat(y_hats)       # (s^2 B, ch, Hh + top + bottom, ...)
         crops = [y_hat[i * B:(i + 1) * B, :, top - r:top - r + Hh, left - c:left - c + Ww]
                  for i, (r, c) in enumerate(shifts)]                       # s^2 x (B, ch, Hh, Ww)
         return torch.stack(crops).mean(dim=0), x
+
+    def _copy_blocks(self, padded: torch.Tensor) -> list[slice]:
+        """The stride trick's s^2 B padded copies (s^2 B, ch, Hp, Wp) in blocks whose codes take at most
+        CODE_BLOCK_BYTES, encoded one block at a time; one block when traced for export (symbolic sizes).
+
+        Encoded all at once, a full-size image's codes (481 x 321 at s = 5, C = 64: 41 MB) pass glibc's largest
+        mmap threshold (32 MiB): every one of the ~10 code-sized temporaries of each FISTA step is then a fresh
+        mmap, page-faulted on first touch (3.2 million page faults, ~5 s of system time per image).
+        """
+        if torch.compiler.is_compiling():
+            return [slice(None)]
+        K, s = self.config.kernel_size, self.config.stride
+        per_copy = self.config.num_filters * padded.element_size() * math.prod((n - K) // s + 1
+                                                                               for n in padded.shape[2:])
+        step = max(1, CODE_BLOCK_BYTES // per_copy)
+        return [slice(start, start + step) for start in range(0, padded.shape[0], step)]
 
     # --- M-step, stage 2 ---------------------------------------------------------------------------------
     def lambda_loss(self, x: torch.Tensor, *, l1: torch.Tensor | None = None) -> torch.Tensor:

@@ -39,10 +39,23 @@ def synthesis(x: torch.Tensor, W: torch.Tensor, size, stride: int = 1) -> torch.
         # onnxruntime 1.30's fast 2-D kernel (its 1-D ConvTranspose is ~15x slower; onnxruntime-node and -web are
         # at 1.30), at no cost under 1.32 or in torch, which lifts 1-D convolutions to 2-D internally anyway
         return F.conv_transpose2d(x.unsqueeze(2), W.unsqueeze(2)).squeeze(2)   # (B, channels, N)
-    out = F.conv_transpose2d(x, W, stride=stride)                          # (B, channels, <=Hh, <=Ww)
+    out = _conv_transpose2d(x, W, stride)                                  # (B, channels, <=Hh, <=Ww)
     if stride == 1:
         return out
     return F.pad(out, (0, size[1] - out.shape[-1], 0, size[0] - out.shape[-2]))  # (B, channels, Hh, Ww)
+
+
+def _conv_transpose2d(x: torch.Tensor, W: torch.Tensor, stride: int) -> torch.Tensor:
+    """``F.conv_transpose2d(x, W, stride=stride)``: (B, C, h, w) -> (B, channels, (h - 1) s + K, (w - 1) s + K).
+
+    In eager CPU runs it calls torch's own kernel (im2col and one GEMM), which ``F.conv_transpose2d`` passes over
+    for oneDNN's: from C = 64 channels to one, K = 7, that one is 5-8x slower (stride 1 and 5; 180 ms against
+    35 ms for the 25 shifted copies of a 481 x 321 image), the same sums in another order. Traced for export it
+    stays the standard op, so the ONNX graph keeps its ConvTranspose.
+    """
+    if x.device.type != "cpu" or torch.compiler.is_compiling():
+        return F.conv_transpose2d(x, W, stride=stride)
+    return torch.ops.aten.slow_conv_transpose2d(x, W, W.shape[-2:], None, (stride, stride))
 
 
 def soft_threshold(u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

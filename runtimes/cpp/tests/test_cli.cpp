@@ -479,3 +479,82 @@ TEST(an_interrupted_run_leaves_no_temporary_file) {
   }
   check::fail(__FILE__, __LINE__, "every run finished before SIGTERM reached it");
 }
+
+// --- a closed stdout (crsae-infer ... | head -1) ends quietly, as the Python CLI's does ------------------------
+namespace {
+
+enum class Stdout { gone_reader, closed, full };
+
+// Run `binary args` in a fresh process whose stdout is a pipe with no reader (`... | head -1` once head has
+// exited), a closed descriptor (`>&-`) or /dev/full; stderr is captured. A process ended by a signal gives
+// -signal, so that a SIGPIPE death cannot pass for exit 141.
+Run run_stdout(const std::string& binary, const std::vector<std::string>& args, Stdout how) {
+  int fds[2];
+  CHECK_EQ(::pipe(fds), 0);
+  ::close(fds[0]);  // the reader is gone before the tool writes a byte
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int err = ::open((logs + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(err, 2);
+    if (how == Stdout::gone_reader) ::dup2(fds[1], 1);
+    else if (how == Stdout::full) ::dup2(::open("/dev/full", O_WRONLY), 1);
+    else ::close(1);
+    ::close(fds[1]);
+    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), "", slurp(logs + "/stderr")};
+}
+
+}  // namespace
+
+TEST(a_closed_stdout_ends_quietly_with_status_141) {
+  const std::string in = signal("in.npy", {1, 2, 100});
+  CHECK_EQ(infer({model(), in, "-o", dir + "/expected.npy"}).code, 0);
+  const auto expected = crsae::read_npy(dir + "/expected.npy").data;
+  // the output was complete before the result line failed: it is there, whole, and no temporary file is left
+  Run r = run_stdout(CRSAE_INFER, {model(), in, "-o", dir + "/gone.npy"}, Stdout::gone_reader);
+  CHECK_EQ(r.code, 141);
+  CHECK_EQ(r.err, "");
+  CHECK(crsae::read_npy(dir + "/gone.npy").data == expected);
+  CHECK(!leftover_temp());
+  for (const auto& argv : {std::vector<std::string>{CRSAE_INFER, "--help"}, {CRSAE_BENCH, "--help"},
+                           {CRSAE_BENCH, model(), in, "--warmup", "0", "--repeat", "1", "--threads", "1"}}) {
+    r = run_stdout(argv[0], {argv.begin() + 1, argv.end()}, Stdout::gone_reader);
+    CHECK_EQ(r.code, 141);
+    CHECK_EQ(r.err, "");
+  }
+  // an error is still an error: its line on stderr, exit 1
+  r = run_stdout(CRSAE_INFER, {model(), dir + "/none.npy", "-o", dir + "/none_out.npy"}, Stdout::gone_reader);
+  CHECK_EQ(r.code, 1);
+  CHECK(r.err.rfind("error: input file " + dir + "/none.npy does not exist", 0) == 0);
+}
+
+TEST(a_closed_stdout_descriptor_drops_the_result_line) {
+  // `>&-`: exit 0 and nothing printed, as the Python CLI; descriptor 1 is never handed to a file the run opens
+  const std::string in = signal("in.npy", {1, 2, 100});
+  CHECK_EQ(infer({model(), in, "-o", dir + "/expected.npy"}).code, 0);
+  Run r = run_stdout(CRSAE_INFER, {model(), in, "-o", dir + "/closed.npy"}, Stdout::closed);
+  CHECK_EQ(r.code, 0);
+  CHECK_EQ(r.err, "");
+  CHECK_EQ(slurp(dir + "/closed.npy"), slurp(dir + "/expected.npy"));
+  CHECK(!leftover_temp());
+  CHECK_EQ(run_stdout(CRSAE_INFER, {"--help"}, Stdout::closed).code, 0);
+}
+
+TEST(a_full_stdout_is_an_error) {
+  if (!fs::exists("/dev/full")) return;
+  Run r = run_stdout(CRSAE_INFER, {"--help"}, Stdout::full);
+  CHECK_EQ(r.code, 1);
+  CHECK_EQ(r.err, "error: cannot write to stdout (No space left on device)\n");
+  r = run_stdout(CRSAE_BENCH, {model(), signal("in.npy", {1, 2, 100}), "--warmup", "0", "--repeat", "1"},
+                 Stdout::full);
+  CHECK_EQ(r.code, 1);
+  CHECK_EQ(r.err, "error: cannot write to stdout (No space left on device)\n");
+}

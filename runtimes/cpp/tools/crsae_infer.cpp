@@ -3,7 +3,7 @@
 // Runs a crsae ONNX export on a float32 .npy array and writes one output as .npy: to a temporary name in the
 // same folder, renamed onto OUT.npy once complete, so OUT.npy is never half-written and an existing one is left
 // as it was when anything fails. Exit 0 on success, 1 on a bad input ("error: <message>", one line on stderr),
-// 2 on bad usage.
+// 2 on bad usage, 141 when stdout's reader has gone (`| head -1`; the output file is then complete).
 #include <signal.h>
 #include <unistd.h>
 
@@ -41,7 +41,8 @@ struct Args {
   crsae::NoiseSigma noise_sigma;
 };
 
-Args parse_args(int argc, char** argv) {
+// The arguments, or nothing when --help was asked for (the usage is then printed).
+std::optional<Args> parse_args(int argc, char** argv) {
   using crsae::cli::UsageError;
   Args a;
   std::vector<std::string> positional;
@@ -58,7 +59,7 @@ Args parse_args(int argc, char** argv) {
       options_done = true;
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
-      std::exit(0);
+      return std::nullopt;
     } else if (arg == "-o" || arg == "--out") {
       a.out = value(arg);
     } else if (arg == "--output") {
@@ -107,7 +108,9 @@ void watch_temp(const std::string& temp) {
 
 int main(int argc, char** argv) {
   return crsae::cli::guarded("crsae-infer", [&] {
-    const Args args = parse_args(argc, argv);
+    const std::optional<Args> parsed = parse_args(argc, argv);
+    if (!parsed) return 0;
+    const Args& args = *parsed;
     crsae::Model model(args.model, crsae::Model::Options{args.threads});
     const crsae::Tensor signal = crsae::read_npy(args.input);
     // Fatal signals wait while the temporary file is made and registered: one arriving in between would leave it.

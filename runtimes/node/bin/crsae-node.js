@@ -5,6 +5,8 @@
 // `error: <what is wrong and the fix>` on stderr and exit 1 (2 for a usage error), never a stack trace, and
 // never a partial or temporary output file (OUT.npy is written to a temporary name beside it and renamed; an
 // existing OUT.npy stays as it was unless the run succeeds). CRSAE_DEBUG=1 adds the stack of unexpected errors.
+// A closed stdout (`crsae-node ... | head -1` once head has gone) ends the run quietly with status 141, as the
+// Python CLI does; the output file, written before the result line, is then complete.
 
 import { parseArgs } from 'node:util';
 
@@ -23,6 +25,26 @@ input_scaling is "unit_interval") and writes the chosen output to OUT.npy.
   -h, --help         show this help`;
 
 class UsageError extends Error {}
+
+/** What a shell shows for a tool that SIGPIPE ended (128 + 13), e.g. `yes | head -1`; the Python CLI's CLOSED_STDOUT. */
+const CLOSED_STDOUT = 141;
+
+/** A failed write to stdout; `code` is the system's (EPIPE: its reader has gone). */
+class StdoutError extends Error {
+  constructor(err) {
+    const reason = String(err?.message ?? err).replace(/^[A-Z]+: /, '').replace(/, write$/, '');   // 'ENOSPC: no space ..., write'
+    super(`cannot write to stdout (${reason.charAt(0).toUpperCase()}${reason.slice(1)})`);  // as crsae-infer says it
+    this.code = err?.code;
+  }
+}
+
+// Failures of stdout come back through print's callback; without a listener Node would also throw them here.
+process.stdout.on('error', () => {});
+
+/** Write `text` to stdout and wait until it is written, or reject with a StdoutError. */
+const print = (text) => new Promise((resolve, reject) => {
+  process.stdout.write(text, (err) => (err ? reject(new StdoutError(err)) : resolve()));
+});
 
 /** One line: newlines and terminal escapes of a message folded away. */
 const oneLine = (text) => String(text).replace(/\x1b\[[0-9;]*m/g, '').replace(/\s*\n\s*/g, '; ').trim();
@@ -46,7 +68,7 @@ async function main(argv) {
   }
   const { values, positionals } = args;
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    await print(`${USAGE}\n`);
     return;
   }
   if (positionals.length !== 2) throw new UsageError(`expected MODEL and INPUT, got ${positionals.length} positional argument(s)`);
@@ -75,18 +97,20 @@ async function main(argv) {
   const result = await model.run(output, signal, { chunk, noiseSigma });
   const ms = performance.now() - start;
   await writeNpy(values.out, result);
-  process.stdout.write(`wrote ${values.out}: ${output} [${result.shape.join(', ')}] in ${ms.toFixed(1)} ms\n`);
+  await print(`wrote ${values.out}: ${output} [${result.shape.join(', ')}] in ${ms.toFixed(1)} ms\n`);
 }
 
 try {
   await main(process.argv.slice(2));
 } catch (err) {
-  if (err instanceof UsageError) {
+  if (err instanceof StdoutError && err.code === 'EPIPE') {
+    process.exitCode = CLOSED_STDOUT;
+  } else if (err instanceof UsageError) {
     process.stderr.write(`error: ${oneLine(err.message)}\n${USAGE}\n`);
     process.exitCode = 2;
   } else {
     const { CrsaeError } = await import('../src/errors.js');
-    const known = err instanceof CrsaeError;
+    const known = err instanceof CrsaeError || err instanceof StdoutError;
     const text = known ? err.message : `unexpected ${err?.name ?? 'error'}: ${err?.message ?? err}; please report it (CRSAE_DEBUG=1 shows where)`;
     process.stderr.write(`error: ${oneLine(text)}\n`);
     if (!known && process.env.CRSAE_DEBUG) process.stderr.write(`${err?.stack}\n`);

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -305,4 +305,57 @@ test('--noise-sigma sets the noise level of a noise-input model, and is refused 
   const frozenAt = String(Number(JSON.parse(readFileSync(c2.sidecar, 'utf8')).sigma.toPrecision(6)));   // as %g prints it
   assert.ok(frozen.stderr.startsWith(`error: image2d.onnx has its noise level frozen at sigma ${frozenAt} (exported without --noise-input)`), frozen.stderr);
   assert.deepEqual(readdirSync(dir).sort(), ['out.npy']);
+});
+
+// ---- a closed stdout (crsae-node ... | head -1) ends quietly, as the Python CLI's does ----
+
+/** Run the CLI with stdout a pipe whose reader has gone (a FIFO opened for reading, then closed), or /dev/full. */
+function cliIntoStdout(how, ...args) {
+  const dir = folder();
+  let fd;
+  if (how === 'gone reader') {
+    const fifo = join(dir, 'stdout.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo failed');
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(fifo, constants.O_WRONLY);
+    closeSync(reader);                                  // the reader is gone before the CLI writes a byte
+  } else {
+    fd = openSync('/dev/full', 'w');
+  }
+  try {
+    return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', stdio: ['ignore', fd, 'pipe'],
+      env: { ...process.env, CRSAE_DEBUG: '' } });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('a closed stdout ends quietly with status 141, the output complete and no temporary file', async () => {
+  const dir = folder();
+  const expected = join(dir, 'expected.npy');
+  assert.equal(cli(c1.model, c1.input, '-o', expected, '--output', 'codes').status, 0);
+  const out = join(dir, 'out.npy');
+  const run = cliIntoStdout('gone reader', c1.model, c1.input, '-o', out, '--output', 'codes');
+  assert.deepEqual([run.status, run.signal, run.stderr], [141, null, '']);
+  assert.deepEqual(readFileSync(out), readFileSync(expected));
+  assert.deepEqual(readdirSync(dir).sort(), ['expected.npy', 'out.npy']);
+  const help = cliIntoStdout('gone reader', '--help');
+  assert.deepEqual([help.status, help.stderr], [141, '']);
+  // an error is still an error: its line on stderr, exit 1
+  const bad = cliIntoStdout('gone reader', join(dir, 'nope.onnx'), c1.input, '-o', join(dir, 'bad.npy'));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^error: model .*nope\.onnx does not exist; [^\n]+\n$/);
+});
+
+test('stdout closed with >&- drops the result line and exits 0; a full stdout is an error', { skip: !existsSync('/dev/full') && 'no /dev/full' }, async () => {
+  const dir = folder();
+  const out = join(dir, 'out.npy');
+  const closed = spawnSync('bash', ['-c', 'exec "$@" >&-', 'bash', process.execPath, CLI, c1.model, c1.input, '-o', out,
+    '--output', 'codes'], { encoding: 'utf8' });
+  assert.deepEqual([closed.status, closed.stderr], [0, '']);
+  assert.deepEqual((await readNpy(out)).shape, (await readNpy(c1.outputs.codes)).shape);
+  for (const args of [['--help'], [c1.model, c1.input, '-o', join(dir, 'full.npy')]]) {
+    const full = cliIntoStdout('full', ...args);
+    assert.deepEqual([full.status, full.stderr], [1, 'error: cannot write to stdout (No space left on device)\n'], args.join(' '));
+  }
 });
