@@ -334,7 +334,8 @@ class CRsAE(nn.Module):
         per_copy = self.config.num_filters * padded.element_size() * math.prod((n - K) // s + 1
                                                                                for n in padded.shape[2:])
         step = max(1, CODE_BLOCK_BYTES // per_copy)
-        return [slice(start, start + step) for start in range(0, padded.shape[0], step)]
+        # an empty batch (a distributed run's empty last shard) still passes through once
+        return [slice(start, start + step) for start in range(0, padded.shape[0], step)] or [slice(None)]
 
     # --- M-step, stage 2 ---------------------------------------------------------------------------------
     def lambda_loss(self, x: torch.Tensor, *, l1: torch.Tensor | None = None) -> torch.Tensor:

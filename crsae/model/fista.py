@@ -53,7 +53,7 @@ def _conv_transpose2d(x: torch.Tensor, W: torch.Tensor, stride: int) -> torch.Te
     35 ms for the 25 shifted copies of a 481 x 321 image), the same sums in another order. Traced for export it
     stays the standard op, so the ONNX graph keeps its ConvTranspose.
     """
-    if x.device.type != "cpu" or torch.compiler.is_compiling():
+    if x.device.type != "cpu" or torch.compiler.is_compiling() or x.shape[0] == 0:   # torch's kernel refuses B = 0
         return F.conv_transpose2d(x, W, stride=stride)
     return torch.ops.aten.slow_conv_transpose2d(x, W, W.shape[-2:], None, (stride, stride))
 
