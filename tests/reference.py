@@ -62,3 +62,20 @@ def dense_operator(H, size, stride=1):
         e[idx] = 1
         cols.append(synthesis(e.reshape(H.shape[0], *code), H, size, stride).ravel())
     return np.stack(cols, axis=1)
+
+
+def spectral_norm2(H, stride=1, n=512):
+    """||H||_2^2 of the strided synthesis on signals of any size: the sup over code frequencies w of the largest
+    eigenvalue of the C x C polyphase Gram matrix (1/s^d) sum_k conj(h(nu_k)) h(nu_k)^T, nu_k = (w + 2 pi k) / s,
+    sampled on an n-point (n x n) FFT grid. H (C, channels, K[, K]) float64 numpy."""
+    H = np.asarray(H, np.float64)
+    d, s, n = H.ndim - 2, stride, n - n % stride
+    spectra = np.fft.fftn(H, s=(n,) * d, axes=tuple(range(2, 2 + d)))     # (C, ch, n[, n])
+    m = n // s
+    if d == 1:
+        spectra = spectra.reshape(*H.shape[:2], s, m)                      # frequency k m + j -> [k, j]
+        gram = np.einsum("aikj,bikj->jab", spectra.conj(), spectra) / s
+    else:
+        spectra = spectra.reshape(*H.shape[:2], s, m, s, m)
+        gram = np.einsum("aikjlq,bikjlq->jqab", spectra.conj(), spectra).reshape(m * m, *H.shape[:1] * 2) / s ** 2
+    return float(np.linalg.eigvalsh(gram).max())
