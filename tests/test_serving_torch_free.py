@@ -22,6 +22,15 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+# the crsae command in a subprocess whose torch import fails; it checks torch stayed unimported on exit
+RUN_CLI = ("from crsae.cli import app\n"
+           "import sys\n"
+           "try:\n"
+           "    app(sys.argv[1:])\n"
+           "except SystemExit as done:\n"
+           "    assert sys.modules['torch'] is None\n"
+           "    raise\n")
+
 def test_importing_the_serving_package_loads_no_torch(tmp_path):
     done = run_python(
         "import crsae, crsae.cli, crsae.readers, crsae.metrics, crsae.simulate\n"
@@ -37,18 +46,11 @@ def test_importing_the_serving_package_loads_no_torch(tmp_path):
 def test_cli_info_and_infer_run_without_torch(tmp_path):
     signal = np.random.default_rng(0).standard_normal((2, 1, 300)).astype(np.float32)
     np.save(tmp_path / "signal.npy", signal)
-    code = ("from crsae.cli import app\n"
-            "import sys\n"
-            "try:\n"
-            "    app(sys.argv[1:])\n"
-            "except SystemExit as done:\n"
-            "    assert sys.modules['torch'] is None\n"
-            "    raise\n")
-    info = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "info", str(MODEL), "--json"], cwd=tmp_path,
+    info = subprocess.run([sys.executable, "-c", BLOCK_TORCH + RUN_CLI, "info", str(MODEL), "--json"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert info.returncode == 0, info.stderr
     assert json.loads(info.stdout)["format"] == "crsae-onnx"
-    infer = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "infer", str(MODEL), "signal.npy", "-o",
+    infer = subprocess.run([sys.executable, "-c", BLOCK_TORCH + RUN_CLI, "infer", str(MODEL), "signal.npy", "-o",
                             "codes.npy", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert infer.returncode == 0, infer.stderr
     assert np.load(tmp_path / "codes.npy").shape == (2, 3, 300 - 30 + 1)
@@ -59,20 +61,13 @@ def test_cli_evaluate_and_denoise_on_onnx_run_without_torch(tmp_path):
     (tmp_path / "imgs").mkdir()
     pixels = (np.random.default_rng(0).random((40, 44)) * 255).astype(np.uint8)
     Image.fromarray(pixels).save(tmp_path / "imgs" / "a.png")
-    code = ("from crsae.cli import app\n"
-            "import sys\n"
-            "try:\n"
-            "    app(sys.argv[1:])\n"
-            "except SystemExit as done:\n"
-            "    assert sys.modules['torch'] is None\n"
-            "    raise\n")
     image_model = ROOT / "export" / "models" / "image2d.onnx"
-    evaluate = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "evaluate", str(image_model), "--data",
+    evaluate = subprocess.run([sys.executable, "-c", BLOCK_TORCH + RUN_CLI, "evaluate", str(image_model), "--data",
                                "imgs", "--threads", "1", "--json"], cwd=tmp_path, capture_output=True, text=True,
                               timeout=300)
     assert evaluate.returncode == 0, evaluate.stderr
     assert json.loads(evaluate.stdout)["images"] == 1
-    denoise = subprocess.run([sys.executable, "-c", BLOCK_TORCH + code, "denoise", "imgs/a.png", "clean.png",
+    denoise = subprocess.run([sys.executable, "-c", BLOCK_TORCH + RUN_CLI, "denoise", "imgs/a.png", "clean.png",
                               "--sigma", "25"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert denoise.returncode == 0, denoise.stderr
     assert np.asarray(Image.open(tmp_path / "clean.png")).shape == (40, 44)

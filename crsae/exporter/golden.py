@@ -89,35 +89,21 @@ def write_case(model: CRsAE, entry: dict, signal: np.ndarray, golden_dir: Path,
     return entry
 
 
-def write_noise_case(checkpoint: Path, export_dir: Path = EXPORT_DIR) -> dict:
-    """Export a 2-D checkpoint with the noise_sigma input as ``NAME_sigma.onnx`` and write its golden case (the
-    2-D golden input at ``GOLDEN_NOISE_SIGMA``); returns the index entry."""
+def write_variant_case(checkpoint: Path, suffix: str, export_dir: Path = EXPORT_DIR, *, noise_sigma=None,
+                       **export_options) -> dict:
+    """Export a checkpoint with ``export_options`` (``noise_input=True``; ``encoder="accelerated"`` with its
+    ``step``) as ``NAME_SUFFIX.onnx`` and write its golden case: the model's golden input, run whole, with
+    ``noise_sigma`` when the export takes it; returns the index entry."""
     models_dir, golden_dir = export_dir / "models", export_dir / "golden"
-    model, name = load_model(checkpoint), f"{checkpoint.stem}_sigma"
-    proto = to_onnx(model, outputs="both", checkpoint_sha256=file_sha256(checkpoint), noise_input=True)
+    model, name = load_model(checkpoint), f"{checkpoint.stem}_{suffix}"
+    proto = to_onnx(model, outputs="both", checkpoint_sha256=file_sha256(checkpoint), **export_options)
     validate_onnx(proto, model)
     write_export(proto, models_dir / f"{name}.onnx")
     (_, signal, _), = golden_inputs(model, checkpoint.stem)
     entry = {"name": name, "model": f"models/{name}.onnx", "sidecar": f"models/{name}.json",
              "checkpoint": f"models/{checkpoint.name}", "input": f"golden/{name}.signal.npy", "outputs": {},
              "atol": {}, "chunk_length": None}
-    return write_case(model, entry, signal, golden_dir, GOLDEN_NOISE_SIGMA)
-
-
-def write_accelerated_case(checkpoint: Path, export_dir: Path = EXPORT_DIR) -> dict:
-    """Export a checkpoint with the accelerated encoder as ``NAME_accelerated.onnx`` and write its golden case (the
-    model's golden input, run whole); returns the index entry."""
-    models_dir, golden_dir = export_dir / "models", export_dir / "golden"
-    model, name = load_model(checkpoint), f"{checkpoint.stem}_accelerated"
-    proto = to_onnx(model, outputs="both", checkpoint_sha256=file_sha256(checkpoint), encoder="accelerated",
-                    step=ACCELERATED_STEP)
-    validate_onnx(proto, model)
-    write_export(proto, models_dir / f"{name}.onnx")
-    (_, signal, _), = golden_inputs(model, checkpoint.stem)
-    entry = {"name": name, "model": f"models/{name}.onnx", "sidecar": f"models/{name}.json",
-             "checkpoint": f"models/{checkpoint.name}", "input": f"golden/{name}.signal.npy", "outputs": {},
-             "atol": {}, "chunk_length": None}
-    return write_case(model, entry, signal, golden_dir, step=ACCELERATED_STEP)
+    return write_case(model, entry, signal, golden_dir, noise_sigma, step=export_options.get("step"))
 
 
 def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
@@ -136,9 +122,11 @@ def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
                      "input": f"golden/{case}.signal.npy", "outputs": {}, "atol": {}, "chunk_length": chunk}
             cases.append(write_case(model, entry, signal, golden_dir))
         if model.config.kind == "2d" and model.config.threshold_mode != "bias":
-            cases.append(write_noise_case(checkpoint, export_dir))
+            cases.append(write_variant_case(checkpoint, "sigma", export_dir, noise_sigma=GOLDEN_NOISE_SIGMA,
+                                            noise_input=True))
         if model.config.kind == "2d" and model.config.tied:
-            cases.append(write_accelerated_case(checkpoint, export_dir))
+            cases.append(write_variant_case(checkpoint, "accelerated", export_dir, encoder="accelerated",
+                                            step=ACCELERATED_STEP))
     index = {"contract_version": contract.contract()["contract_version"], "cases": cases}
     with atomic_path(golden_dir / "index.json") as tmp:
         tmp.write_text(json.dumps(index, indent=2) + "\n")
