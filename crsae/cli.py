@@ -236,6 +236,7 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (after every epoch).")]
     = Path("runs/crsae.pt"),
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint exactly; "
+                                                        "--epochs, --lr-step and --lr-decay may change it, "
                                                         "other model and data options are ignored.")] = None,
     num_filters: Annotated[Optional[int], typer.Option(help="C, number of filters (default 4 for 1-D, 64 for images).")] = None,
     kernel_size: Annotated[Optional[int], typer.Option(help="K, filter taps (default 20 for 1-D, 7 for images).")] = None,
@@ -265,8 +266,12 @@ def train(
                                                  "1e-5, if learning crawls on long, very sparse windows).")] = 1e-3,
     lam_lr: Annotated[Optional[float], typer.Option(help="Adam learning rate of lambda (em mode; default "
                                                          "lam_init / 200: 0.1 for images).")] = None,
-    lr_decay: Annotated[float, typer.Option(help="LR factor applied every --lr-step epochs.")] = 0.7,
-    lr_step: Annotated[int, typer.Option(help="Epochs between LR decays.")] = 10,
+    lr_decay: Annotated[Optional[float], typer.Option(help="LR factor applied every --lr-step epochs (default "
+                                                           "0.7). With --resume: the run's new factor, from "
+                                                           "its checkpoint's epoch on.")] = None,
+    lr_step: Annotated[Optional[int], typer.Option(help="Epochs between LR decays (default 10). With --resume: "
+                                                        "the run's new step, from its checkpoint's epoch "
+                                                        "on.")] = None,
     supervised: Annotated[Optional[bool], typer.Option("--supervised/--unsupervised",
                                                        help="Target the clean signal (denoising) or the input itself "
                                                             "(default: supervised when clean targets exist).")] = None,
@@ -307,7 +312,10 @@ def train(
     with process_group(device) as dist:
         reporter = _TrainReporter(quiet or not dist.is_main)
         if resume is not None:
-            run = resume_run(resume, output, device=dist.device, epochs=epochs, dist=dist)
+            run = resume_run(resume, output, device=dist.device, epochs=epochs, dist=dist, lr_step=lr_step,
+                             lr_decay=lr_decay)
+            if run.note is not None and dist.is_main:
+                _echo(run.note)
         else:
             run = start_run(
                 data=data, output=output, device=dist.device, seed=seed, dist=dist,

@@ -120,3 +120,33 @@ def test_one_d_prior_weighs_as_one_window(tmp_path):
     run = start_run(output=tmp_path / "r.pt", source=dict(num_signals=8, length=120))
     cfg = run.trainer.model.config
     assert cfg.delta * cfg.lam_init == pytest.approx(120 - cfg.kernel_size + 1)      # r = M code entries
+
+
+def test_cli_resume_changes_the_schedule_from_the_checkpoint_epoch(tmp_path):
+    """``--resume`` with ``--lr-step`` / ``--lr-decay`` forks the run onto a new decay: the rate goes on from the
+    checkpoint's value, the change is said, and the forked checkpoint itself resumes exactly."""
+    args = ["--num-signals", 32, "--length", 120, "--num-layers", 5, "--quiet"]
+    base = invoke("train", "-o", tmp_path / "base.pt", "--epochs", 2, *args)
+    assert base.exit_code == 0, base.output
+    lr0 = read_checkpoint(tmp_path / "base.pt")["history"][-1]["lr"]
+    for name, epochs in (("fork", 5), ("part", 4)):
+        fork = invoke("train", "--resume", tmp_path / "base.pt", "-o", tmp_path / f"{name}.pt", "--epochs", epochs,
+                      "--lr-step", 1, "--lr-decay", 0.5, "--quiet")
+        assert fork.exit_code == 0, fork.output
+        assert "schedule changed from epoch 2: lr 0.01 x0.7 every 10 epochs -> x0.5 every 1" in fork.output
+    again = invoke("train", "--resume", tmp_path / "part.pt", "-o", tmp_path / "part.pt", "--epochs", 5, "--quiet")
+    assert again.exit_code == 0 and "schedule changed" not in again.output
+    a, b = read_checkpoint(tmp_path / "fork.pt"), read_checkpoint(tmp_path / "part.pt")
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert [r["lr"] for r in a["history"][2:]] == pytest.approx([lr0 * 0.5 ** k for k in (0, 1, 2)])
+    assert a["train_config"]["lr_step"] == 1 and a["train_config"]["lr_decay"] == 0.5
+
+
+def test_cli_resume_refuses_a_bad_schedule_before_training(tmp_path):
+    args = ["--num-signals", 32, "--length", 120, "--num-layers", 5, "--quiet", "--epochs", 1]
+    assert invoke("train", "-o", tmp_path / "base.pt", *args).exit_code == 0
+    before = os.path.getmtime(tmp_path / "base.pt")
+    bad = invoke("train", "--resume", tmp_path / "base.pt", "-o", tmp_path / "base.pt", "--epochs", 2,
+                 "--lr-step", 0)
+    assert bad.exit_code != 0 and "lr_step must be a positive integer" in bad.output
+    assert os.path.getmtime(tmp_path / "base.pt") == before

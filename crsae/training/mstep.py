@@ -115,6 +115,20 @@ class Trainer:
                            for r in state.get("history", [])]
         return trainer
 
+    def change_schedule(self, *, lr_step: int | None = None, lr_decay: float | None = None) -> str | None:
+        """Change the dictionary's learning-rate schedule from the current epoch on (a resumed run forked onto a
+        faster or slower decay): the rate goes on from its current value, multiplied by ``lr_decay`` at every
+        epoch that is a multiple of ``lr_step``. The new values are in ``config`` and the schedule's state, so the
+        checkpoint resumes the changed run exactly. Returns a one-line description, or None if nothing changed."""
+        old = self.config
+        new = old.replace(**{k: v for k, v in (("lr_step", lr_step), ("lr_decay", lr_decay)) if v is not None})
+        if (new.lr_step, new.lr_decay) == (old.lr_step, old.lr_decay):
+            return None
+        self.config = new
+        self.schedule.step_size, self.schedule.gamma = new.lr_step, new.lr_decay
+        return (f"schedule changed from epoch {self.epoch}: lr {self.opt_dict.param_groups[0]['lr']:.4g} x"
+                f"{old.lr_decay:g} every {old.lr_step} epochs -> x{new.lr_decay:g} every {new.lr_step}")
+
     def step(self, y: torch.Tensor, target: torch.Tensor,
              sigma: float | None = None) -> tuple[float, Optional[float]]:
         """One two-stage update on a batch; returns (reconstruction loss, lambda loss or None).

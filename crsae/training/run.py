@@ -46,6 +46,7 @@ class Run:
     source: Source
     output: Path
     initial_error: np.ndarray | None
+    note: str | None = None          # what a resume changed (the schedule), for the user
 
     @property
     def final_error(self) -> np.ndarray | None:
@@ -141,10 +142,13 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
 
 
 def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epochs: int | None,
-               dist: Distributed | None = None) -> Run:
-    """Continue a checkpointed run, with any number of processes; ``epochs`` may extend it. Writes further
-    checkpoints to ``output``."""
+               dist: Distributed | None = None, lr_step: int | None = None,
+               lr_decay: float | None = None) -> Run:
+    """Continue a checkpointed run, with any number of processes; ``epochs`` may extend it, ``lr_step`` and
+    ``lr_decay`` change its schedule from the checkpoint's epoch on (``Trainer.change_schedule``; the change is
+    in ``Run.note``). Writes further checkpoints to ``output``."""
     trainer = Trainer.resume(checkpoint, device=device, dist=dist)
+    note = trainer.change_schedule(lr_step=lr_step, lr_decay=lr_decay)
     spec = dict(trainer.data_spec or {})
     if not spec:
         raise ConfigError(f"{checkpoint} does not record its data; it cannot be resumed")
@@ -154,7 +158,7 @@ def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epo
         src.data = _unsupervised(src.data)
     if epochs is not None:
         trainer.config = trainer.config.replace(epochs=epochs)
-    return Run(trainer, src, Path(output), None)
+    return Run(trainer, src, Path(output), None, note)
 
 
 def prior_1d(code_length: int, sigma: float, *, lam_init: float | None = None,
