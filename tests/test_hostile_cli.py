@@ -882,6 +882,37 @@ def test_a_closed_stdout_ends_quietly_with_status_141(models, tmp_path):
     assert shell.stderr == "", shell.stderr
 
 
+# --- a stdout that cannot take the output (a full device) is one error line, whatever writes it ----------------
+def _every_command():
+    """argv prefixes of every command and subcommand: [], ["train"], ..., ["experiment", "recovery"], ..."""
+    from typer.main import get_command
+    from crsae.cli import app
+
+    def walk(command, prefix):
+        yield prefix
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, prefix + [name])
+    return list(walk(get_command(app), []))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_into_a_full_device_is_one_error_line(models):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def run(argv):
+        with open("/dev/full", "w") as full:
+            return subprocess.run(CRSAE + argv, stdout=full, stderr=subprocess.PIPE, text=True, env=env,
+                                  timeout=120)
+    for argv in [prefix + ["--help"] for prefix in _every_command()] + [["--version"], ["info", str(models["m1"])]]:
+        proc = run(argv)
+        assert (proc.returncode, proc.stderr) == (1, "error: No space left on device\n"), (argv, proc.stderr)
+    # with no arguments the usage goes to stderr (nothing is lost): click's status 2, no traceback
+    for argv in ([], ["experiment"]):
+        proc = run(argv)
+        assert proc.returncode == 2 and proc.stderr.startswith("Usage:") and "Traceback" not in proc.stderr, \
+            (argv, proc.stderr)
+
+
 # --- crsae clean: temporaries of killed runs, this version's and earlier ones' ------------------------------------
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
