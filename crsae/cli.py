@@ -20,12 +20,16 @@ from crsae.errors import CrsaeError
 class _Group(TyperGroup):
     """Turns a CrsaeError from any command into one line on stderr and exit code 1 (so too an operating-system
     failure such as a full disk, also one met while parsing, as by ``crsae --help > /dev/full``, and running out
-    of memory); prints each distinct DataWarning once as
+    of memory, or a stdout closed at start, ``crsae info m.onnx >&-``); prints each distinct DataWarning once as
     ``warning: ...``. A closed stdout (``crsae info m.onnx | head -1``) ends the command quietly with status
     CLOSED_STDOUT."""
 
     def main(self, *args, **kwargs):
         import sys
+        if sys.stdout is None:                  # started with stdout closed (`crsae info m.onnx >&-`): Python
+            typer.echo("error: cannot write to stdout (Bad file descriptor: it is closed); run crsae with stdout "
+                       "open, e.g. '> out.txt' or '> /dev/null'", err=True)  # sets it to None: echo drops lines
+            raise SystemExit(1)                 # checked before any work: every command prints its result there
         try:
             return super().main(*args, **kwargs)
         except SystemExit as exit:              # click ends a write to a closed stdout (--help | head) with 1

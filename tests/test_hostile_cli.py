@@ -913,6 +913,24 @@ def test_output_into_a_full_device_is_one_error_line(models):
             (argv, proc.stderr)
 
 
+def test_a_stdout_closed_at_start_is_one_error_line_before_any_work(models, tmp_path):
+    """``crsae info m.onnx >&-``: the result would be lost, so exit 1 with one line, and write nothing."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for argv in (["info", str(models["m1"])], ["--help"], ["info", "--help"], ["--version"], [],
+                 ["simulate", "-o", str(tmp_path / "s.npz"), "--num-signals", "2"]):
+        proc = subprocess.run(CRSAE + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120, preexec_fn=lambda: os.close(1))
+        assert proc.returncode == 1, (argv, proc.returncode, proc.stderr)
+        assert proc.stderr == ("error: cannot write to stdout (Bad file descriptor: it is closed); run crsae with "
+                               "stdout open, e.g. '> out.txt' or '> /dev/null'\n"), (argv, proc.stderr)
+    assert list(tmp_path.iterdir()) == []
+    # a stdout open for reading only (`crsae info m.onnx 1< file`): the write fails, and says so
+    with open(models["m1"], "rb") as read_only:
+        proc = subprocess.run(CRSAE + ["info", str(models["m1"])], stdout=read_only, stderr=subprocess.PIPE,
+                              text=True, env=env, timeout=120)
+    assert (proc.returncode, proc.stderr) == (1, "error: Bad file descriptor\n"), proc.stderr
+
+
 # --- crsae clean: temporaries of killed runs, this version's and earlier ones' ------------------------------------
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
