@@ -19,18 +19,26 @@ from crsae.errors import CrsaeError
 
 class _Group(TyperGroup):
     """Turns a CrsaeError from any command into one line on stderr and exit code 1 (so too an operating-system
-    failure such as a full disk, and running out of memory); prints each distinct DataWarning once as
+    failure such as a full disk, also one met while parsing, as by ``crsae --help > /dev/full``, and running out
+    of memory, or a stdout closed at start, ``crsae info m.onnx >&-``); prints each distinct DataWarning once as
     ``warning: ...``. A closed stdout (``crsae info m.onnx | head -1``) ends the command quietly with status
     CLOSED_STDOUT."""
 
     def main(self, *args, **kwargs):
+        import sys
+        if sys.stdout is None:                  # started with stdout closed (`crsae info m.onnx >&-`): Python
+            typer.echo("error: cannot write to stdout (Bad file descriptor: it is closed); run crsae with stdout "
+                       "open, e.g. '> out.txt' or '> /dev/null'", err=True)  # sets it to None: echo drops lines
+            raise SystemExit(1)                 # checked before any work: every command prints its result there
         try:
             return super().main(*args, **kwargs)
         except SystemExit as exit:              # click ends a write to a closed stdout (--help | head) with 1
-            import sys                          # (and wraps stdout in its PacifyFlushWrapper: that tells it)
             if exit.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper" and _stdout_closed():
                 raise SystemExit(CLOSED_STDOUT) from None
             raise
+        except OSError as err:                  # while parsing: the top level's --help or --version into a full disk
+            typer.echo(_os_error_line(err), err=True)
+            raise SystemExit(1) from None
 
     def invoke(self, ctx):
         import sys
@@ -62,8 +70,7 @@ class _Group(TyperGroup):
             except OSError as err:              # e.g. the disk filled up mid-write: the temporaries are gone
                 if isinstance(err, BrokenPipeError) and _stdout_closed():
                     raise typer.Exit(code=CLOSED_STDOUT) from None
-                where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-                typer.echo(_printable(f"error: {err.strerror or err}{where}"), err=True)
+                typer.echo(_os_error_line(err), err=True)
                 raise typer.Exit(code=1) from None
             except MemoryError:
                 typer.echo("error: out of memory; pass smaller inputs (or a smaller --batch-size / --chunk)",
@@ -93,6 +100,12 @@ def _stdout_closed() -> bool:
         os.dup2(devnull, fd)
         os.close(devnull)
     return closed
+
+
+def _os_error_line(err: OSError) -> str:
+    """``error: <what the system said> (<file>)``: a full disk, a stdout that cannot be written, ..."""
+    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+    return _printable(f"error: {err.strerror or err}{where}")
 
 
 def _printable(text: str) -> str:

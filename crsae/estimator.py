@@ -66,7 +66,7 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
         "num_layers": _POSITIVE_INT,
         "L": [*_POSITIVE, None],
         "sigma": [*_POSITIVE, None],
-        "threshold_mode": [StrOptions({"em", "bias", "fixed"})],
+        "threshold_mode": [StrOptions({"em", "bias", "fixed", "affine"})],
         "lam_init": [*_POSITIVE, None],
         "delta": [*_POSITIVE, None],
         "two_sided": ["boolean"],
@@ -79,6 +79,7 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "lr_step": _POSITIVE_INT,
         "noise_sigma": [Interval(Real, 0, None, closed="left")],
+        "noise_sigma_max": [*_POSITIVE, None],
         "dictionary_init": [StrOptions({"patches", "random"}), "array-like"],
         "random_state": ["random_state"],
         "device": [StrOptions({"cpu", "cuda"})],
@@ -114,7 +115,9 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the dictionary, lambda and thresholds from X (unsupervised; with ``noise_sigma`` > 0, denoising:
-        fresh noise of that std is added to X every epoch and X is the target).
+        fresh noise of that std is added to X every epoch and X is the target; with ``noise_sigma_max`` too, blind
+        denoising: each batch's noise std is drawn from [noise_sigma, noise_sigma_max] and the encoder thresholds
+        at it).
 
         Parameters
         ----------
@@ -127,6 +130,11 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
         self
         """
         signals = self._batch(X, fitting=True)
+        top = self.noise_sigma_max
+        if top is not None and not top > self.noise_sigma:
+            raise ValueError(f"noise_sigma_max must be above noise_sigma ({self.noise_sigma:.4g}: "
+                             f"each batch's noise std is drawn from [noise_sigma, noise_sigma_max]), got {top!r}; "
+                             "raise it or pass None for one noise level")
         extras.require("torch", what=f"{type(self).__name__}.fit")
         from crsae.config import ModelConfig, TrainConfig
         from crsae.model.autoencoder import CRsAE
@@ -142,7 +150,8 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
                              f"but kernel_size {K} needs at least {min_size}; pass longer signals (larger "
                              "images) or a smaller kernel_size")
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        sigma = self.sigma or self.noise_sigma or self._default_sigma or _estimate_sigma(signals)
+        noise = self.noise_sigma if top is None else (self.noise_sigma + top) / 2    # a drawn range: its middle
+        sigma = self.sigma or noise or self._default_sigma or _estimate_sigma(signals)
         lam_init, delta = self.lam_init, self.delta
         if self._ndim == 1:
             lam_init, delta = prior_1d(size[0] - K + 1, sigma, lam_init=lam_init, delta=delta)
@@ -155,11 +164,12 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
                              input_scaling=getattr(self, "input_scaling", "none"))
         train = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, adam_eps=self.adam_eps,
                             lr_decay=self.lr_decay, lr_step=self.lr_step, lam_lr=self.lam_lr,
-                            supervised=self.noise_sigma > 0, seed=seed)
+                            supervised=self.noise_sigma > 0 or top is not None, seed=seed)
         geometry = max(256, size[0]) if self._ndim == 1 else tuple(size)
         model = CRsAE(config, self._initial_dictionary(signals, seed), seed=seed, L_geometry=geometry)
         trainer = Trainer(model, train, device=self.device)
-        trainer.fit(ArrayData(signals, noise_sigma=self.noise_sigma), on_epoch=self._report if self.verbose else None)
+        data = ArrayData(signals, noise_sigma=self.noise_sigma, noise_sigma_max=top)
+        trainer.fit(data, on_epoch=self._report if self.verbose else None)
         self._set_fitted(trainer.model.cpu(), trainer.history, train.to_dict())
         return self
 
@@ -197,7 +207,7 @@ class _ConvDictionaryLearning(TransformerMixin, BaseEstimator):
         self.dictionary_ = state["H"]
         self.analysis_filters_ = state["H"] if cfg.tied else state["We"]
         self.synthesis_filters_ = state["H"] if cfg.tied else state["Wd"]
-        self.lambda_ = None if cfg.threshold_mode == "bias" else state["lam"]
+        self.lambda_ = state["lam"] if cfg.threshold_mode in ("em", "fixed") else None
         self.thresholds_ = model.thresholds().detach().cpu().numpy().copy()
         self.L_ = float(cfg.L)
         self.sigma_ = float(cfg.sigma)
@@ -411,14 +421,19 @@ class ConvDictionaryLearning1D(_ConvDictionaryLearning):
     num_layers : int, T unrolled FISTA steps of the encoder
     L : float or None, step constant L >= ||H||_2^2; None: power iteration at fit
     sigma : float or None, the noise std the thresholds b = lam sigma^2 / L refer to; None: ``noise_sigma`` if it
-        is set, else estimated from X (median absolute deviation of its first differences)
-    threshold_mode : "em" (lambda learned by the EM loss), "fixed" (lambda = lam_init), "bias" (free thresholds)
+        is set (the middle of [noise_sigma, noise_sigma_max] in blind training), else estimated from X (median
+        absolute deviation of its first differences)
+    threshold_mode : "em" (lambda learned by the EM loss), "fixed" (lambda = lam_init), "bias" (free thresholds),
+        "affine" (b = beta + gamma sigma, both learned: docs/math.md, "Thresholds affine in sigma")
     lam_init, delta : float or None, the initial lambda (the Gamma prior's mean) and the prior's rate; None: the
         universal threshold sqrt(2 log M) / sigma and M / lam_init (M = n_times - K + 1), as ``crsae train``
     two_sided : bool, soft threshold (True) or one-sided ReLU, non-negative codes (False)
     tied : bool, tied (H) or untied (H, analysis We, synthesis Wd) filters
     epochs, batch_size, lr, adam_eps, lam_lr, lr_decay, lr_step : the M-step's settings (``TrainConfig``)
     noise_sigma : float, std of Gaussian noise added to X each epoch (denoising: X is the target); 0: unsupervised
+    noise_sigma_max : float or None, blind training: each batch's noise std is drawn uniformly from
+        [noise_sigma, noise_sigma_max] (above noise_sigma) and the encoder thresholds at it (not in "bias" mode,
+        whose thresholds ignore sigma), as ``crsae train --noise-sigma-max``; None: one noise level
     dictionary_init : "patches" (random pieces of X), "random" (Gaussian) or an array (C, channels, K)
     random_state : int, RandomState or None, the seed of the initial dictionary, batch order and noise
     device : "cpu" or "cuda", for training (torch) and for transform (onnxruntime's provider)
@@ -429,7 +444,7 @@ class ConvDictionaryLearning1D(_ConvDictionaryLearning):
     ----------
     dictionary_ : (C, channels, K) the learned filters H
     analysis_filters_, synthesis_filters_ : (C, channels, K) We and Wd (H itself when tied)
-    lambda_ : (C,) lambda per filter (None in "bias" mode)
+    lambda_ : (C,) lambda per filter (None in "bias" and "affine" modes)
     thresholds_ : (C,) the encoder's thresholds b
     L_, sigma_ : the step constant and noise std of the model
     n_iter_ : epochs run; loss_curve_ : the reconstruction loss of each epoch
@@ -446,8 +461,8 @@ class ConvDictionaryLearning1D(_ConvDictionaryLearning):
 
     def __init__(self, num_filters=4, *, kernel_size=20, num_layers=50, L=None, sigma=None, threshold_mode="em",
                  lam_init=None, delta=None, two_sided=True, tied=True, epochs=15, batch_size=32, lr=1e-2,
-                 adam_eps=1e-3, lam_lr=None, lr_decay=0.7, lr_step=10, noise_sigma=0.0, dictionary_init="patches",
-                 random_state=None, device="cpu", threads=None, verbose=0):
+                 adam_eps=1e-3, lam_lr=None, lr_decay=0.7, lr_step=10, noise_sigma=0.0, noise_sigma_max=None,
+                 dictionary_init="patches", random_state=None, device="cpu", threads=None, verbose=0):
         self.num_filters = num_filters
         self.kernel_size = kernel_size
         self.num_layers = num_layers
@@ -466,6 +481,7 @@ class ConvDictionaryLearning1D(_ConvDictionaryLearning):
         self.lr_decay = lr_decay
         self.lr_step = lr_step
         self.noise_sigma = noise_sigma
+        self.noise_sigma_max = noise_sigma_max
         self.dictionary_init = dictionary_init
         self.random_state = random_state
         self.device = device
@@ -499,8 +515,8 @@ class ConvDictionaryLearning2D(_ConvDictionaryLearning):
     def __init__(self, num_filters=64, *, kernel_size=7, stride=5, num_layers=30, L=10.0, sigma=None,
                  threshold_mode="em", lam_init=20.0, delta=100.0, two_sided=True, tied=True, input_scaling="none",
                  epochs=10, batch_size=1, lr=1e-2, adam_eps=1e-3, lam_lr=None, lr_decay=0.7, lr_step=10,
-                 noise_sigma=0.0, dictionary_init="patches", random_state=None, device="cpu", threads=None,
-                 verbose=0):
+                 noise_sigma=0.0, noise_sigma_max=None, dictionary_init="patches", random_state=None, device="cpu",
+                 threads=None, verbose=0):
         self.num_filters = num_filters
         self.kernel_size = kernel_size
         self.stride = stride
@@ -521,6 +537,7 @@ class ConvDictionaryLearning2D(_ConvDictionaryLearning):
         self.lr_decay = lr_decay
         self.lr_step = lr_step
         self.noise_sigma = noise_sigma
+        self.noise_sigma_max = noise_sigma_max
         self.dictionary_init = dictionary_init
         self.random_state = random_state
         self.device = device

@@ -110,6 +110,52 @@ def test_unfitted_and_bad_input(signals):
         ConvDictionaryLearning1D(threshold_mode="lasso").fit(signals)
 
 
+def test_affine_thresholds_and_blind_training(signals, tmp_path):
+    """threshold_mode affine with noise_sigma_max: each batch's noise std drawn from [0.02, 0.1], the thresholds
+    b = beta + gamma sigma learned; the model's sigma is the range's middle, transform runs the learned encoder,
+    and save / load keeps both parameters."""
+    params = dict(num_filters=2, kernel_size=8, num_layers=10, epochs=2, batch_size=8, L=16.0, random_state=0)
+    blind = ConvDictionaryLearning1D(threshold_mode="affine", noise_sigma=0.02, noise_sigma_max=0.1,
+                                     **params).fit(signals[:16])
+    model = blind._torch_model()
+    assert blind.sigma_ == pytest.approx(0.06) and blind.lambda_ is None
+    assert model.config.threshold_mode == "affine"
+    beta, gamma = model.bias.detach().numpy(), model.slope.detach().numpy()
+    np.testing.assert_allclose(blind.thresholds_, beta + gamma * 0.06, rtol=1e-6)
+    assert not np.allclose(gamma, 20 * 0.06 / 16.0)          # gamma moved from its start lam_init sigma / L
+    codes = blind.transform(signals[:3])
+    ref = fista(signals[0][None].astype(np.float64), blind.dictionary_.astype(np.float64), blind.thresholds_,
+                blind.L_, 10)
+    np.testing.assert_allclose(codes[0], ref, atol=1e-4)
+    # the drawn noise is what trains it: one fixed level at the same middle learns other filters
+    fixed = ConvDictionaryLearning1D(threshold_mode="affine", noise_sigma=0.06, lam_init=20.0,
+                                     **params).fit(signals[:16])
+    assert not np.allclose(fixed.dictionary_, blind.dictionary_, atol=1e-6)
+    loaded = ConvDictionaryLearning1D.load(blind.save(tmp_path / "blind.pt")[0])
+    assert loaded.get_params() == blind.get_params()
+    np.testing.assert_array_equal(loaded.transform(signals[:3]), codes)
+
+
+def test_affine_and_blind_parameters_are_checked_at_fit(signals):
+    from sklearn.utils._param_validation import InvalidParameterError
+    coder = ConvDictionaryLearning1D(**TINY)
+    assert coder.get_params()["noise_sigma_max"] is None
+    coder.set_params(threshold_mode="affine", noise_sigma=0.1, noise_sigma_max=0.3)
+    assert {k: coder.get_params()[k] for k in ("threshold_mode", "noise_sigma", "noise_sigma_max")} == \
+        {"threshold_mode": "affine", "noise_sigma": 0.1, "noise_sigma_max": 0.3}
+    assert clone(coder).get_params() == coder.get_params()
+    for bad in (0.1, 0.05):                                     # not above noise_sigma
+        with pytest.raises(ValueError, match=r"^noise_sigma_max must be above noise_sigma \(0\.1: each batch's "
+                                             r"noise std is drawn from \[noise_sigma, noise_sigma_max\]\), got"):
+            clone(coder).set_params(noise_sigma_max=bad).fit(signals)
+    for name, bad in (("noise_sigma_max", -1.0), ("noise_sigma_max", 0.0), ("noise_sigma_max", float("inf")),
+                      ("noise_sigma_max", float("nan")), ("noise_sigma_max", "high"), ("threshold_mode", "affin")):
+        with pytest.raises(InvalidParameterError, match=f"^The '{name}' parameter of ConvDictionaryLearning1D") as e:
+            clone(coder).set_params(**{name: bad}).fit(signals)
+        assert "\n" not in str(e.value)
+    assert not hasattr(coder, "dictionary_")
+
+
 def test_clone_get_set_params_and_pickle(fitted, signals):
     copy = clone(fitted)
     assert copy.get_params() == fitted.get_params() and not hasattr(copy, "dictionary_")

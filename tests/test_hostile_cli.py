@@ -882,6 +882,55 @@ def test_a_closed_stdout_ends_quietly_with_status_141(models, tmp_path):
     assert shell.stderr == "", shell.stderr
 
 
+# --- a stdout that cannot take the output (a full device) is one error line, whatever writes it ----------------
+def _every_command():
+    """argv prefixes of every command and subcommand: [], ["train"], ..., ["experiment", "recovery"], ..."""
+    from typer.main import get_command
+    from crsae.cli import app
+
+    def walk(command, prefix):
+        yield prefix
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, prefix + [name])
+    return list(walk(get_command(app), []))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_into_a_full_device_is_one_error_line(models):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def run(argv):
+        with open("/dev/full", "w") as full:
+            return subprocess.run(CRSAE + argv, stdout=full, stderr=subprocess.PIPE, text=True, env=env,
+                                  timeout=120)
+    for argv in [prefix + ["--help"] for prefix in _every_command()] + [["--version"], ["info", str(models["m1"])]]:
+        proc = run(argv)
+        assert (proc.returncode, proc.stderr) == (1, "error: No space left on device\n"), (argv, proc.stderr)
+    # with no arguments the usage goes to stderr (nothing is lost): click's status 2, no traceback
+    for argv in ([], ["experiment"]):
+        proc = run(argv)
+        assert proc.returncode == 2 and proc.stderr.startswith("Usage:") and "Traceback" not in proc.stderr, \
+            (argv, proc.stderr)
+
+
+def test_a_stdout_closed_at_start_is_one_error_line_before_any_work(models, tmp_path):
+    """``crsae info m.onnx >&-``: the result would be lost, so exit 1 with one line, and write nothing."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for argv in (["info", str(models["m1"])], ["--help"], ["info", "--help"], ["--version"], [],
+                 ["simulate", "-o", str(tmp_path / "s.npz"), "--num-signals", "2"]):
+        proc = subprocess.run(CRSAE + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120, preexec_fn=lambda: os.close(1))
+        assert proc.returncode == 1, (argv, proc.returncode, proc.stderr)
+        assert proc.stderr == ("error: cannot write to stdout (Bad file descriptor: it is closed); run crsae with "
+                               "stdout open, e.g. '> out.txt' or '> /dev/null'\n"), (argv, proc.stderr)
+    assert list(tmp_path.iterdir()) == []
+    # a stdout open for reading only (`crsae info m.onnx 1< file`): the write fails, and says so
+    with open(models["m1"], "rb") as read_only:
+        proc = subprocess.run(CRSAE + ["info", str(models["m1"])], stdout=read_only, stderr=subprocess.PIPE,
+                              text=True, env=env, timeout=120)
+    assert (proc.returncode, proc.stderr) == (1, "error: Bad file descriptor\n"), proc.stderr
+
+
 # --- crsae clean: temporaries of killed runs, this version's and earlier ones' ------------------------------------
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])

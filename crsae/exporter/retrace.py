@@ -51,8 +51,9 @@ def _probe(model: CRsAE, outputs: str):
     cfg = model.config.replace(L=3.7)                                  # L != 1: H and We / L differ
     probe = CRsAE(cfg, seed=12345)
     generator = torch.Generator().manual_seed(54321)
-    (probe.bias if cfg.threshold_mode == "bias" else probe.lam).copy_(
-        torch.rand(cfg.num_filters, generator=generator) + 0.5)        # distinct thresholds
+    thresholds = {"bias": ["bias"], "affine": ["bias", "slope"]}.get(cfg.threshold_mode, ["lam"])
+    for name in thresholds:                                            # distinct thresholds
+        getattr(probe, name).copy_(torch.rand(cfg.num_filters, generator=generator) + 0.5)
     if not cfg.tied:
         probe.We.add_(0.1 * torch.randn(probe.We.shape, generator=generator))
         probe.Wd.add_(0.1 * torch.randn(probe.Wd.shape, generator=generator))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -227,6 +228,61 @@ def accelerated_fista(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     for x in accelerated_steps(y, H, b, L, num_layers, step=step, stride=stride, two_sided=two_sided):
         pass
     return x
+
+
+def norm_bound(H: torch.Tensor, *, stride: int = 1, tol: float = 1e-3) -> float:
+    """An upper bound on ||H||_2^2 on signals of any size, at most ``tol`` (relative) above it (docs/math.md,
+    "The step constant L").
+
+    The strided synthesis is block-diagonalised by the code-frequency transform: ||H||_2^2 = sup_w lam_max(G(w)),
+    G(w) = B(w)^* B(w), where B(w)[(r, i), c] = P_{c,i,r}(w) = sum_j H[c, i, j s + r] e^{-i j.w} is the transform of
+    the r-th polyphase component (r, j in {0..s-1}^d, {0..J-1}^d, J = ceil(K / s)). lam_max is taken on the
+    m^d-point grid of w, as the top eigenvalue of B^* B (C x C) or of B B^* (s^d channels square), the smaller;
+    half the grid suffices, as G(-w) = conj(G(w)) for real H.
+    The grid cannot miss much: for the unit v attaining the sup at w*, q(t) = v^* G(w* + t delta) v is a
+    nonnegative sum of exponentials of frequency at most sigma = d (J - 1) pi / m when delta reaches the nearest
+    grid point, q'(0) = 0 at the maximum and |q''| <= sigma^2 q(0) (Bernstein), so the grid's largest value is at
+    least (1 - sigma^2 / 2) times the sup; m is chosen so that sigma^2 / 2 <= tol / (1 + tol) and that value is
+    divided by (1 - sigma^2 / 2).
+
+    Parameters
+    ----------
+    H : Tensor of shape (C, channels, K) or (C, channels, K, K)
+    stride : code stride s
+    tol : relative excess allowed over ||H||_2^2, > 0
+
+    Returns
+    -------
+    bound : float, ||H||_2^2 <= bound <= (1 + tol) ||H||_2^2 (and 1e-9 more, for float64 rounding)
+    """
+    W = H.detach().to(torch.float64).cpu().numpy()
+    C, ch, K, d, s = W.shape[0], W.shape[1], W.shape[-1], W.ndim - 2, stride
+    J = -(-K // s)                                                      # taps per polyphase component
+    padded = np.zeros((C, ch) + (J * s,) * d)
+    padded[(slice(None), slice(None)) + (slice(0, K),) * d] = W
+    if d == 1:                                    # [c, i, j, r] -> [c, (i, r), j]
+        poly = padded.reshape(C, ch, J, s).transpose(0, 1, 3, 2).reshape(C, ch * s, J)
+    else:                                         # [c, i, j1, r1, j2, r2] -> [c, (i, r1, r2), j1, j2]
+        poly = padded.reshape(C, ch, J, s, J, s).transpose(0, 1, 3, 5, 2, 4).reshape(C, ch * s * s, J, J)
+    slack = tol / (1 + tol)                                             # sigma^2 / 2 <= slack
+    m = max(1, math.ceil(d * (J - 1) * math.pi / math.sqrt(2 * slack)))
+    w = 2 * math.pi * np.arange(m) / m
+    E = np.exp(-1j * np.outer(np.arange(J), w))                         # (J, m): e^{-i j w}
+    half = m // 2 + 1                                                   # w_1 in [0, pi]: the rest by symmetry
+    best = 0.0
+    rows = max(1, 2 ** 22 // (C * poly.shape[1] * m)) if d == 2 else half  # frequency rows per block (memory)
+    inner = np.einsum("cakl,lq->cakq", poly, E) if d == 2 else None     # (C, R, J, m): transform along w2
+    for start in range(0, half, rows):
+        stop = min(start + rows, half)
+        if d == 1:
+            P = np.einsum("caj,jf->fac", poly, E[:, :half])             # (m/2 + 1, R, C)
+        else:                                                           # (rows m, R, C)
+            P = np.einsum("cakq,kp->pqac", inner, E[:, start:stop]).reshape(-1, poly.shape[1], C)
+        Ph = P.conj().transpose(0, 2, 1)
+        gram = Ph @ P if C <= P.shape[1] else P @ Ph                    # (f, C, C) or (f, R, R), Hermitian
+        best = max(best, float(np.linalg.eigvalsh(gram)[:, -1].max()))
+    sigma2_half = (d * (J - 1) * math.pi / m) ** 2 / 2
+    return best / (1 - sigma2_half) * (1 + 1e-9)                       # float64 rounding (1-tap: exact)
 
 
 def estimate_L(H: torch.Tensor, size, *, stride: int = 1, margin: float = 1.05, max_iter: int = 500,

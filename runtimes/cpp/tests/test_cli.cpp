@@ -536,16 +536,21 @@ TEST(a_closed_stdout_ends_quietly_with_status_141) {
   CHECK(r.err.rfind("error: input file " + dir + "/none.npy does not exist", 0) == 0);
 }
 
-TEST(a_closed_stdout_descriptor_drops_the_result_line) {
-  // `>&-`: exit 0 and nothing printed, as the Python CLI; descriptor 1 is never handed to a file the run opens
+TEST(a_closed_stdout_descriptor_is_an_error_before_any_work) {
+  // `>&-`: the result line would be lost, so exit 1 with one line, as the Python CLI, and write no output file
   const std::string in = signal("in.npy", {1, 2, 100});
-  CHECK_EQ(infer({model(), in, "-o", dir + "/expected.npy"}).code, 0);
+  const std::string closed = "error: cannot write to stdout (Bad file descriptor: it is closed); run ";
   Run r = run_stdout(CRSAE_INFER, {model(), in, "-o", dir + "/closed.npy"}, Stdout::closed);
-  CHECK_EQ(r.code, 0);
-  CHECK_EQ(r.err, "");
-  CHECK_EQ(slurp(dir + "/closed.npy"), slurp(dir + "/expected.npy"));
+  CHECK_EQ(r.code, 1);
+  CHECK_EQ(r.err, closed + "crsae-infer with stdout open, e.g. '> out.txt' or '> /dev/null'\n");
+  CHECK(!fs::exists(dir + "/closed.npy"));
   CHECK(!leftover_temp());
-  CHECK_EQ(run_stdout(CRSAE_INFER, {"--help"}, Stdout::closed).code, 0);
+  r = run_stdout(CRSAE_INFER, {"--help"}, Stdout::closed);
+  CHECK_EQ(r.code, 1);
+  CHECK(r.err.rfind(closed, 0) == 0);
+  r = run_stdout(CRSAE_BENCH, {model(), in, "--warmup", "0", "--repeat", "1", "--threads", "1"}, Stdout::closed);
+  CHECK_EQ(r.code, 1);
+  CHECK_EQ(r.err, closed + "crsae-bench with stdout open, e.g. '> out.txt' or '> /dev/null'\n");
 }
 
 TEST(a_full_stdout_is_an_error) {

@@ -1,7 +1,8 @@
 // What crsae-infer and crsae-bench share: the CLI promise of the Python CLI. A bad input prints exactly one
 // line, "error: <what is wrong and the fix>", on stderr and exits 1; a usage error (unknown flag, missing or
 // malformed argument) exits 2 the same way; nothing escapes as an abort or a crash. A closed stdout
-// (`crsae-infer ... | head -1` after head has gone) ends the run quietly with status 141, as the Python CLI does.
+// (`crsae-infer ... | head -1` after head has gone) ends the run quietly with status 141, as the Python CLI does;
+// a stdout closed at start (`>&-`) is an error before any work, as there.
 #pragma once
 #include <fcntl.h>
 #include <signal.h>
@@ -53,17 +54,20 @@ inline int64_t parse_int(const std::string& flag, const std::string& text, int64
 constexpr int kClosedStdout = 141;
 
 // Standard streams the caller closed (`crsae-infer ... >&-`) are opened on /dev/null, so that no file this
-// process opens (the output, ONNX Runtime's) can take descriptor 1 and receive the result line; what is
-// printed to a closed stdout is then dropped, as the Python CLI drops it (exit 0).
-inline void open_closed_standard_streams() {
+// process opens (the output, ONNX Runtime's) can take their descriptor and receive a line meant for them.
+// Returns whether stdout was one of them: its result line would be lost, so the run is refused before any work.
+inline bool open_closed_standard_streams() {
+  bool stdout_closed = false;
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    stdout_closed = stdout_closed || fd == STDOUT_FILENO;
     const int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
     if (null >= 0 && null != fd) {
       ::dup2(null, fd);
       ::close(null);
     }
   }
+  return stdout_closed;
 }
 
 // Flush stdout once `body` is done: a reader that has gone (EPIPE) gives kClosedStdout and no message (the
@@ -85,12 +89,15 @@ inline int finish_stdout(int code) {
 // SIGPIPE is ignored so that a write to a closed pipe fails with EPIPE instead of killing the process.
 template <class Body>
 int guarded(const char* program, Body&& body) {
-  open_closed_standard_streams();
+  const bool stdout_closed = open_closed_standard_streams();
   ::signal(SIGPIPE, SIG_IGN);
   auto fail = [](int code, const std::string& what) {
     std::cerr << "error: " << one_line(what) << "\n";
     return code;
   };
+  if (stdout_closed)
+    return fail(1, std::string("cannot write to stdout (") + std::strerror(EBADF) + ": it is closed); run " +
+                       program + " with stdout open, e.g. '> out.txt' or '> /dev/null'");
   try {
     return finish_stdout(body());
   } catch (const UsageError& e) {

@@ -347,6 +347,8 @@ test('a closed stdout ends quietly with status 141, the output complete and no t
   assert.match(bad.stderr, /^error: model .*nope\.onnx does not exist; [^\n]+\n$/);
 });
 
+// Not an error as in the Python and C++ CLIs: Node opens /dev/null (read-write) on a closed stdout before any
+// JavaScript runs, the same file and flags as a caller's stdio 'ignore' (README, "A closed stdout").
 test('stdout closed with >&- drops the result line and exits 0; a full stdout is an error', { skip: !existsSync('/dev/full') && 'no /dev/full' }, async () => {
   const dir = folder();
   const out = join(dir, 'out.npy');
