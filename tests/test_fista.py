@@ -165,6 +165,53 @@ def test_safeguard_keeps_a_diverging_long_step_bounded():
     assert (phis[-1] <= 1.05 * paper).all()
 
 
+def _stated_accelerated(y, H, b, L, T, step, two_sided):
+    """docs/math.md's accelerated encoder written as stated (x_k selected every layer, the momentum from x_k and
+    x_{k-1}), float64: the iterates x_1 .. x_T and the layers whose step was rejected, per example (T, B)."""
+    from crsae.model.fista import SAFEGUARD_SLACK, analysis, synthesis
+    y, H, b = y.double(), H.double(), b.double()
+    rho = L * b.reshape(1, -1)
+    view = (-1,) + (1,) * (y.dim() - 1)
+    phi = lambda x: (0.5 * (y - synthesis(x, H, y.shape[2:])) ** 2).flatten(1).sum(1) \
+        + (rho * (x.abs() if two_sided else x).flatten(2).sum(2)).sum(1)
+    x = torch.zeros_like(analysis(y, H))
+    x_prev, z = x, x
+    best, t, a = phi(x), torch.ones(y.shape[0], dtype=y.dtype), torch.full((y.shape[0],), float(step), dtype=y.dtype)
+    xs, rejected = [], []
+    for _ in range(T):
+        u = z + a.reshape(view) / L * analysis(y - synthesis(z, H, y.shape[2:]), H)
+        ab = (a.reshape(-1, 1) * b.reshape(1, -1)).reshape(*a.shape, -1, *([1] * (y.dim() - 2)))
+        w = torch.sign(u) * torch.relu(u.abs() - ab) if two_sided else torch.relu(u - ab)
+        f = phi(w)
+        accept = f <= (1 + SAFEGUARD_SLACK) * best
+        x_prev, x = x, torch.where(accept.reshape(view), w, x)
+        best = torch.where(accept, torch.minimum(best, f), best)
+        t_next = torch.where(accept, (1 + torch.sqrt(1 + 4 * t * t)) / 2, torch.ones_like(t))
+        a = torch.where(accept, a, torch.ones_like(a))
+        z = x + ((t - 1) / t_next).reshape(view) * (x - x_prev)
+        t = t_next
+        xs.append(x)
+        rejected.append(~accept)
+    return xs, torch.stack(rejected)
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d"])
+@pytest.mark.parametrize("two_sided", [True, False])
+def test_accelerated_steps_are_the_stated_algorithm_where_steps_are_rejected(kind, two_sided):
+    """The encoder forms the momentum from w_{k-1} and w_k instead of selecting x_k every layer (docs/math.md,
+    "Computation"); on an ill-conditioned dictionary where the long step is rejected, its iterates are those of the
+    algorithm as stated, and no rejection follows a rejection (what that form relies on)."""
+    from crsae.model.fista import accelerated_steps
+    y, H, L = _problem(kind, seed=5, correlated=True)               # seed 5: rejections in all four cases
+    b = torch.full((H.shape[0],), 0.01 / L)
+    stated, rejected = _stated_accelerated(y, H, b, L, 40, 1.99, two_sided)
+    assert rejected.any()                                            # the case the form must get right
+    assert not (rejected[1:] & rejected[:-1]).any()                  # never two rejections in a row
+    for k, x in enumerate(accelerated_steps(y, H, b, L, 40, step=1.99, two_sided=two_sided)):
+        scale = float(stated[k].abs().max())
+        assert float((x.double() - stated[k]).abs().max()) <= 1e-4 * scale, k
+
+
 @pytest.mark.parametrize("step", [0.0, -1.0, 2.0, 2.5, float("nan"), float("inf"), True, "1.9"])
 def test_check_step_refuses_values_outside_0_2(step):
     from crsae.errors import ConfigError

@@ -151,7 +151,13 @@ def check_step(step: float) -> float:
 
 def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: float | torch.Tensor, num_layers: int,
                       *, step: float = ACCELERATED_STEP, stride: int = 1, two_sided: bool = True):
-    """The iterates x_1 .. x_T of ``accelerated_fista`` (same arguments), one per layer, for a layer sweep."""
+    """The iterates x_1 .. x_T of ``accelerated_fista`` (same arguments), one per layer, for a layer sweep.
+
+    A layer carries the previous candidate ``p = w_{k-1}`` (not x_{k-1}) and ``z_{k+1} = p + e_k (1 + m_k) (w_k - p)``
+    (e_k = 1 accepted, 0 rejected): the paper's Sub, Mul, Add, no select on the codes. It is the stated momentum
+    step because a rejected step is never followed by another (docs/math.md, "Accelerated encoder"): after an
+    accepted w_{k-1}, p = x_{k-1}; after a rejected one, m_k = 0 and z_{k+1} = w_k. Only x_T is selected.
+    """
     H_L = H / L                                                            # 1/L folded into the analysis filters
     size, B = y.shape[2:], y.shape[0]
     code_axes = tuple(range(2, y.dim()))
@@ -161,8 +167,8 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     best = 0.5 * (y * y).sum(dim=(1,) + code_axes)                         # P_0 = Phi(0) = ||y||^2 / 2, (B,)
     t = torch.ones_like(best)                                              # t_1 = 1, per example
     a = torch.full_like(best, step)                                        # a_1 = s: the step is a / L
-    x_prev = r_prev = z = None                                             # x_0 = z_1 = 0
-    r_z = y                                                                # y - H z_1
+    p = z = x = None                                                       # p = x_0 = 0, z_1 = 0
+    r_p = r_z = y                                                          # y - H p, y - H z_1
     for k in range(num_layers):
         g = analysis(a.reshape(per_example) * r_z, H_L, stride)            # (a/L) H^T (y - H z_k), (B, C, *code)
         u = g if k == 0 else z + g
@@ -173,19 +179,18 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
         phi_w = 0.5 * (q * q).sum(dim=(1,) + code_axes) + (l1 * rho).sum(dim=1)   # Phi(w_k), (B,)
         accept = phi_w <= (1.0 + SAFEGUARD_SLACK) * best                    # the safeguard, per example
         keep = accept.reshape(per_example)
-        x = torch.where(keep, w, 0.0 if k == 0 else x_prev)               # x_k: w_k, or x_{k-1} (rejected)
-        r = torch.where(keep, q, y if k == 0 else r_prev)                 # y - H x_k
+        # x_k: w_k, or x_{k-1} = p (rejected; w_{k-1} was accepted). In the export only x_T's Where remains.
+        x = torch.where(keep, w, 0.0 if k == 0 else p)
         best = torch.where(accept, torch.minimum(best, phi_w), best)
         t_next = torch.where(accept, (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0, 1.0)   # rejected: restart
         a = torch.where(accept, a, 1.0)                                    # rejected: the step 1/L from now on
         if k + 1 < num_layers:
+            c = (accept.to(y.dtype) * (1.0 + (t - 1.0) / t_next)).reshape(per_example)   # e_k (1 + m_k)
             if k == 0:
-                z, r_z = x, r                                              # t_1 = 1: no momentum yet
+                z, r_z = c * w, y + c * (q - y)                            # p = x_0 = 0; m_1 = 0 (t_1 = 1)
             else:
-                m = (t - 1.0) / t_next                                     # (t_k - 1) / t_{k+1}, (B,)
-                z = x + m.reshape(per_example) * (x - x_prev)              # z_{k+1}; = x_k where rejected
-                r_z = r + m.reshape(per_example) * (r - r_prev)            # y - H z_{k+1}, on the signal
-        x_prev, r_prev, t = x, r, t_next
+                z, r_z = p + c * (w - p), r_p + c * (q - r_p)              # z_{k+1}; y - H z_{k+1}, on the signal
+        p, r_p, t = w, q, t_next
         yield x
 
 
@@ -205,12 +210,16 @@ def accelerated_fista(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     P_k is the least objective accepted so far and eps = 2^-10 (``SAFEGUARD_SLACK``) a slack far above float32
     rounding of Phi, so that runtimes summing in another order take the same decisions as torch. So
     Phi(x_k) <= (1 + eps) min_{j<k} Phi(x_j) <= (1 + eps) Phi(0): the codes cannot diverge; an example whose long
-    step once raised the objective continues with the paper's step 1/L; and for s < 2 and L >= ||H||_2^2 the step
-    after a restart (from x_k itself, no momentum) always passes the test. The test, t and a are per example (a
-    Where on a (B,) scalar: no data-dependent control flow, so ONNX expresses it). ``y - H z_{k+1}`` is formed on
-    the signal from ``y - H x_k`` and ``y - H x_{k-1}``, so a layer still costs two convolutions (the synthesis is
-    of w_k, which the objective needs); the objective adds about three passes over the codes. With s = 1 and every
-    step accepted it is the paper's FISTA.
+    step once raised the objective continues with the paper's step 1/L; and for L > ||H||_2^2 / 2 (the step 1/L
+    below 2/||H||_2^2) the step after a restart (from x_k itself, no momentum) always passes the test, so a
+    rejection is never followed by another. The test, t and a are per example (a Where on a (B,) scalar: no
+    data-dependent control flow, so ONNX expresses it). The momentum step is formed from w_{k-1} and w_k with no
+    select on the codes, which is the step above because no rejection follows a rejection (``accelerated_steps``;
+    below L = ||H||_2^2 / 2 the paper's step itself diverges), and ``y - H z_{k+1}`` likewise on the signal; so a
+    layer costs two convolutions (the synthesis is of w_k, which the objective needs) and, over the paper's layer,
+    the l1 term's reduction over the codes (two-sided after an Abs) and, one-sided, the threshold's Sub (a b is
+    per example, so it cannot be the convolution's bias). With s = 1 and every step accepted it is the paper's
+    FISTA.
 
     Parameters
     ----------
