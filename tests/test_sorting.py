@@ -317,16 +317,16 @@ def test_ground_truth_round_trip(fitted):
 
 
 @pytest.mark.slow
-def test_rank_two_by_default_and_with_rank_reexports_without_fitting(fitted, tmp_path):
-    """The default dictionary is the rank-2 truncation of the trained filters, which model.onnx codes through
+def test_rank_three_by_default_and_with_rank_reexports_without_fitting(fitted, tmp_path):
+    """The default dictionary is the rank-3 truncation of the trained filters, which model.onnx codes through
     its factors; with_rank(None) gives the trained filters back (full convolutions), from the same fit, and both
     sort the generated recording above the bar."""
     from spikeinterface.comparison import compare_sorter_to_ground_truth
     rec, gt, sorter, _ = fitted
     C = len(sorter.unit_ids)
-    assert sorter.params.rank == 2 and json.loads((sorter.folder / "model.json").read_text())["rank"] == 2
+    assert sorter.params.rank == 3 and json.loads((sorter.folder / "model.json").read_text())["rank"] == 3
     assert len(sorter.info["rank_error"]) == C and all(0 <= e < 1 for e in sorter.info["rank_error"])
-    assert all(np.linalg.matrix_rank(h, tol=1e-4) <= 2 for h in sorter.dictionary)
+    assert all(np.linalg.matrix_rank(h, tol=1e-4) <= 3 for h in sorter.dictionary)
     with pytest.raises(ConfigError, match="re-exports the all-channel model"):
         sorter.with_rank(None)                                          # a local sorter
     everywhere = CRsAESorter.load(sorter.folder)

@@ -66,7 +66,7 @@ def command(
     num_layers: Annotated[int, typer.Option(help="T, unrolled FISTA steps of the encoder.")] = 20,
     rank: Annotated[Optional[int], typer.Option(help="Fitting: the dictionary is the rank-r SVD truncation of the "
                                                      "trained filters (spatial x temporal), coded through its "
-                                                     "factors; 0: the trained filters. Default: the sorter's (2).")]
+                                                     "factors; 0: the trained filters. Default: the sorter's (3).")]
     = None,
     threads: Annotated[int, typer.Option(help="onnxruntime threads (chunks run concurrently, one each).")] = 1,
     phy: Annotated[bool, typer.Option(help="Write the Phy folder.")] = True,

@@ -20,7 +20,7 @@ the group's channels, so that their spikes are explained there rather than leaki
 the union of the owners' neighbourhoods. Each unit is reported by the block that owns it; its code scale there
 is its template norm on the group's channels. A loaded "local" sorter sorts either way (``params.replace``).
 
-Rank (``rank``, default 2): after EM the trained filters are replaced by their rank-r SVD truncations (each
+Rank (``rank``, default 3): after EM the trained filters are replaced by their rank-r SVD truncations (each
 H_c ~ sum_j u_cj v_cj^T, spatial x temporal, renormalised; L again from their spectra), so the model is a CRsAE
 whose dictionary is that low-rank one, and model.onnx computes it through the factors (``factored_fista``: U r
 (channels + K) multiply-adds per sample and step instead of U channels K), validated against the torch model on the
@@ -80,7 +80,7 @@ class SorterParams:
     group_channels: int = 16             # local: channels per block (the probe cut along its length)
     # CRsAE
     num_layers: int = 20                 # T unrolled FISTA steps
-    rank: Optional[int] = 2              # the dictionary: the rank-r SVD truncation of the trained filters (spatial x
+    rank: Optional[int] = 3              # the dictionary: the rank-r SVD truncation of the trained filters (spatial x
                                          # temporal), which the all-channel model codes through its factors (fewer
                                          # multiply-adds; local group models through full convolutions); None: the
                                          # trained filters as they are
