@@ -132,8 +132,8 @@ def run_one(name, fn, seconds, threads, rows, common):
     row["load_after"] = os.getloadavg()
     row.pop("_gt", None)
     rows.append(row)
-    shown = {k: row.get(k) for k in ("method", "threads", "accuracy_mean", "well_detected", "gt_units",
-                                     "times_real_time", "error")}
+    shown = {k: row.get(k) for k in ("method", "rank", "threads", "accuracy_mean", "well_detected", "gt_units",
+                                     "cpu_seconds", "times_real_time", "error")}
     print(json.dumps(shown), flush=True)
     if SAVE is not None:
         SAVE()
@@ -159,6 +159,9 @@ def main(argv=None):
     parser.add_argument("--fit-seconds", type=float, default=60.0)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--num-layers", type=int, default=20)
+    parser.add_argument("--ranks", type=int, nargs="+", default=[0],
+                        help="crsae (all channels): encoder ranks to sort with, 0 = full filters; one fit (full "
+                             "filters), each rank from it by CRsAESorter.with_rank")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "spike_sorting.json")
     args = parser.parse_args(argv)
     import spikeinterface.full as si
@@ -195,7 +198,7 @@ def main(argv=None):
                                 local = "crsae-local" in methods
                                 with limited(1):
                                     sorter = CRsAESorter(fit_seconds=args.fit_seconds, epochs=args.epochs,
-                                                         num_layers=args.num_layers,
+                                                         num_layers=args.num_layers, rank=None,
                                                          channels="local" if local else "all",
                                                          radius_um=args.radius_um,
                                                          group_channels=args.group_channels).fit(rec, tmp / "sorter")
@@ -206,14 +209,24 @@ def main(argv=None):
                             filtered = sorter.preprocess(rec, whiten=False) if sorter is not None else None
                             seconds = args.seconds
 
-                            for name, mode in (("crsae", "all"), ("crsae-local", "local")):
-                                if name in methods:
-                                    def fn(threads, mode=mode):
-                                        sorter.params = sorter.params.replace(channels=mode)
-                                        sorting = sorter.sort(rec, threads=threads)
-                                        return sorting, {"stages": sorter.timings}
+                            if "crsae" in methods:
+                                sorter.params = sorter.params.replace(channels="all")
+                                for rank in args.ranks:
+                                    model = sorter if rank == 0 else sorter.with_rank(rank, tmp / f"rank{rank}")
+
+                                    def fn(threads, model=model):
+                                        sorting = model.sort(rec, threads=threads)
+                                        return sorting, {"stages": model.timings, "rank": model.params.rank,
+                                                         "rank_error": model.info["rank_error"]}
                                     for threads in args.threads:
-                                        run_one(name, fn, seconds, threads, rows, common)
+                                        run_one("crsae", fn, seconds, threads, rows, common)
+                            if "crsae-local" in methods:
+                                def fn(threads):
+                                    sorter.params = sorter.params.replace(channels="local")
+                                    sorting = sorter.sort(rec, threads=threads)
+                                    return sorting, {"stages": sorter.timings}
+                                for threads in args.threads:
+                                    run_one("crsae-local", fn, seconds, threads, rows, common)
 
                             def engine(method, templates):
                                 def fn(threads):

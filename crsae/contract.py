@@ -129,6 +129,12 @@ def check_metadata(meta: dict, source: str) -> dict:
         problems.append(f"step {step!r} (the accelerated encoder needs a number in (0, 2))")
     elif encoder == "paper" and step is not None:
         problems.append(f"step {step!r} with the paper's encoder (a step belongs to encoder 'accelerated')")
+    rank = meta.get("rank")
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        problems.append(f"rank {rank!r} (expected a positive integer, or absent for full filters)")
+    elif rank is not None and (meta["kind"] != "1d" or encoder != "paper"):
+        problems.append(f"rank {rank!r} with a {meta['kind']} model on encoder {encoder!r} (factored graphs are "
+                        "1-D, paper encoder)")
     if problems:
         raise ModelFormatError(f"{source} has metadata {problems[0]}; re-export it with crsae export")
     return meta

@@ -41,11 +41,15 @@ def test_axes_and_messages():
     ({"encoder": "accelerated", "step": 2.0}, "step 2.0"),
     ({"encoder": "accelerated", "step": True}, "step True"),
     ({"step": 1.5}, "step 1.5 with the paper's encoder"),
+    ({"rank": 0}, "rank 0 \\(expected a positive integer"),
+    ({"rank": True}, "rank True"),
+    ({"rank": 2, "encoder": "accelerated", "step": 1.9}, "rank 2 with a 1d model on encoder 'accelerated'"),
 ])
 def test_metadata_of_the_encoder_is_checked(extra, problem):
     from crsae.errors import ModelFormatError
     meta = json.loads((ROOT / "export" / "models" / "spikes1d.json").read_text())
     assert contract.encoder_step(meta) is None                                 # absent: the paper's encoder
     assert contract.encoder_step(contract.check_metadata(meta | {"encoder": "accelerated", "step": 1.9}, "m")) == 1.9
+    assert contract.check_metadata(meta | {"rank": 1}, "m")["rank"] == 1          # a factored graph: informational
     with pytest.raises(ModelFormatError, match=f"m has metadata {problem}"):
         contract.check_metadata(meta | extra, "m")

@@ -309,3 +309,38 @@ def test_spectral_norm2_bounds_and_nears_the_dense_operator_norm(rng):
         H = rng.standard_normal(shape)
         dense = np.linalg.norm(dense_operator(H, size, stride), 2) ** 2
         assert 0.97 * spectral_norm2(H, stride) <= dense <= spectral_norm2(H, stride) * (1 + 1e-9)
+
+
+# --- factored filters (the sorter's rank-r encoder) ------------------------------------------------------------
+@pytest.mark.parametrize("C, channels, K, rank, two_sided", [
+    (5, 8, 12, 2, False),            # C r < 2 channels: the residual projected through G = U U^T
+    (6, 4, 10, 4, False),            # C r >= 2 channels: projected directly
+    (3, 1, 30, 1, True),             # one channel: every filter is rank 1
+    (4, 16, 9, 3, True),
+])
+def test_factored_fista_equals_the_full_encoder_on_the_same_filters(C, channels, K, rank, two_sided):
+    from crsae.model.fista import factor_filters, factored_fista, factored_synthesis, filters_from_factors
+    g = torch.Generator().manual_seed(0)
+    U, V = factor_filters(torch.randn(C, channels, K, generator=g, dtype=torch.float64), rank)
+    H = filters_from_factors(U, V)                                         # rank-r filters, (C, channels, K)
+    assert U.shape == (C, rank, channels) and V.shape == (C, rank, K)
+    assert torch.linalg.matrix_rank(H[0]).item() == rank
+    N = 80
+    codes = torch.relu(torch.randn(2, C, N - K + 1, generator=g, dtype=torch.float64) - 2)
+    y = 3 * synthesis(codes, H, (N,)) + torch.randn(2, channels, N, generator=g, dtype=torch.float64)
+    L = 1.05 * estimate_L(H, 256)
+    for b in (torch.full((C,), 0.05, dtype=torch.float64), 0.1 * torch.rand(2, C, generator=g, dtype=torch.float64)):
+        want = unrolled_fista(y, H, H, b, L, 20, two_sided=two_sided)
+        got = factored_fista(y, U, V, b, L, 20, two_sided=two_sided)
+        assert (want != 0).float().mean() > 0.01                           # codes, not all zeros
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    torch.testing.assert_close(factored_synthesis(want, U, V), synthesis(want, H, (N,)), rtol=0, atol=1e-12)
+
+
+def test_factor_filters_is_the_best_rank_r_approximation():
+    from crsae.model.fista import factor_filters, filters_from_factors
+    H = torch.randn(3, 6, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    errors = [float((H - filters_from_factors(*factor_filters(H, r))).norm()) for r in range(1, 7)]
+    assert all(a > b for a, b in zip(errors, errors[1:])) and errors[-1] < 1e-12   # full rank 6: exact
+    s = torch.linalg.svdvals(H)                                             # (3, 6): Eckart-Young
+    assert abs(errors[1] ** 2 - float((s[:, 2:] ** 2).sum())) < 1e-9

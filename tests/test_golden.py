@@ -37,6 +37,8 @@ def test_index_covers_every_model_and_output():
     assert {checkpoint_of(c).stem for c in CASES.values()} == models
     assert {c["name"] for c in CASES.values() if "noise_sigma" in c} == {"image2d_sigma"}
     assert {c["name"]: step_of(c) for c in CASES.values() if step_of(c) is not None} == {"image2d_accelerated": 1.9}
+    ranks = {c["name"]: json.loads((EXPORT / c["sidecar"]).read_text()).get("rank") for c in CASES.values()}
+    assert {name: rank for name, rank in ranks.items() if rank is not None} == {"spikes1d_rank1": 1}
     for case in CASES.values():
         assert set(case["outputs"]) == set(contract.contract()["outputs"]) == set(case["atol"])
     assert any(c["chunk_length"] for c in CASES.values())

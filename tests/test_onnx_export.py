@@ -231,3 +231,61 @@ def test_accelerated_export_bad_options_are_one_line_errors(config, options, mat
     with pytest.raises(ConfigError, match=match) as caught:
         to_onnx(model, **options)
     assert "\n" not in str(caught.value)
+
+
+# --- the factored graph (to_onnx(model, rank=r): the sorter's encoder) ---------------------------------------
+def _low_rank_model(C, channels, K, rank, num_layers=20, two_sided=False):
+    from crsae.model.fista import factor_filters, filters_from_factors
+    H = torch.randn(C, channels, K, generator=torch.Generator().manual_seed(2))
+    low = filters_from_factors(*factor_filters(H, rank)).float().numpy()
+    config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=num_layers,
+                         sigma=1.0, threshold_mode="em", lam_init=0.5, two_sided=two_sided)
+    return CRsAE(config, low)
+
+
+@pytest.mark.parametrize("C, channels, K, rank, two_sided", [(5, 8, 12, 2, False), (6, 4, 10, 4, False),
+                                                             (3, 6, 9, 1, True)])
+def test_factored_export_gives_the_full_models_codes_within_the_contract(C, channels, K, rank, two_sided, tmp_path):
+    """The graph runs U r (channels + K) multiply-adds per sample instead of U channels K; its reference is the
+    torch model on the same (rank-r) filters through full convolutions, on white noise and on the model's own
+    spikes (codes far from 0), and chunked runs equal whole ones."""
+    from crsae.sorting.sorter import _spike_signal
+    model = _low_rank_model(C, channels, K, rank, two_sided=two_sided)
+    proto = to_onnx(model, outputs="both", rank=rank)
+    assert read_metadata(proto)["rank"] == rank
+    groups = {a.i for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group"}
+    assert C in groups                                                    # the grouped temporal convolutions
+    spikes = _spike_signal(model.H.detach().numpy(), model.lam.detach().numpy(), channels, seed=0, length=600)
+    records = validate_onnx(proto, model, signals=[spikes])
+    assert len(records) == 8 and all(r.ok for r in records)
+    write_export(proto, tmp_path / "m.onnx")
+    encoder = Encoder(tmp_path / "m.onnx", device="cpu")
+    with torch.no_grad():
+        want = ExportGraph(model, ("codes",))(torch.from_numpy(spikes))[0].numpy()[0]
+    assert (want > 0.1).sum() >= C
+    got = encoder.run_long(spikes[0], "codes", chunk=100)
+    assert np.abs(got - want).max() <= contract.atol(want, model.config.num_layers)
+
+
+@pytest.mark.parametrize("rank, config, options, match", [
+    (0, dict(), dict(), r"rank must be an integer from 1 to min\(channels, kernel_size\) = 3, got 0"),
+    (4, dict(), dict(), "got 4"),
+    (True, dict(), dict(), "got True"),
+    (1.0, dict(), dict(), "got 1.0"),
+    (1, dict(tied=False), dict(), "for 1-D tied models on the paper's encoder"),
+    (1, dict(), dict(encoder="accelerated"), "for 1-D tied models on the paper's encoder"),
+    (1, dict(), dict(), r"filter \d is not of rank 1 \(its rank-1 approximation is"),
+])
+def test_factored_export_bad_ranks_are_one_line_errors(rank, config, options, match):
+    model = CRsAE(ModelConfig(kind="1d", channels=3, num_filters=2, kernel_size=5, num_layers=3, lam_init=0.5,
+                              **config))
+    with pytest.raises(ConfigError, match=match) as caught:
+        to_onnx(model, rank=rank, **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_factored_export_refuses_with_weights():
+    from crsae.exporter.onnx_export import with_weights
+    model = _low_rank_model(2, 3, 5, 1, num_layers=2)
+    with pytest.raises(ConfigError, match="substitutes full filters, not factors"):
+        with_weights(to_onnx(model, rank=1), model, model)

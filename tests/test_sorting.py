@@ -98,6 +98,20 @@ def test_unfitted_sorter_and_bad_params():
         CRsAESorter(no_such_setting=1)
 
 
+@pytest.mark.parametrize("rank", [0, -1, 1.5, True, "2"])
+def test_bad_ranks_are_one_line_errors(rank):
+    with pytest.raises(ConfigError) as err:
+        SorterParams(rank=rank)
+    assert f"rank must be a positive integer or None, got {rank!r}" == one_line(err.value)
+
+
+def test_rank_above_the_filters_rank_is_refused_before_work():
+    rec, _ = small_recording(2.0)                                       # 4 channels
+    with pytest.raises(ConfigError) as err:
+        CRsAESorter(rank=5).fit(rec)
+    assert "rank 5 exceeds min(channels, template samples) = 4" in one_line(err.value)
+
+
 def test_read_recording_errors(tmp_path):
     with pytest.raises(DataError) as err:
         read_recording(tmp_path / "missing.bin")
@@ -166,7 +180,8 @@ def test_local_groups_follow_the_probe():
     assert wide[0]["units"] == [0, 1, 2] and wide[0]["owned"] == 1        # units 1 and 2 reach channels 3-4: guests
 
 
-@pytest.mark.parametrize("case", ["missing", "no channels", "too short", "bad probe", "probe size"])
+@pytest.mark.parametrize("case", ["missing", "no channels", "too short", "bad probe", "probe size", "rank",
+                                  "rank with sorter"])
 def test_cli_sort_bad_input_is_one_line(tmp_path, case):
     raw = tmp_path / "rec.bin"
     np.zeros((20 if case == "too short" else 30000, 4), np.float32).tofile(raw)
@@ -177,13 +192,20 @@ def test_cli_sort_bad_input_is_one_line(tmp_path, case):
         args += ["--probe", str(tmp_path / "probe.json")]
     if case == "probe size":
         args += ["--probe", str(write_probe(tmp_path / "probe.json", 8))]
+    if case == "rank":
+        args += ["--rank", "-1"]
+    if case == "rank with sorter":
+        (tmp_path / "sorter").mkdir()
+        args += ["--rank", "2", "--sorter", str(tmp_path / "sorter")]
     done = subprocess.run([sys.executable, "-m", "crsae.cli", "sort", *args], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     expected = {"missing": "does not exist", "no channels": "num_channels must be at least 1",
-                "too short": "too short", "bad probe": "cannot read", "probe size": "has 8 contacts"}[case]
+                "too short": "too short", "bad probe": "cannot read", "probe size": "has 8 contacts",
+                "rank": "--rank must be 0 (the trained filters) or a positive integer, got -1",
+                "rank with sorter": "a --sorter keeps the rank it was fitted with"}[case]
     assert expected in lines[0]
     assert not (tmp_path / "out").exists()
 
@@ -292,6 +314,31 @@ def test_ground_truth_round_trip(fitted):
         assert accuracy.mean() >= MIN_ACCURACY, (model.params.channels, perf)
         # amplitudes are the scaling of each unit's mean waveform: about 1
         assert 0.6 < float(np.median(amplitudes)) < 1.5
+
+
+@pytest.mark.slow
+def test_rank_three_by_default_and_with_rank_reexports_without_fitting(fitted, tmp_path):
+    """The default dictionary is the rank-3 truncation of the trained filters, which model.onnx codes through
+    its factors; with_rank(None) gives the trained filters back (full convolutions), from the same fit, and both
+    sort the generated recording above the bar."""
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+    rec, gt, sorter, _ = fitted
+    C = len(sorter.unit_ids)
+    assert sorter.params.rank == 3 and json.loads((sorter.folder / "model.json").read_text())["rank"] == 3
+    assert len(sorter.info["rank_error"]) == C and all(0 <= e < 1 for e in sorter.info["rank_error"])
+    assert all(np.linalg.matrix_rank(h, tol=1e-4) <= 3 for h in sorter.dictionary)
+    with pytest.raises(ConfigError, match="re-exports the all-channel model"):
+        sorter.with_rank(None)                                          # a local sorter
+    everywhere = CRsAESorter.load(sorter.folder)
+    everywhere.params = everywhere.params.replace(channels="all")
+    full = everywhere.with_rank(None, tmp_path / "full")
+    assert "rank" not in json.loads((tmp_path / "full" / "model.json").read_text())
+    assert full.info["rank_error"] is None and CRsAESorter.load(tmp_path / "full").params.rank is None
+    np.testing.assert_allclose(full.dictionary, everywhere._arrays["filters_trained"], atol=1e-5)
+    visible = visible_units(rec, gt)
+    for model in (everywhere, full):
+        perf = compare_sorter_to_ground_truth(gt, model.sort(rec, threads=1), exhaustive_gt=True).get_performance()
+        assert perf.loc[visible, "accuracy"].astype(float).mean() >= MIN_ACCURACY, (model.params.rank, perf)
 
 
 @pytest.mark.slow

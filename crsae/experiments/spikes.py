@@ -339,7 +339,8 @@ def run(settings: Settings, output: Path, *, log=print) -> dict:
         tmp = Path(tmp)
         start = time.perf_counter()
         sorter = CRsAESorter(num_units=s.num_units, fit_seconds=s.train_seconds, epochs=s.epochs,
-                             num_layers=s.num_layers, seed=s.seed).fit(train, tmp / "sorter", log=log)
+                             num_layers=s.num_layers, seed=s.seed,
+                             rank=None).fit(train, tmp / "sorter", log=log)   # the trained filters, as measured
         fit_s = time.perf_counter() - start
         H = sorter.dictionary.astype(np.float64)                                  # (C, channels, K)
         weights = np.asarray(sorter.info["lam"], dtype=np.float64)                # lam_c sigma^2, sigma = 1

@@ -8,7 +8,9 @@ model whose thresholds follow sigma it adds ``NAME_sigma``: the model exported w
 (``NAME_sigma.onnx``), fed one item at another noise level and one at -1 (estimated in the graph). For each tied
 2-D model it adds ``NAME_accelerated``: the model exported with the accelerated encoder (``crsae export --encoder
 accelerated``, step ``ACCELERATED_STEP``; beyond the paper), on the model's golden input, run whole (its codes are
-not chunkable).
+not chunkable). For each tied one-channel 1-D model (whose filters are rank 1) it adds ``NAME_rank1``: the factored
+graph (``to_onnx(model, rank=1)``: a 1 x 1 convolution and grouped temporal convolutions, the sorter's form), whose
+reference is the model's own torch output.
 """
 
 from __future__ import annotations
@@ -92,14 +94,14 @@ def write_case(model: CRsAE, entry: dict, signal: np.ndarray, golden_dir: Path,
 def write_variant_case(checkpoint: Path, suffix: str, export_dir: Path = EXPORT_DIR, *, noise_sigma=None,
                        **export_options) -> dict:
     """Export a checkpoint with ``export_options`` (``noise_input=True``; ``encoder="accelerated"`` with its
-    ``step``) as ``NAME_SUFFIX.onnx`` and write its golden case: the model's golden input, run whole, with
+    ``step``; ``rank``) as ``NAME_SUFFIX.onnx`` and write its golden case: the model's golden input, run whole, with
     ``noise_sigma`` when the export takes it; returns the index entry."""
     models_dir, golden_dir = export_dir / "models", export_dir / "golden"
     model, name = load_model(checkpoint), f"{checkpoint.stem}_{suffix}"
     proto = to_onnx(model, outputs="both", checkpoint_sha256=file_sha256(checkpoint), **export_options)
     validate_onnx(proto, model)
     write_export(proto, models_dir / f"{name}.onnx")
-    (_, signal, _), = golden_inputs(model, checkpoint.stem)
+    _, signal, _ = golden_inputs(model, checkpoint.stem)[0]             # run whole (a 1-D model also has a chunked one)
     entry = {"name": name, "model": f"models/{name}.onnx", "sidecar": f"models/{name}.json",
              "checkpoint": f"models/{checkpoint.name}", "input": f"golden/{name}.signal.npy", "outputs": {},
              "atol": {}, "chunk_length": None}
@@ -127,6 +129,8 @@ def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
         if model.config.kind == "2d" and model.config.tied:
             cases.append(write_variant_case(checkpoint, "accelerated", export_dir, encoder="accelerated",
                                             step=ACCELERATED_STEP))
+        if model.config.kind == "1d" and model.config.tied and model.config.channels == 1:
+            cases.append(write_variant_case(checkpoint, "rank1", export_dir, rank=1))   # one channel: rank 1
     index = {"contract_version": contract.contract()["contract_version"], "cases": cases}
     with atomic_path(golden_dir / "index.json") as tmp:
         tmp.write_text(json.dumps(index, indent=2) + "\n")

@@ -31,7 +31,7 @@ from crsae.model.checkpoint import file_sha256, load_model
 from crsae.errors import ConfigError, ExportValidationError, OutputMismatchError, StepConstantWarning, ToleranceError
 from crsae.files import atomic_paths
 from crsae.model.autoencoder import CRsAE
-from crsae.model.fista import ACCELERATED_STEP, check_step
+from crsae.model.fista import ACCELERATED_STEP, check_step, factor_filters, factored_fista, factored_synthesis
 from crsae.model.noise import estimate_noise_sigma
 
 logger = logging.getLogger(__name__)
@@ -45,16 +45,29 @@ class ExportGraph(nn.Module):
     """signal[, noise_sigma] -> the requested outputs. Codes are x_T of the signal as given; the reconstruction is
     H x_T, or the shift-and-average denoiser for 2-D stride > 1 (which runs its own encoder passes on the padded
     copies). With ``noise_sigma`` (B,) the thresholds are those of each item's noise level (``noise_thresholds``).
-    ``step``: the accelerated encoder with step s/L (``crsae.model.fista.accelerated_fista``); None, the paper's."""
+    ``step``: the accelerated encoder with step s/L (``crsae.model.fista.accelerated_fista``); None, the paper's.
+    ``rank``: the paper's encoder computed through the factors of the model's rank-``rank`` filters
+    (``crsae.model.fista.factored_fista``: the same codes, fewer multiply-adds; ``check_rank``); None, through H."""
 
-    def __init__(self, model: CRsAE, outputs: tuple[str, ...], step: float | None = None):
+    def __init__(self, model: CRsAE, outputs: tuple[str, ...], step: float | None = None, rank: int | None = None):
         super().__init__()
-        self.model, self.outputs, self.step = model, outputs, step
+        self.model, self.outputs, self.step, self.rank = model, outputs, step, rank
         self.trick = model.config.kind == "2d" and model.config.stride > 1
+        if rank is not None:
+            U, V = factor_filters(model.H, rank)                        # (C, r, channels), (C, r, K)
+            self.register_buffer("U", U.to(model.H.dtype))
+            self.register_buffer("V", V.to(model.H.dtype))
 
     def forward(self, signal: torch.Tensor, noise_sigma: torch.Tensor | None = None):
         b = None if noise_sigma is None else noise_thresholds(self.model, signal, noise_sigma)
         result = {}
+        if self.rank is not None:
+            cfg = self.model.config
+            result["codes"] = factored_fista(signal, self.U, self.V, self.model.thresholds() if b is None else b,
+                                             self.model.L, cfg.num_layers, two_sided=cfg.two_sided)
+            if "reconstruction" in self.outputs:
+                result["reconstruction"] = factored_synthesis(result["codes"], self.U, self.V)
+            return tuple(result[name] for name in self.outputs)
         if "codes" in self.outputs or not self.trick:
             result["codes"] = self.model._encode(signal, b=b, step=self.step)
         if "reconstruction" in self.outputs:
@@ -107,6 +120,35 @@ def check_encoder(model: CRsAE, encoder: str, step: float | None, dtype: str = "
     return check_step(ACCELERATED_STEP if step is None else step)
 
 
+RANK_TOLERANCE = 1e-5     # a filter is rank r when its rank-r SVD keeps it to this relative Frobenius error
+
+
+def check_rank(model: CRsAE, rank: int | None, step: float | None = None) -> int | None:
+    """``rank`` (None: the filters as they are) if the model's filters can be exported through their factors, else
+    ConfigError: a 1-D tied model on the paper's encoder, 1 <= rank <= min(channels, kernel_size), and every filter
+    of rank at most ``rank`` (to ``RANK_TOLERANCE``; ``crsae.model.fista.factor_filters`` makes such filters), so
+    that the factored graph computes the model's own codes."""
+    if rank is None:
+        return None
+    cfg = model.config
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= min(cfg.channels, cfg.kernel_size):
+        raise ConfigError(f"rank must be an integer from 1 to min(channels, kernel_size) = "
+                          f"{min(cfg.channels, cfg.kernel_size)}, got {rank!r}; or leave it unset for full filters")
+    if cfg.kind != "1d" or not cfg.tied or step is not None:
+        raise ConfigError("a factored export (rank) is for 1-D tied models on the paper's encoder; drop rank, or "
+                          "export a 1-D tied model with --encoder paper")
+    from crsae.model.fista import filters_from_factors
+    H = model.H.detach().double()
+    error = ((H - filters_from_factors(*factor_filters(H, rank))).flatten(1).norm(dim=1)
+             / H.flatten(1).norm(dim=1).clamp_min(1e-30))
+    worst = int(error.argmax())
+    if float(error[worst]) > RANK_TOLERANCE:
+        raise ConfigError(f"filter {worst} is not of rank {rank} (its rank-{rank} approximation is "
+                          f"{float(error[worst]):.2g} off, relative); build the model from rank-{rank} filters "
+                          "(crsae.model.fista.factor_filters, filters_from_factors) or raise rank")
+    return rank
+
+
 def example_signal(model: CRsAE, batch: int = 2) -> torch.Tensor:
     """A random signal of a size every geometry accepts: (batch, channels, 4K + 3[, 4K + 1])."""
     cfg = model.config
@@ -127,10 +169,10 @@ def validation_shapes(model: CRsAE) -> list[tuple[int, ...]]:
 
 def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
              checkpoint_sha256: str = "", static_shape: tuple[int, ...] | None = None,
-             noise_input: bool = False, step: float | None = None) -> dict:
+             noise_input: bool = False, step: float | None = None, rank: int | None = None) -> dict:
     """The contract's metadata dict (typed values), as written to the sidecar; ``noise_sigma_input`` only when
-    the graph has that input, ``encoder`` and ``step`` only for the accelerated encoder (``step`` not None):
-    exports without them are as before."""
+    the graph has that input, ``encoder`` and ``step`` only for the accelerated encoder (``step`` not None),
+    ``rank`` only for a factored graph: exports without them are as before."""
     cfg = model.config
     return {
         "format": contract_mod.contract()["format"],
@@ -150,12 +192,13 @@ def metadata(model: CRsAE, outputs: tuple[str, ...], *, dtype: str = "float32",
         "crsae_version": __version__, "torch_version": torch.__version__,
         "onnx_version": onnx.__version__, "checkpoint_sha256": checkpoint_sha256,
     } | ({"noise_sigma_input": True} if noise_input else {}) \
-      | ({} if step is None else {"encoder": "accelerated", "step": float(step)})
+      | ({} if step is None else {"encoder": "accelerated", "step": float(step)}) \
+      | ({} if rank is None else {"rank": int(rank)})
 
 
 def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", checkpoint_sha256: str = "",
             static_shape: tuple[int, ...] | None = None, noise_input: bool = False, encoder: str = "paper",
-            step: float | None = None) -> onnx.ModelProto:
+            step: float | None = None, rank: int | None = None) -> onnx.ModelProto:
     """Trace ``model`` into an ONNX model per the contract (step 1). Nothing is written to disk.
 
     ``static_shape`` (B, channels, *size) fixes every axis instead of leaving batch and size dynamic: for
@@ -163,6 +206,9 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
     ``noise_input``: a second input ``noise_sigma`` (batch,) sets the thresholds per item at inference.
     ``encoder``: ``paper`` (the default, the paper's FISTA) or ``accelerated`` (beyond the paper: step s/L with a
     per-example objective safeguard, ``crsae.model.fista.accelerated_fista``; ``step`` is s, default 1.9).
+    ``rank``: the graph computes the paper's encoder through the factors of the model's rank-``rank`` filters
+    (``factored_fista``, ``check_rank``): the same codes for U r (channels + K) multiply-adds per sample and step
+    instead of U channels K; metadata ``rank``.
     """
     if outputs not in OUTPUT_CHOICES:
         raise ConfigError(f"outputs must be one of {', '.join(OUTPUT_CHOICES)}, got {outputs!r}")
@@ -171,9 +217,10 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
     names = OUTPUT_CHOICES[outputs]
     cfg, opset = model.config, contract_mod.contract()["opset"]
     step = check_encoder(model, encoder, step, dtype)
+    rank = check_rank(model, rank, step)
     if noise_input:
         check_noise_input(model)
-    graph = ExportGraph(model.eval(), names, step)
+    graph = ExportGraph(model.eval(), names, step, rank)
     if static_shape is not None:
         static_shape = check_static_shape(model, static_shape)
         example, dynamic = torch.randn(*static_shape, generator=torch.Generator().manual_seed(0)), None
@@ -205,7 +252,7 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
     proto.producer_name, proto.producer_version = "crsae", __version__
     proto.doc_string = "CRsAE unrolled FISTA encoder (Tolooshams, Dey & Ba, arXiv:1904.08827); see export/CONTRACT.md"
     meta = metadata(model, names, dtype=dtype, checkpoint_sha256=checkpoint_sha256, static_shape=static_shape,
-                    noise_input=noise_input, step=step)
+                    noise_input=noise_input, step=step, rank=rank)
     del proto.metadata_props[:]
     for key in contract_mod.contract()["metadata_keys"]:
         proto.metadata_props.add(key=key, value=json.dumps(meta[key]))
@@ -437,6 +484,9 @@ def with_weights(proto: onnx.ModelProto, template: CRsAE, model: CRsAE) -> onnx.
     if contract_mod.encoder_step(read_metadata(proto)) is not None:
         raise ConfigError("with_weights substitutes the paper's encoder's weights; trace an accelerated-encoder "
                           "export with to_onnx(model, encoder='accelerated') instead")
+    if read_metadata(proto).get("rank") is not None:
+        raise ConfigError("with_weights substitutes full filters, not factors; trace a factored export with "
+                          "to_onnx(model, rank=r) instead")
     a, b = template.config, model.config
     if (a.kind, a.channels, a.num_filters, a.kernel_size, a.num_layers, a.two_sided, a.tied, a.stride) != \
             (b.kind, b.channels, b.num_filters, b.kernel_size, b.num_layers, b.two_sided, b.tied, b.stride):

@@ -118,13 +118,21 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     per_item = b.dim() == 2                                                # (B, C): not a conv bias
     bias = None if two_sided or per_item else -b                           # one-sided: u - b straight from the conv
     size = y.shape[2:]
+
+    def gradient(z):                                                       # (1/L) We^T (y - H z) (- b), z = 0: None
+        return analysis(y if z is None else y - synthesis(z, H, size, stride), We_L, stride, bias)
+
+    return _unrolled(gradient, b, num_layers, two_sided)
+
+
+def _unrolled(gradient, b: torch.Tensor, num_layers: int, two_sided: bool) -> torch.Tensor:
+    """FISTA's loop around ``gradient(z)`` = (1/L) We^T (y - H z), minus b when one-sided with b (C,) (the
+    analysis convolution's bias), with ``gradient(None)`` for z_1 = 0 (``unrolled_fista``, ``factored_fista``)."""
+    per_item = b.dim() == 2
     momentum = momentum_schedule(num_layers)
     x_prev = z = None                                                      # x_0 = z_1 = 0
     for k in range(num_layers):
-        if k == 0:
-            u = analysis(y, We_L, stride, bias)                            # z_1 = 0: u = (1/L) We^T y
-        else:
-            u = z + analysis(y - synthesis(z, H, size, stride), We_L, stride, bias)
+        u = gradient(None) if k == 0 else z + gradient(z)                  # u = z + (1/L) We^T (y - H z)
         if two_sided:
             x = soft_threshold(u, b)                                       # x_k, (B, C, *code)
         else:
@@ -133,6 +141,77 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
             z = x if k == 0 else x + momentum[k] * (x - x_prev)            # z_{k+1}; momentum[0] = 0
         x_prev = x
     return x
+
+
+# --- factored filters (1-D): H_c = sum_j U_cj V_cj^T, spatial x temporal, rank r ------------------------------------
+def factor_filters(H: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best rank-``rank`` approximation of every 1-D filter H_c (channels x K), by its SVD (Eckart-Young):
+    H_c ~ sum_{j<r} U[c, j] (x) V[c, j], U (C, r, channels) unit spatial vectors, V (C, r, K) temporal ones times the
+    singular values; float64. ``filters_from_factors`` rebuilds (C, channels, K)."""
+    u, s, vh = torch.linalg.svd(H.detach().double(), full_matrices=False)  # (C, ch, m), (C, m), (C, m, K)
+    return u[:, :, :rank].transpose(1, 2).contiguous(), (s[:, :rank, None] * vh[:, :rank]).contiguous()
+
+
+def filters_from_factors(U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """H (C, channels, K) = sum_j U[:, j, :, None] V[:, j, None, :] from U (C, r, channels), V (C, r, K)."""
+    return torch.einsum("cjs,cjk->csk", U, V)
+
+
+def factored_costs(C: int, channels: int, K: int, rank: int) -> dict[str, int]:
+    """Multiply-adds per sample and FISTA step: ``full`` (two multichannel convolutions), ``factored`` (project on
+    the C r spatial vectors and back, 2 C r channels, plus the C r temporal correlations both ways, 2 C r K) and
+    ``gram`` (the projection of the residual as U^T y - (U^T U) q: (C r)^2 instead of 2 C r channels)."""
+    Cr = C * rank
+    return {"full": 2 * C * channels * K, "factored": 2 * Cr * (channels + K), "gram": Cr * Cr + 2 * Cr * K}
+
+
+def factored_fista(y: torch.Tensor, U: torch.Tensor, V: torch.Tensor, b: torch.Tensor, L: float | torch.Tensor,
+                   num_layers: int, *, two_sided: bool = True) -> torch.Tensor:
+    """``unrolled_fista`` (tied, 1-D) with the filters given by their factors, H = ``filters_from_factors(U, V)``:
+    the same iterates, computed as a projection of the signal on the C r spatial vectors (a 1 x 1 convolution over
+    channels) and C r temporal correlations (a grouped convolution, C groups of r), and the transpose for H z::
+
+        H^T r = sum_j V_cj (*) (U_cj^T r)        H z = sum_c,j U_cj (V_cj * z_c)
+
+    The residual's projection U^T (y - H z) is ``U^T y - G q`` with q the temporal synthesis and G = U U^T
+    (C r x C r; U^T y computed once) when (C r)^2 < 2 C r channels (``factored_costs``), else projected directly.
+    Both temporal directions are unit-height 2-D convolutions (onnxruntime's fast kernels; ``synthesis``), the
+    synthesis a correlation of the zero-padded codes with the flipped V (its grouped ConvTranspose is slower).
+
+    y (B, channels, N), U (C, r, channels), V (C, r, K), b (C,) or (B, C); returns x_T (B, C, N - K + 1).
+    """
+    C, r, channels = U.shape
+    K = V.shape[-1]
+    per_item = b.dim() == 2
+    bias = None if two_sided or per_item else -b
+    project = U.reshape(C * r, channels, 1)                                # U^T as a 1 x 1 convolution
+    V_L = (V / L).unsqueeze(2)                                             # (C, r, 1, K), 1/L folded in
+    V_flip = V.flip(-1).reshape(C * r, 1, 1, K)
+    gram = C * r < 2 * channels
+    Uy = F.conv1d(y, project).unsqueeze(2)                                 # U^T y, (B, C r, 1, N)
+    back = (U.reshape(C * r, channels) @ U.reshape(C * r, channels).T if gram    # G = U U^T, or U as a 1 x 1 conv
+            else U.reshape(C * r, channels).T).reshape(-1, C * r, 1, 1)
+
+    def gradient(z):                                                       # (1/L) V^T U^T (y - H z) (- b)
+        if z is None:
+            residual = Uy
+        else:
+            q = F.conv2d(F.pad(z.unsqueeze(2), (K - 1, K - 1)), V_flip, groups=C)   # (B, C r, 1, N)
+            if gram:
+                residual = Uy - F.conv2d(q, back)                              # U^T y - G q
+            else:
+                residual = F.conv2d(y.unsqueeze(2) - F.conv2d(q, back), project.unsqueeze(2))
+        return F.conv2d(residual, V_L, bias, groups=C).squeeze(2)          # (B, C, N - K + 1)
+
+    return _unrolled(gradient, b, num_layers, two_sided)
+
+
+def factored_synthesis(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """H x with H = ``filters_from_factors(U, V)``: codes (B, C, M) -> (B, channels, M + K - 1)."""
+    C, r, channels = U.shape
+    K = V.shape[-1]
+    q = F.conv2d(F.pad(x.unsqueeze(2), (K - 1, K - 1)), V.flip(-1).reshape(C * r, 1, 1, K), groups=C)
+    return F.conv2d(q, U.reshape(C * r, channels).T.reshape(channels, C * r, 1, 1)).squeeze(2)
 
 
 ACCELERATED_STEP = 1.9          # default s of the accelerated encoder (bench/README.md: layers to a gap by s)

@@ -64,6 +64,10 @@ def command(
     fit_seconds: Annotated[float, typer.Option(help="Seconds from the start to learn templates on.")] = 60.0,
     epochs: Annotated[int, typer.Option(help="CRsAE EM epochs after k-means (0: k-means templates).")] = 2,
     num_layers: Annotated[int, typer.Option(help="T, unrolled FISTA steps of the encoder.")] = 20,
+    rank: Annotated[Optional[int], typer.Option(help="Fitting: the dictionary is the rank-r SVD truncation of the "
+                                                     "trained filters (spatial x temporal), coded through its "
+                                                     "factors; 0: the trained filters. Default: the sorter's (3).")]
+    = None,
     threads: Annotated[int, typer.Option(help="onnxruntime threads (chunks run concurrently, one each).")] = 1,
     phy: Annotated[bool, typer.Option(help="Write the Phy folder.")] = True,
     copy_binary: Annotated[bool, typer.Option(help="Phy folder: copy the filtered recording as recording.dat "
@@ -83,7 +87,7 @@ def command(
     from crsae.sorting.recording import attach_probe, read_recording
     from crsae.sorting.sorter import CRsAESorter
     check_options(output, recording=recording, sorter=sorter, sampling_rate=sampling_rate, gain=gain,
-                  threads=threads)
+                  threads=threads, rank=rank)
     rec = read_recording(recording, format=format, sampling_frequency=sampling_rate, num_channels=num_channels,
                          dtype=None if dtype is None else dtype.value, gain_to_uV=gain, offset_to_uV=0.0 if gain is not None else None,
                          stream_id=stream_id)
@@ -96,7 +100,8 @@ def command(
             model.params = model.params.replace(channels=channels.value)
     else:
         model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers,
-                            **({} if channels is None else {"channels": channels.value}))
+                            **({} if channels is None else {"channels": channels.value}),
+                            **({} if rank is None else {"rank": rank or None}))
     with atomic_folder(output) as folder:        # every file in a temporary folder, renamed onto OUTDIR at the end
         summary = {"recording": str(recording),
                    **_sort(rec, model, folder, fit=sorter is None, threads=threads, phy=phy,
@@ -112,7 +117,7 @@ def command(
 
 
 def check_options(output: Path, *, recording: Path, sorter: Path | None, sampling_rate: float | None,
-                  gain: float | None, threads: int) -> None:
+                  gain: float | None, threads: int, rank: int | None = None) -> None:
     """Refuse, before the recording is read, a bad option value or an output folder that cannot be made: OUTDIR
     must be new (or an empty folder) in a writable folder, and neither the recording nor --sorter."""
     import math
@@ -123,6 +128,11 @@ def check_options(output: Path, *, recording: Path, sorter: Path | None, samplin
         raise DataError(f"--gain must be a finite, non-zero number of microvolts per unit, got {gain!r}")
     if threads < 1:
         raise DataError(f"--threads must be at least 1, got {threads}")
+    if rank is not None and rank < 0:
+        raise DataError(f"--rank must be 0 (the trained filters) or a positive integer, got {rank}")
+    if rank is not None and sorter is not None:
+        raise DataError("--rank sets how a fit truncates its filters; a --sorter keeps the rank it was fitted with "
+                        "(fit again, or re-export it with CRsAESorter.with_rank)")
     make_runs_folder(output)                    # -o runs/sort1 in a fresh folder, as the README shows
     check_output(output, what="--output", folder=True, inputs=[recording, sorter])
     if output.is_dir() and any(output.iterdir()):

@@ -20,9 +20,17 @@ the group's channels, so that their spikes are explained there rather than leaki
 the union of the owners' neighbourhoods. Each unit is reported by the block that owns it; its code scale there
 is its template norm on the group's channels. A loaded "local" sorter sorts either way (``params.replace``).
 
+Rank (``rank``, default 3): after EM the trained filters are replaced by their rank-r SVD truncations (each
+H_c ~ sum_j u_cj v_cj^T, spatial x temporal, renormalised; L again from their spectra), so the model is a CRsAE
+whose dictionary is that low-rank one, and model.onnx computes it through the factors (``factored_fista``: U r
+(channels + K) multiply-adds per sample and step instead of U channels K), validated against the torch model on the
+same filters. The truncation's relative error per unit is ``info["rank_error"]``; ``with_rank`` re-exports a
+fitted sorter at another rank (None: the trained filters) without fitting again.
+
 The saved sorter (``save`` / ``load``) is a folder: ``model.onnx`` (+ its contract sidecar ``model.json``; and
 ``group<i>.onnx`` + ``.json`` when local), ``sorter.json`` (parameters, unit and channel ids, sampling rate, the
-groups) and ``sorter.npz`` (whitening matrix, templates in microvolts and in the whitened space).
+groups) and ``sorter.npz`` (whitening matrix, templates in microvolts and in the whitened space, the trained
+filters before the truncation and the k-means templates, whitened).
 """
 
 from __future__ import annotations
@@ -72,6 +80,10 @@ class SorterParams:
     group_channels: int = 16             # local: channels per block (the probe cut along its length)
     # CRsAE
     num_layers: int = 20                 # T unrolled FISTA steps
+    rank: Optional[int] = 3              # the dictionary: the rank-r SVD truncation of the trained filters (spatial x
+                                         # temporal), which the all-channel model codes through its factors (fewer
+                                         # multiply-adds; local group models through full convolutions); None: the
+                                         # trained filters as they are
     lam: float = 4.0                     # lambda sigma^2 with sigma = 1 (whitened noise): the lasso's code threshold
     em: bool = True                      # learn lambda by EM (else it stays at lam)
     delta: float = 1000.0                # Gamma prior rate on lambda: strong, keeps lambda near lam
@@ -99,7 +111,7 @@ class SorterParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("clusters", "num_units"):
+        for name in ("clusters", "num_units", "rank"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {value!r}")
@@ -166,6 +178,7 @@ class CRsAESorter:
         if K < 3:
             raise ConfigError(f"templates of {p.ms_before} + {p.ms_after} ms are {K} samples at {fs:g} Hz; "
                               "use longer templates")
+        _check_rank(p.rank, recording.get_num_channels(), K)
         start = time.perf_counter()
         filt = rec_mod.filtered(recording, freq_min=p.freq_min, freq_max=min(p.freq_max, 0.45 * fs),
                                 reference=p.reference)
@@ -208,6 +221,8 @@ class CRsAESorter:
                                                batch_size=p.batch_size, lr=p.lr, max_windows=p.max_windows,
                                                seed=p.seed, log=log)
         t = stage("training", t)
+        trained = model.H.detach().numpy().astype(np.float32)                                # (C, channels, K)
+        model, rank_error = _factored(model, p.rank)
         H = model.H.detach().numpy().astype(np.float32)                                      # (C, channels, K)
         # template norms in the whitened space, along the learned filters: the codes' scale of an average spike
         learned = np.transpose(H, (0, 2, 1))                                                 # (C, K, channels)
@@ -217,7 +232,10 @@ class CRsAESorter:
             folder = self._tmp.name
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self._export(model, folder / "model.onnx")
+        self._export(model, folder / "model.onnx", p.rank)
+        if p.rank is not None:
+            log(f"rank {p.rank}: filters {100 * float(np.mean(rank_error)):.1f}% off their trained values (relative "
+                f"Frobenius error, mean; worst {100 * float(np.max(rank_error)):.1f}%)")
         groups = None
         if p.channels == "local":
             groups = self._export_groups(model, recording.get_channel_locations()[:, :2], norms, folder)
@@ -230,13 +248,15 @@ class CRsAESorter:
         templates_uV = tmpl.mean_snippets(filt, peaks[chosen] * q, labels, len(norms), full_before, full_after)
         t = stage("templates_uV", t)
         self._arrays = {"W": W, "templates_uV": templates_uV, "templates_white": (learned * norms[:, None, None]),
-                        "norms": norms.astype(np.float32)}
+                        "norms": norms.astype(np.float32), "filters_trained": trained,
+                        "means_white": means.astype(np.float32)}
         self.info = {"format_version": FORMAT_VERSION, "params": asdict(self.params), "sampling_frequency": fs,
                      "decimation": q, "model_sampling_frequency": fs_model, "nbefore": nbefore,
                      "nafter": nafter, "templates_nbefore": full_before, "num_channels": channels,
                      "channel_ids": [_plain(c) for c in recording.get_channel_ids()],
                      "unit_ids": list(range(len(norms))), "lam": model.lam.detach().numpy().tolist(),
-                     "L": float(model.L), "groups": groups, "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
+                     "L": float(model.L), "groups": groups,
+                     "rank_error": None if rank_error is None else rank_error.tolist(), "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
                                                   "snippets": int(len(waves)), "kmeans_k": int(k),
                                                   "units": int(len(norms)), "train_seconds": train_s, "stages": stages,
                                                   "fit_seconds": time.perf_counter() - start}}
@@ -246,14 +266,55 @@ class CRsAESorter:
             + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) + ")")
         return self
 
-    def _export(self, model, path: Path) -> None:
+    def _export(self, model, path: Path, rank: int | None) -> None:
+        """The all-channel encoder: traced (through the filters' factors with ``rank``), validated against the torch
+        model on white noise and on a signal of its own units' spikes (``_spike_signal``), written."""
         import warnings
         from crsae.exporter.onnx_export import to_onnx, validate_onnx, write_export
-        proto = to_onnx(model, outputs="codes")
+        proto = to_onnx(model, outputs="codes", rank=rank)
+        H, lam = model.H.detach().numpy(), model.lam.detach().numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")                # StepConstantWarning: L is re-estimated after training
-            validate_onnx(proto, model)
+            validate_onnx(proto, model, signals=[_spike_signal(H, lam, H.shape[1], seed=self.params.seed)])
         write_export(proto, path)
+
+    def with_rank(self, rank: int | None, folder: str | os.PathLike | None = None) -> "CRsAESorter":
+        """This fitted sorter with another encoder rank (None: the full trained filters), without fitting again:
+        the trained filters (kept in sorter.npz) truncated to ``rank``, renormalised, exported to ``folder`` (a
+        temporary folder when None) and validated; the same whitening, templates and detection."""
+        from crsae.config import ModelConfig
+        from crsae.model.autoencoder import CRsAE
+        from crsae.sorting import templates as tmpl
+        self._require_fitted()
+        if self.params.channels == "local":
+            raise ConfigError("with_rank re-exports the all-channel model; this sorter codes with channels='local'")
+        if "filters_trained" not in self._arrays:
+            raise DataError(f"{self.folder} was saved before sorters kept their trained filters; fit it again")
+        params = self.params.replace(rank=rank)                                 # checks rank
+        trained, info = self._arrays["filters_trained"], self.info
+        C, channels, K = trained.shape
+        _check_rank(rank, channels, K)
+        config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=params.num_layers,
+                             sigma=1.0, threshold_mode="em" if params.em else "fixed", lam_init=params.lam,
+                             delta=params.delta, two_sided=False, L=1.05 * tmpl.step_constant(trained))
+        model, rank_error = _factored(CRsAE(config, trained, lam=np.asarray(info["lam"], np.float32),
+                                            normalize=False), rank)
+        other = CRsAESorter(params)
+        if folder is None:
+            other._tmp = tempfile.TemporaryDirectory(prefix="crsae-sorter-")
+            folder = other._tmp.name
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        other._export(model, folder / "model.onnx", rank)
+        learned = np.transpose(model.H.detach().numpy(), (0, 2, 1))
+        norms = np.array([max(float(np.sum(m * h)), 1e-6) for m, h in zip(self._arrays["means_white"], learned)])
+        other._arrays = {**self._arrays, "templates_white": learned * norms[:, None, None],
+                         "norms": norms.astype(np.float32)}
+        other.info = {**info, "params": asdict(params), "L": float(model.L), "groups": None,
+                      "rank_error": None if rank_error is None else rank_error.tolist()}
+        other.folder = folder
+        other._write_info(folder)
+        return other
 
     def _export_groups(self, model, locations: np.ndarray, norms: np.ndarray, folder: Path) -> list[dict]:
         """channels='local': the trained filters cut to each group's channels and units (templates.local_groups),
@@ -337,7 +398,7 @@ class CRsAESorter:
         if info.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{folder} holds a sorter of format {info.get('format_version')!r}; this crsae reads "
                             f"format {FORMAT_VERSION}")
-        sorter = cls(SorterParams(**info["params"]))
+        sorter = cls(SorterParams(**{"rank": None, **info["params"]}))   # saved before ranks: full filters
         sorter.folder, sorter.info, sorter._arrays = folder, info, arrays
         return sorter
 
@@ -491,6 +552,29 @@ class CRsAESorter:
         if abs(fs - info["sampling_frequency"]) > 1e-6 * info["sampling_frequency"]:
             raise DataError(f"recording is sampled at {fs:g} Hz but the sorter was fitted at "
                             f"{info['sampling_frequency']:g} Hz; resample it or fit again")
+
+
+def _check_rank(rank: int | None, channels: int, K: int) -> None:
+    """ConfigError unless rank is None or at most min(channels, K) (a filter's largest rank)."""
+    if rank is not None and rank > min(channels, K):
+        raise ConfigError(f"rank {rank} exceeds min(channels, template samples) = {min(channels, K)}, the largest "
+                          "rank a filter has; pass a rank up to that, or rank=None for the trained filters")
+
+
+def _factored(model, rank: int | None):
+    """(the model with the rank-``rank`` SVD truncations of its filters, renormalised, and L from their spectra;
+    (C,) relative Frobenius errors of the truncation), or (model, None) for rank None."""
+    if rank is None:
+        return model, None
+    from crsae.model.autoencoder import CRsAE
+    from crsae.model.fista import factor_filters, filters_from_factors
+    from crsae.sorting import templates as tmpl
+    H = model.H.detach().double()
+    low = filters_from_factors(*factor_filters(H, rank))                                 # (C, channels, K)
+    error = ((H - low).flatten(1).norm(dim=1) / H.flatten(1).norm(dim=1)).numpy()
+    low = (low / low.flatten(1).norm(dim=1)[:, None, None]).float().numpy()
+    config = model.config.replace(L=1.05 * tmpl.step_constant(low))
+    return CRsAE(config, low, lam=model.lam.detach().numpy(), normalize=False), error
 
 
 def _code_peaks(codes: np.ndarray, thresholds: np.ndarray, distance: int, width: int):
