@@ -105,11 +105,15 @@ def test_bad_ranks_are_one_line_errors(rank):
     assert f"rank must be a positive integer or None, got {rank!r}" == one_line(err.value)
 
 
-def test_rank_above_the_filters_rank_is_refused_before_work():
+def test_rank_at_or_above_the_filters_rank_codes_with_the_trained_filters():
+    """A rank of at least min(channels, K) truncates nothing: the encoder is the trained filters' (no factored
+    graph, no truncation error), so the default rank 3 works on recordings of one or two channels too."""
     rec, _ = small_recording(2.0)                                       # 4 channels
-    with pytest.raises(ConfigError) as err:
-        CRsAESorter(rank=5).fit(rec)
-    assert "rank 5 exceeds min(channels, template samples) = 4" in one_line(err.value)
+    lines = []
+    sorter = CRsAESorter(rank=5, epochs=0).fit(rec, log=lines.append)
+    assert sorter.info["rank_error"] is None
+    assert "rank" not in json.loads((sorter.folder / "model.json").read_text())
+    assert any("codes with the trained filters (exact)" in line for line in lines)
 
 
 def test_read_recording_errors(tmp_path):

@@ -178,7 +178,10 @@ class CRsAESorter:
         if K < 3:
             raise ConfigError(f"templates of {p.ms_before} + {p.ms_after} ms are {K} samples at {fs:g} Hz; "
                               "use longer templates")
-        _check_rank(p.rank, recording.get_num_channels(), K)
+        rank = _coding_rank(p.rank, recording.get_num_channels(), K)
+        if rank is None and p.rank is not None:
+            log(f"rank {p.rank}: the filters' largest rank is min(channels, template samples) = "
+                f"{min(recording.get_num_channels(), K)}, so the encoder codes with the trained filters (exact)")
         start = time.perf_counter()
         filt = rec_mod.filtered(recording, freq_min=p.freq_min, freq_max=min(p.freq_max, 0.45 * fs),
                                 reference=p.reference)
@@ -222,7 +225,7 @@ class CRsAESorter:
                                                seed=p.seed, log=log)
         t = stage("training", t)
         trained = model.H.detach().numpy().astype(np.float32)                                # (C, channels, K)
-        model, rank_error = _factored(model, p.rank)
+        model, rank_error = _factored(model, rank)
         H = model.H.detach().numpy().astype(np.float32)                                      # (C, channels, K)
         # template norms in the whitened space, along the learned filters: the codes' scale of an average spike
         learned = np.transpose(H, (0, 2, 1))                                                 # (C, K, channels)
@@ -232,9 +235,9 @@ class CRsAESorter:
             folder = self._tmp.name
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self._export(model, folder / "model.onnx", p.rank)
-        if p.rank is not None:
-            log(f"rank {p.rank}: filters {100 * float(np.mean(rank_error)):.1f}% off their trained values (relative "
+        self._export(model, folder / "model.onnx", rank)
+        if rank is not None:
+            log(f"rank {rank}: filters {100 * float(np.mean(rank_error)):.1f}% off their trained values (relative "
                 f"Frobenius error, mean; worst {100 * float(np.max(rank_error)):.1f}%)")
         groups = None
         if p.channels == "local":
@@ -293,7 +296,7 @@ class CRsAESorter:
         params = self.params.replace(rank=rank)                                 # checks rank
         trained, info = self._arrays["filters_trained"], self.info
         C, channels, K = trained.shape
-        _check_rank(rank, channels, K)
+        rank = _coding_rank(rank, channels, K)
         config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=params.num_layers,
                              sigma=1.0, threshold_mode="em" if params.em else "fixed", lam_init=params.lam,
                              delta=params.delta, two_sided=False, L=1.05 * tmpl.step_constant(trained))
@@ -554,11 +557,11 @@ class CRsAESorter:
                             f"{info['sampling_frequency']:g} Hz; resample it or fit again")
 
 
-def _check_rank(rank: int | None, channels: int, K: int) -> None:
-    """ConfigError unless rank is None or at most min(channels, K) (a filter's largest rank)."""
-    if rank is not None and rank > min(channels, K):
-        raise ConfigError(f"rank {rank} exceeds min(channels, template samples) = {min(channels, K)}, the largest "
-                          "rank a filter has; pass a rank up to that, or rank=None for the trained filters")
+def _coding_rank(rank: int | None, channels: int, K: int) -> int | None:
+    """The rank the encoder codes with: None (the trained filters) when ``rank`` is None or at least
+    min(channels, K), a filter's largest rank (its truncation is then the filter itself, and the factored graph
+    would only cost more: e.g. the default 3 on a one- or two-channel recording); else ``rank``."""
+    return None if rank is None or rank >= min(channels, K) else rank
 
 
 def _factored(model, rank: int | None):
