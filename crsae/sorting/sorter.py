@@ -226,15 +226,8 @@ class CRsAESorter:
         t = stage("training", t)
         trained = model.H.detach().numpy().astype(np.float32)                                # (C, channels, K)
         model, rank_error = _factored(model, rank)
-        H = model.H.detach().numpy().astype(np.float32)                                      # (C, channels, K)
-        # template norms in the whitened space, along the learned filters: the codes' scale of an average spike
-        learned = np.transpose(H, (0, 2, 1))                                                 # (C, K, channels)
-        norms = np.array([max(float(np.sum(m * h)), 1e-6) for m, h in zip(means, learned)])
-        if folder is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="crsae-sorter-")
-            folder = self._tmp.name
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        learned, norms = _template_norms(model, means)
+        folder = self._make_folder(folder)
         self._export(model, folder / "model.onnx", rank)
         if rank is not None:
             log(f"rank {rank}: filters {100 * float(np.mean(rank_error)):.1f}% off their trained values (relative "
@@ -268,6 +261,15 @@ class CRsAESorter:
         log(f"fit: {len(norms)} units in {time.perf_counter() - start:.1f} s ("
             + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) + ")")
         return self
+
+    def _make_folder(self, folder: str | os.PathLike | None) -> Path:
+        """``folder`` created, or a temporary folder this sorter owns (removed with it) when None."""
+        if folder is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="crsae-sorter-")
+            folder = self._tmp.name
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def _export(self, model, path: Path, rank: int | None) -> None:
         """The all-channel encoder: traced (through the filters' factors with ``rank``), validated against the torch
@@ -303,14 +305,9 @@ class CRsAESorter:
         model, rank_error = _factored(CRsAE(config, trained, lam=np.asarray(info["lam"], np.float32),
                                             normalize=False), rank)
         other = CRsAESorter(params)
-        if folder is None:
-            other._tmp = tempfile.TemporaryDirectory(prefix="crsae-sorter-")
-            folder = other._tmp.name
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = other._make_folder(folder)
         other._export(model, folder / "model.onnx", rank)
-        learned = np.transpose(model.H.detach().numpy(), (0, 2, 1))
-        norms = np.array([max(float(np.sum(m * h)), 1e-6) for m, h in zip(self._arrays["means_white"], learned)])
+        learned, norms = _template_norms(model, self._arrays["means_white"])
         other._arrays = {**self._arrays, "templates_white": learned * norms[:, None, None],
                          "norms": norms.astype(np.float32)}
         other.info = {**info, "params": asdict(params), "L": float(model.L), "groups": None,
@@ -555,6 +552,15 @@ class CRsAESorter:
         if abs(fs - info["sampling_frequency"]) > 1e-6 * info["sampling_frequency"]:
             raise DataError(f"recording is sampled at {fs:g} Hz but the sorter was fitted at "
                             f"{info['sampling_frequency']:g} Hz; resample it or fit again")
+
+
+def _template_norms(model, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(learned, norms): the model's filters as (C, K, channels) and each unit's template norm in the whitened
+    space along its filter, (C,), from the mean snippets ``means`` (C, K, channels): the codes' scale of an
+    average spike."""
+    learned = np.transpose(model.H.detach().numpy().astype(np.float32), (0, 2, 1))
+    norms = np.array([max(float(np.sum(m * h)), 1e-6) for m, h in zip(means, learned)])
+    return learned, norms
 
 
 def _coding_rank(rank: int | None, channels: int, K: int) -> int | None:
