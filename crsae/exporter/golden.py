@@ -1,7 +1,8 @@
 """Golden vectors: inputs and torch float32 reference outputs that every runtime must reproduce.
 
 ``python -m crsae.exporter.golden`` re-exports every shipped checkpoint ``export/models/NAME.pt`` to ``NAME.onnx`` (+ sidecar)
-with both outputs, writes seeded inputs and the torch reference outputs as .npy under ``export/golden/``, and the
+with both outputs and ``NAME.filters.npy`` (the synthesis filters Wd, (C, channels, K[, K]): what the web page draws),
+writes seeded inputs and the torch reference outputs as .npy under ``export/golden/``, and the
 index ``export/golden/index.json`` (format in export/CONTRACT.md). For each 1-D model it adds a chunked case: a
 long signal whose reference is the whole-signal result, to be run with the contract's chunking rule. For each 2-D
 model whose thresholds follow sigma it adds ``NAME_sigma``: the model exported with the ``noise_sigma`` input
@@ -118,7 +119,7 @@ def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
         proto = to_onnx(model, outputs="both", checkpoint_sha256=file_sha256(checkpoint))
         validate_onnx(proto, model)
         write_export(proto, models_dir / f"{name}.onnx")
-        np.save(models_dir / f"{name}.filters.npy", model.H.detach().numpy())
+        np.save(models_dir / f"{name}.filters.npy", model.synthesis_filters.detach().numpy())   # the dictionary Wd
         for case, signal, chunk in golden_inputs(model, name):
             entry = {"name": case, "model": f"models/{name}.onnx", "sidecar": f"models/{name}.json",
                      "input": f"golden/{case}.signal.npy", "outputs": {}, "atol": {}, "chunk_length": chunk}
