@@ -256,7 +256,9 @@ def main(argv=None):
                                         save_checkpoint(args.save_checkpoint, model.model(), data={
                                             "made_by": result["command"], "recording": {
                                                 **{k: v for k, v in common.items() if not k.startswith("_")},
-                                                "generator": "spikeinterface generate_ground_truth_recording",
+                                                "generator": "spikeinterface " + ("generate_drifting_recording"
+                                                                                  if drift else
+                                                                                  "generate_ground_truth_recording"),
                                                 "sampling_frequency": FS},
                                             "input": "the sorter's preprocessing: band-pass, median reference, "
                                                      "whitening (sorter.npz W), decimation (sorter.json)",
