@@ -23,11 +23,19 @@ The JSON (bench/results/) holds every number, the load average before and after 
     python bench/spike_sorting.py --channels 32 --units 10 --seconds 60 --seeds 0 --methods crsae,circus-omp
     python bench/spike_sorting.py --channels 32 128 --units 10 50 --seconds 600 --seeds 0 1 2 \\
         --noise-levels 5 10 --drift   # the issue's realistic sizes
+
+``--held-out`` scores every method on the recording after --fit-seconds only (crsae fits on the part before);
+``--noise-spatial-decay UM`` correlates a static recording's noise between channels as exp(-distance / UM)
+(spikeinterface's ``generate_noise``; its drifting generator uses 25 um); ``--save-checkpoint PATH`` writes the
+crsae model of the one --ranks value (``CRsAESorter.model()``) as an ordinary crsae checkpoint and
+``--save-sorter DIR`` that sorter (one recording only). export/models/spikes32.pt was made so (its command in
+export/models/runs/spikes32/PROGRESS.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -69,7 +77,7 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
 
 
-def make_recording(channels, units, seconds, seed, noise, drift, folder: Path):
+def make_recording(channels, units, seconds, seed, noise, drift, folder: Path, spatial_decay=None):
     import spikeinterface.full as si
     if drift:
         from spikeinterface.generation import generate_drifting_recording
@@ -88,9 +96,18 @@ def make_recording(channels, units, seconds, seed, noise, drift, folder: Path):
                                                                             spatial_decay=25.0),
                                                  seed=seed)
     else:
+        noise_kwargs, probe = dict(noise_levels=noise, strategy="on_the_fly"), None
+        if spatial_decay is not None:
+            # generate_ground_truth_recording's default probe (2 columns, 20 um pitch), made here for its distances
+            from probeinterface import generate_multi_columns_probe
+            probe = generate_multi_columns_probe(num_columns=2, num_contact_per_column=channels // 2, xpitch=20,
+                                                 ypitch=20, contact_shapes="circle", contact_shape_params={"radius": 6})
+            probe.set_device_channel_indices(np.arange(channels))
+            where = probe.contact_positions
+            noise_kwargs["cov_matrix"] = np.exp(-np.linalg.norm(where[:, None] - where[None], axis=2) / spatial_decay)
         rec, gt = si.generate_ground_truth_recording(durations=[seconds], sampling_frequency=FS,
-                                                     num_channels=channels, num_units=units, seed=seed,
-                                                     noise_kwargs=dict(noise_levels=noise, strategy="on_the_fly"))
+                                                     num_channels=channels, num_units=units, seed=seed, probe=probe,
+                                                     noise_kwargs=noise_kwargs)
     rec = rec.save(folder=folder / "recording", format="binary", n_jobs=1, progress_bar=False, overwrite=True)
     return rec, gt
 
@@ -162,11 +179,26 @@ def main(argv=None):
     parser.add_argument("--ranks", type=int, nargs="+", default=[0],
                         help="crsae (all channels): encoder ranks to sort with, 0 = full filters; one fit (full "
                              "filters), each rank from it by CRsAESorter.with_rank")
+    parser.add_argument("--noise-spatial-decay", type=float, default=None, metavar="UM",
+                        help="static recordings: noise correlated between channels as exp(-distance / UM)")
+    parser.add_argument("--held-out", action="store_true",
+                        help="score every method on the recording after --fit-seconds only")
+    parser.add_argument("--save-checkpoint", type=Path, default=None,
+                        help="write crsae's model (the one --ranks value) as a crsae checkpoint")
+    parser.add_argument("--save-sorter", type=Path, default=None, help="write crsae's fitted sorter there")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "spike_sorting.json")
     args = parser.parse_args(argv)
+    recordings = len(args.channels) * len(args.units) * len(args.noise_levels) * len(args.seeds) * (
+        int(args.static) + int(args.drift))
+    if (args.save_checkpoint or args.save_sorter) and (recordings != 1 or len(args.ranks) != 1
+                                                       or "crsae" not in args.methods.split(",")):
+        parser.error("--save-checkpoint and --save-sorter need one recording, one --ranks value and the crsae method")
+    if args.held_out and not 0 < args.fit_seconds < args.seconds:
+        parser.error(f"--held-out needs --fit-seconds under --seconds ({args.fit_seconds:g} >= {args.seconds:g})")
     import spikeinterface.full as si
     from spikeinterface.core import NumpySorting, Templates
     from spikeinterface.sortingcomponents.matching import find_spikes_from_templates
+    from crsae.model.checkpoint import save_checkpoint
     from crsae.sorting import CRsAESorter
     methods = args.methods.split(",")
     rows = []
@@ -189,9 +221,11 @@ def main(argv=None):
                     for seed in args.seeds:
                         tmp = Path(tempfile.mkdtemp(prefix="crsae-bench-"))
                         try:
-                            rec, gt = make_recording(channels, units, args.seconds, seed, noise, drift, tmp)
+                            rec, gt = make_recording(channels, units, args.seconds, seed, noise, drift, tmp,
+                                                     args.noise_spatial_decay)
                             common = {"channels": channels, "units": units, "recording_seconds": args.seconds,
-                                      "seed": seed, "noise_uV": noise, "drift": drift, "_gt": gt}
+                                      "seed": seed, "noise_uV": noise, "drift": drift,
+                                      "noise_spatial_decay_um": args.noise_spatial_decay, "_gt": gt}
                             sorter = None
                             if any(m in methods for m in ("crsae", "crsae-local", "circus-omp", "wobble")):
                                 start = time.perf_counter()
@@ -206,13 +240,31 @@ def main(argv=None):
                                 common["crsae_fit"] = sorter.info["fit"]
                                 common["crsae_groups"] = [{"channels": len(g["channels"]), "units": len(g["units"]),
                                                            "owned": g["owned"]} for g in sorter.info["groups"] or []]
-                            filtered = sorter.preprocess(rec, whiten=False) if sorter is not None else None
                             seconds = args.seconds
+                            if args.held_out:                 # sorted and scored: the part crsae did not fit on
+                                first = int(round(args.fit_seconds * FS))
+                                rec, gt = rec.frame_slice(first, None), gt.frame_slice(first, None)
+                                seconds = args.seconds - args.fit_seconds
+                                common.update(_gt=gt, scored_from_s=args.fit_seconds, scored_seconds=seconds)
+                            filtered = sorter.preprocess(rec, whiten=False) if sorter is not None else None
 
                             if "crsae" in methods:
                                 sorter.params = sorter.params.replace(channels="all")
                                 for rank in args.ranks:
                                     model = sorter if rank == 0 else sorter.with_rank(rank, tmp / f"rank{rank}")
+                                    if args.save_checkpoint:
+                                        save_checkpoint(args.save_checkpoint, model.model(), data={
+                                            "made_by": result["command"], "recording": {
+                                                **{k: v for k, v in common.items() if not k.startswith("_")},
+                                                "generator": "spikeinterface " + ("generate_drifting_recording"
+                                                                                  if drift else
+                                                                                  "generate_ground_truth_recording"),
+                                                "sampling_frequency": FS},
+                                            "input": "the sorter's preprocessing: band-pass, median reference, "
+                                                     "whitening (sorter.npz W), decimation (sorter.json)",
+                                            "sorter_params": dataclasses.asdict(model.params)})
+                                    if args.save_sorter:
+                                        model.save(args.save_sorter)
 
                                     def fn(threads, model=model):
                                         sorting = model.sort(rec, threads=threads)

@@ -73,6 +73,22 @@ def random_filters(num_filters: int, kernel_size: int, rng: np.random.Generator,
     return h / np.linalg.norm(h.reshape(num_filters, -1), axis=1).reshape(-1, 1, 1)
 
 
+def spike_signal(filters: np.ndarray, lam: np.ndarray, channels: int, *, seed: int, length: int = 1500,
+                 noise_sigma: float = 1.0) -> np.ndarray:
+    """A test input for a one-sided multichannel model (the sorter's validation, the golden vectors): its units
+    (filters (C, channels_padded, K), lam (C,)) firing every ~100 samples with code amplitudes of 2-4 lam, plus
+    white noise of std ``noise_sigma`` on the first ``channels`` channels (the padded ones stay 0, as in the
+    sorter's group models): (1, channels_padded, length) float32, nonzero codes for every unit."""
+    rng = np.random.default_rng(seed)
+    C, padded, K = filters.shape
+    signal = np.zeros((padded, length))
+    signal[:channels] = noise_sigma * rng.standard_normal((channels, length))
+    for c in range(C):
+        for t in rng.choice(length - K + 1, size=max(1, length // 100), replace=False):
+            signal[:, t:t + K] += rng.uniform(2, 4) * lam[c] * filters[c]
+    return signal[None].astype(np.float32)
+
+
 def _event_positions(rng: np.random.Generator, count: int, positions: int, spacing: int) -> np.ndarray:
     """``count`` sorted positions in [0, positions) more than ``spacing`` apart, uniformly among such sets
     (needs positions >= count + (count - 1) * spacing, which SimulationConfig checks)."""

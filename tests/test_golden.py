@@ -33,13 +33,14 @@ def step_of(case: dict):
 
 def test_index_covers_every_model_and_output():
     models = {p.stem for p in (EXPORT / "models").glob("*.pt")}
-    assert {"spikes1d", "image2d", "image2d_tied"} <= models
+    assert {"spikes1d", "spikes32", "image2d", "image2d_tied"} <= models
     assert {checkpoint_of(c).stem for c in CASES.values()} == models
     assert {c["name"] for c in CASES.values() if "noise_sigma" in c} == {"image2d_sigma", "image2d_tied_sigma"}
     # the accelerated encoder's safeguard is the tied model's lasso objective: the untied image2d has none
     assert {c["name"]: step_of(c) for c in CASES.values() if step_of(c) is not None} == {"image2d_tied_accelerated": 1.9}
     ranks = {c["name"]: json.loads((EXPORT / c["sidecar"]).read_text()).get("rank") for c in CASES.values()}
-    assert {name: rank for name, rank in ranks.items() if rank is not None} == {"spikes1d_rank1": 1}
+    assert {name: rank for name, rank in ranks.items() if rank is not None} == {"spikes1d_rank1": 1,
+                                                                                "spikes32_rank3": 3}
     for case in CASES.values():
         assert set(case["outputs"]) == set(contract.contract()["outputs"]) == set(case["atol"])
     assert any(c["chunk_length"] for c in CASES.values())
@@ -88,3 +89,12 @@ def test_committed_onnx_models_reproduce_golden_vectors(name):
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= case["atol"][out], out
 
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("spikes32")])
+def test_multichannel_cases_code_every_unit(name):
+    """The 32-channel model's inputs are its own units firing in noise: every unit's codes are nonzero in every
+    item, so a runtime that got one unit's filters wrong cannot pass on zeros."""
+    codes = np.load(EXPORT / CASES[name]["outputs"]["codes"])                          # (B, C, M)
+    assert codes.shape[1] == load_model(checkpoint_of(CASES[name])).config.num_filters
+    assert (codes.max(axis=-1) > 0.1).all()

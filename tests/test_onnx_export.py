@@ -249,13 +249,13 @@ def test_factored_export_gives_the_full_models_codes_within_the_contract(C, chan
     """The graph runs U r (channels + K) multiply-adds per sample instead of U channels K; its reference is the
     torch model on the same (rank-r) filters through full convolutions, on white noise and on the model's own
     spikes (codes far from 0), and chunked runs equal whole ones."""
-    from crsae.sorting.sorter import _spike_signal
+    from crsae.simulate import spike_signal
     model = _low_rank_model(C, channels, K, rank, two_sided=two_sided)
     proto = to_onnx(model, outputs="both", rank=rank)
     assert read_metadata(proto)["rank"] == rank
     groups = {a.i for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group"}
     assert C in groups                                                    # the grouped temporal convolutions
-    spikes = _spike_signal(model.H.detach().numpy(), model.lam.detach().numpy(), channels, seed=0, length=600)
+    spikes = spike_signal(model.H.detach().numpy(), model.lam.detach().numpy(), channels, seed=0, length=600)
     records = validate_onnx(proto, model, signals=[spikes])
     assert len(records) == 8 and all(r.ok for r in records)
     write_export(proto, tmp_path / "m.onnx")

@@ -346,6 +346,29 @@ def test_rank_three_by_default_and_with_rank_reexports_without_fitting(fitted, t
 
 
 @pytest.mark.slow
+def test_model_is_what_model_onnx_exports_and_saves_as_a_crsae_checkpoint(fitted, tmp_path):
+    """model() rebuilds the CRsAE of model.onnx (rank 3, factored): saved with save_checkpoint and loaded back as
+    any crsae checkpoint, its torch codes of the whitened recording are the sorter's encoder's, within the
+    contract (how export/models/spikes32.pt is made)."""
+    import torch
+    from crsae import contract
+    from crsae.model.checkpoint import load_model, save_checkpoint
+    rec, _, sorter, _ = fitted
+    save_checkpoint(tmp_path / "m.pt", sorter.model())
+    model = load_model(tmp_path / "m.pt")
+    assert (model.config.channels, model.config.num_filters) == (4, len(sorter.unit_ids))
+    assert not model.config.two_sided and float(model.L) == sorter.info["L"]
+    np.testing.assert_allclose(model.H.detach().numpy(), sorter.dictionary, atol=1e-5)
+    traces = np.ascontiguousarray(sorter.preprocess(rec).get_traces(start_frame=0, end_frame=4000).T[None],
+                                  dtype=np.float32)                                   # (1, channels, N)
+    with torch.no_grad():
+        want = model.encode(torch.from_numpy(traces)).numpy()
+    got = sorter.encoder(1).run(traces, ["codes"])["codes"]
+    assert (want > 0.1).sum() >= len(sorter.unit_ids)                  # spikes coded, not only zeros
+    assert np.abs(got - want).max() <= contract.atol(want, model.config.num_layers)
+
+
+@pytest.mark.slow
 def test_sort_needs_no_torch_and_save_load_gives_the_same_spikes(fitted, tmp_path):
     rec, gt, sorter, folder = fitted
     saved = sorter.save(tmp_path / "copy")

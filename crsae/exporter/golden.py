@@ -9,9 +9,12 @@ model whose thresholds follow sigma it adds ``NAME_sigma``: the model exported w
 (``NAME_sigma.onnx``), fed one item at another noise level and one at -1 (estimated in the graph). For each tied
 2-D model it adds ``NAME_accelerated``: the model exported with the accelerated encoder (``crsae export --encoder
 accelerated``, step ``ACCELERATED_STEP``; beyond the paper), on the model's golden input, run whole (its codes are
-not chunkable). For each tied one-channel 1-D model (whose filters are rank 1) it adds ``NAME_rank1``: the factored
-graph (``to_onnx(model, rank=1)``: a 1 x 1 convolution and grouped temporal convolutions, the sorter's form), whose
-reference is the model's own torch output.
+not chunkable). For each tied 1-D model whose filters have rank r below min(channels, K) (a multichannel model of
+the spike sorter, whose dictionary is a rank-r truncation), or one channel (r = 1), it adds ``NAME_rankR``: the
+factored graph (``to_onnx(model, rank=r)``: a 1 x 1 convolution and grouped temporal convolutions, the form the
+sorter runs), exact at that rank, so its reference is the model's own torch output. A multichannel 1-D model's
+inputs are its own units firing in white noise at its sigma (``crsae.simulate.spike_signal``), kept short (two
+signals of 20 K + 7 samples) because every runtime runs every case.
 """
 
 from __future__ import annotations
@@ -37,6 +40,16 @@ def golden_inputs(model: CRsAE, name: str) -> list[tuple[str, np.ndarray, int | 
     """(case name, input, chunk_length) for a model: seeded, small, odd sizes; a long chunked 1-D case."""
     cfg = model.config
     rng = np.random.default_rng(1234)
+    if cfg.kind == "1d" and cfg.channels > 1:
+        from crsae.simulate import spike_signal
+        H = model.H.detach().numpy()
+        lam = (model.thresholds() * model.L).detach().numpy()          # lam sigma^2: the lasso's weight on the codes
+
+        def spikes(length, seed):
+            return spike_signal(H, lam, cfg.channels, seed=seed, length=length, noise_sigma=cfg.sigma)
+        short = 20 * cfg.kernel_size + 7
+        return [(name, np.concatenate([spikes(short, 1234), spikes(short, 1235)]), None),
+                (f"{name}_chunked", spikes(3 * cfg.chunk_halo + 1001, 99), 700)]
     if cfg.kind == "1d":
         from crsae.simulate import SimulationConfig, simulate
         K = cfg.kernel_size
@@ -51,6 +64,12 @@ def golden_inputs(model: CRsAE, name: str) -> list[tuple[str, np.ndarray, int | 
     image = synthetic_image(61, 67)[None].repeat(cfg.channels, axis=0)
     noisy = image + 25 / 255 * rng.standard_normal(image.shape).astype(np.float32)
     return [(name, np.stack([noisy, noisy[:, ::-1].copy()]).astype(np.float32), None)]
+
+
+def filters_rank(model: CRsAE) -> int:
+    """The largest numerical rank (singular values above 1e-4 of unit-norm filters) of the filters (C, channels, K)
+    as channels x K matrices."""
+    return int(np.linalg.matrix_rank(model.H.detach().double().numpy(), tol=1e-4).max())
 
 
 def synthetic_image(height: int, width: int) -> np.ndarray:
@@ -130,8 +149,10 @@ def write_golden(export_dir: Path = EXPORT_DIR) -> dict:
         if model.config.kind == "2d" and model.config.tied:
             cases.append(write_variant_case(checkpoint, "accelerated", export_dir, encoder="accelerated",
                                             step=ACCELERATED_STEP))
-        if model.config.kind == "1d" and model.config.tied and model.config.channels == 1:
-            cases.append(write_variant_case(checkpoint, "rank1", export_dir, rank=1))   # one channel: rank 1
+        if model.config.kind == "1d" and model.config.tied:
+            rank = filters_rank(model)                                  # one channel: 1
+            if model.config.channels == 1 or rank < min(model.config.channels, model.config.kernel_size):
+                cases.append(write_variant_case(checkpoint, f"rank{rank}", export_dir, rank=rank))
     index = {"contract_version": contract.contract()["contract_version"], "cases": cases}
     with atomic_path(golden_dir / "index.json") as tmp:
         tmp.write_text(json.dumps(index, indent=2) + "\n")

@@ -25,7 +25,9 @@ H_c ~ sum_j u_cj v_cj^T, spatial x temporal, renormalised; L again from their sp
 whose dictionary is that low-rank one, and model.onnx computes it through the factors (``factored_fista``: U r
 (channels + K) multiply-adds per sample and step instead of U channels K), validated against the torch model on the
 same filters. The truncation's relative error per unit is ``info["rank_error"]``; ``with_rank`` re-exports a
-fitted sorter at another rank (None: the trained filters) without fitting again.
+fitted sorter at another rank (None: the trained filters) without fitting again; ``model()`` is the CRsAE that
+model.onnx exports (saved with ``save_checkpoint``, an ordinary crsae checkpoint: how export/models/spikes32.pt
+was made).
 
 The saved sorter (``save`` / ``load``) is a folder: ``model.onnx`` (+ its contract sidecar ``model.json``; and
 ``group<i>.onnx`` + ``.json`` when local), ``sorter.json`` (parameters, unit and channel ids, sampling rate, the
@@ -46,6 +48,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from crsae.errors import ConfigError, DataError
+from crsae.simulate import spike_signal
 from crsae.sorting import recording as rec_mod
 
 FORMAT_VERSION = 1
@@ -273,37 +276,26 @@ class CRsAESorter:
 
     def _export(self, model, path: Path, rank: int | None) -> None:
         """The all-channel encoder: traced (through the filters' factors with ``rank``), validated against the torch
-        model on white noise and on a signal of its own units' spikes (``_spike_signal``), written."""
+        model on white noise and on a signal of its own units' spikes (``crsae.simulate.spike_signal``), written."""
         import warnings
         from crsae.exporter.onnx_export import to_onnx, validate_onnx, write_export
         proto = to_onnx(model, outputs="codes", rank=rank)
         H, lam = model.H.detach().numpy(), model.lam.detach().numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")                # StepConstantWarning: L is re-estimated after training
-            validate_onnx(proto, model, signals=[_spike_signal(H, lam, H.shape[1], seed=self.params.seed)])
+            validate_onnx(proto, model, signals=[spike_signal(H, lam, H.shape[1], seed=self.params.seed)])
         write_export(proto, path)
 
     def with_rank(self, rank: int | None, folder: str | os.PathLike | None = None) -> "CRsAESorter":
         """This fitted sorter with another encoder rank (None: the full trained filters), without fitting again:
         the trained filters (kept in sorter.npz) truncated to ``rank``, renormalised, exported to ``folder`` (a
         temporary folder when None) and validated; the same whitening, templates and detection."""
-        from crsae.config import ModelConfig
-        from crsae.model.autoencoder import CRsAE
-        from crsae.sorting import templates as tmpl
         self._require_fitted()
         if self.params.channels == "local":
             raise ConfigError("with_rank re-exports the all-channel model; this sorter codes with channels='local'")
-        if "filters_trained" not in self._arrays:
-            raise DataError(f"{self.folder} was saved before sorters kept their trained filters; fit it again")
         params = self.params.replace(rank=rank)                                 # checks rank
-        trained, info = self._arrays["filters_trained"], self.info
-        C, channels, K = trained.shape
-        rank = _coding_rank(rank, channels, K)
-        config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=params.num_layers,
-                             sigma=1.0, threshold_mode="em" if params.em else "fixed", lam_init=params.lam,
-                             delta=params.delta, two_sided=False, L=1.05 * tmpl.step_constant(trained))
-        model, rank_error = _factored(CRsAE(config, trained, lam=np.asarray(info["lam"], np.float32),
-                                            normalize=False), rank)
+        model, rank, rank_error = self._coded_model(params)
+        info = self.info
         other = CRsAESorter(params)
         folder = other._make_folder(folder)
         other._export(model, folder / "model.onnx", rank)
@@ -316,15 +308,41 @@ class CRsAESorter:
         other._write_info(folder)
         return other
 
+    def model(self):
+        """The CRsAE the all-channel encoder codes with (needs torch): the trained filters (sorter.npz) truncated to
+        the sorter's rank and renormalised, its lambda (C,) and L; ``model.onnx`` is its export (``to_onnx(model,
+        rank=...)``), and its checkpoint (``crsae.model.checkpoint.save_checkpoint``) is an ordinary crsae model,
+        whose filters (C, channels, K) code the whitened, decimated recording (``preprocess``)."""
+        self._require_fitted()
+        return self._coded_model(self.params)[0]
+
+    def _coded_model(self, params: SorterParams):
+        """(the CRsAE of ``params``' rank built from the trained filters, the rank the encoder codes with (None:
+        the trained filters), the truncation's relative errors (C,) or None)."""
+        from crsae.config import ModelConfig
+        from crsae.model.autoencoder import CRsAE
+        from crsae.sorting import templates as tmpl
+        if "filters_trained" not in self._arrays:
+            raise DataError(f"{self.folder} was saved before sorters kept their trained filters; fit it again")
+        trained = self._arrays["filters_trained"]
+        C, channels, K = trained.shape
+        rank = _coding_rank(params.rank, channels, K)
+        config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=params.num_layers,
+                             sigma=1.0, threshold_mode="em" if params.em else "fixed", lam_init=params.lam,
+                             delta=params.delta, two_sided=False, L=1.05 * tmpl.step_constant(trained))
+        model, rank_error = _factored(CRsAE(config, trained, lam=np.asarray(self.info["lam"], np.float32),
+                                            normalize=False), rank)
+        return model, rank, rank_error
+
     def _export_groups(self, model, locations: np.ndarray, norms: np.ndarray, folder: Path) -> list[dict]:
         """channels='local': the trained filters cut to each group's channels and units (templates.local_groups),
         renormalised, with their own L, exported as ``group<i>.onnx``. Every group model has the largest group's
         shape (channels padded with zeros, here and in ``sort``; units padded with a 1e-3 spike on channel 0 under
         lambda 1e6, whose code is always 0: CRsAE refuses all-zero filters), so one dynamo trace serves all of them
         (``with_weights``), each then validated against its torch model, also on a signal of its own units' spikes
-        (``_spike_signal``: on white noise alone its codes are almost all 0, which would pass a model with another
-        L). A unit's code scale in a group is its template norm on the group's channels. Returns the groups (JSON:
-        channels, units, owned, norms, file)."""
+        (``crsae.simulate.spike_signal``: on white noise alone its codes are almost all 0, which would pass a model
+        with another L). A unit's code scale in a group is its template norm on the group's channels. Returns the
+        groups (JSON: channels, units, owned, norms, file)."""
         import warnings
         from crsae.exporter.onnx_export import to_onnx, validate_onnx, with_weights, write_export
         from crsae.model.autoencoder import CRsAE
@@ -353,7 +371,7 @@ class CRsAESorter:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")            # StepConstantWarning: L comes from the spectra
                 validate_onnx(group_proto, member,
-                              signals=[_spike_signal(filters[:len(sub)], group_lam[:len(sub)], len(group["channels"]),
+                              signals=[spike_signal(filters[:len(sub)], group_lam[:len(sub)], len(group["channels"]),
                                                      seed=p.seed + i)])
             write_export(group_proto, folder / f"group{i}.onnx")
             group.update(norms=(norms[group["units"]] * kept).tolist(), file=f"group{i}.onnx")
@@ -603,21 +621,6 @@ def _code_peaks(codes: np.ndarray, thresholds: np.ndarray, distance: int, width:
     keep = (gap > distance) | (np.diff(unit, prepend=-1) != 0)
     unit, index = unit[keep], index[keep]
     return np.column_stack([index, unit]).astype(np.int64), summed[unit, index]
-
-
-def _spike_signal(filters: np.ndarray, lam: np.ndarray, channels: int, *, seed: int,
-                  length: int = 1500) -> np.ndarray:
-    """A validation input for a group model: its real units (filters (C, channels_padded, K), lam (C,)) firing
-    every ~100 samples with code amplitudes of 2-4 lam, plus unit white noise on the first ``channels`` channels
-    (the padded ones stay 0, as in ``sort``): (1, channels_padded, length) float32, nonzero codes for every unit."""
-    rng = np.random.default_rng(seed)
-    C, padded, K = filters.shape
-    signal = np.zeros((padded, length))
-    signal[:channels] = rng.standard_normal((channels, length))
-    for c in range(C):
-        for t in rng.choice(length - K + 1, size=max(1, length // 100), replace=False):
-            signal[:, t:t + K] += rng.uniform(2, 4) * lam[c] * filters[c]
-    return signal[None].astype(np.float32)
 
 
 def _plain(value):
