@@ -23,7 +23,8 @@ is its template norm on the group's channels. A loaded "local" sorter sorts eith
 Rank (``rank``, default 3): after EM the trained filters are replaced by their rank-r SVD truncations (each
 H_c ~ sum_j u_cj v_cj^T, spatial x temporal, renormalised; L again from their norm bound), so the model is a CRsAE
 whose dictionary is that low-rank one, and model.onnx computes it through the factors (``factored_fista``: U r
-(channels + K) multiply-adds per sample and step instead of U channels K), validated against the torch model on the
+(channels + K) multiply-adds per sample and step instead of U channels K, the temporal part as block-Toeplitz
+matrix products at about twice its count), validated against the torch model on the
 same filters. The truncation's relative error per unit is ``info["rank_error"]``; ``with_rank`` re-exports a
 fitted sorter at another rank (None: the trained filters) without fitting again.
 
