@@ -317,23 +317,32 @@ def test_spectral_norm2_bounds_and_nears_the_dense_operator_norm(rng):
     (6, 4, 10, 4, False),            # C r >= 2 channels: projected directly
     (3, 1, 30, 1, True),             # one channel: every filter is rank 1
     (4, 16, 9, 3, True),
+    (3, 2, 2, 1, False),             # K = 2: blocks of one sample
+    (2, 3, 1, 1, True),              # K = 1
 ])
 def test_factored_fista_equals_the_full_encoder_on_the_same_filters(C, channels, K, rank, two_sided):
+    """The block-Toeplitz form gives the full encoder's codes, on lengths whose codes fill their last block, leave
+    it part empty, or are one sample long."""
     from crsae.model.fista import factor_filters, factored_fista, factored_synthesis, filters_from_factors
     g = torch.Generator().manual_seed(0)
     U, V = factor_filters(torch.randn(C, channels, K, generator=g, dtype=torch.float64), rank)
     H = filters_from_factors(U, V)                                         # rank-r filters, (C, channels, K)
     assert U.shape == (C, rank, channels) and V.shape == (C, rank, K)
     assert torch.linalg.matrix_rank(H[0]).item() == rank
-    N = 80
-    codes = torch.relu(torch.randn(2, C, N - K + 1, generator=g, dtype=torch.float64) - 2)
-    y = 3 * synthesis(codes, H, (N,)) + torch.randn(2, channels, N, generator=g, dtype=torch.float64)
     L = 1.05 * estimate_L(H, 256)
-    for b in (torch.full((C,), 0.05, dtype=torch.float64), 0.1 * torch.rand(2, C, generator=g, dtype=torch.float64)):
-        want = unrolled_fista(y, H, H, b, L, 20, two_sided=two_sided)
-        got = factored_fista(y, U, V, b, L, 20, two_sided=two_sided)
-        assert (want != 0).float().mean() > 0.01                           # codes, not all zeros
-        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    P = max(K - 1, 1)
+    for N in (80, K - 1 + 3 * P, K):
+        codes = torch.relu(torch.randn(2, C, N - K + 1, generator=g, dtype=torch.float64) - 1)
+        y = 3 * synthesis(codes, H, (N,)) + torch.randn(2, channels, N, generator=g, dtype=torch.float64)
+        for b in (torch.full((C,), 0.05, dtype=torch.float64),
+                  0.1 * torch.rand(2, C, generator=g, dtype=torch.float64)):
+            want = unrolled_fista(y, H, H, b, L, 20, two_sided=two_sided)
+            got = factored_fista(y, U, V, b, L, 20, two_sided=two_sided)
+            assert got.shape == want.shape == (2, C, N - K + 1)
+            assert (want != 0).float().mean() > 0.01                       # codes, not all zeros
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    N = 80
+    want = torch.relu(torch.randn(2, C, N - K + 1, generator=g, dtype=torch.float64) - 1)
     torch.testing.assert_close(factored_synthesis(want, U, V), synthesis(want, H, (N,)), rtol=0, atol=1e-12)
 
 

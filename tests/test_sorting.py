@@ -435,14 +435,14 @@ def test_padded_group_models_code_as_their_own_dictionaries(tmp_path):
     from crsae.model.autoencoder import CRsAE
     from crsae.model.fista import unrolled_fista
     from crsae.serving.runtime import Encoder
-    from crsae.sorting.templates import step_constant
+    from crsae.model.fista import norm_bound
     rng = np.random.default_rng(0)
     locations = np.column_stack([np.zeros(8), 20.0 * np.arange(8)])
     filters = 0.05 * rng.standard_normal((3, 8, 6))
     for unit, channel in enumerate((1, 6, 4)):
         filters[unit, channel] += np.hanning(6)
     config = ModelConfig(kind="1d", channels=8, num_filters=3, kernel_size=6, num_layers=15, sigma=1.0,
-                         threshold_mode="em", lam_init=0.5, two_sided=False, L=1.05 * step_constant(filters))
+                         threshold_mode="em", lam_init=0.5, two_sided=False, L=1.05 * norm_bound(torch.from_numpy(filters)))
     model = CRsAE(config, filters.astype(np.float32))
     sorter = CRsAESorter(channels="local", radius_um=20.0, group_channels=4)
     groups = sorter._export_groups(model, locations, np.ones(3), tmp_path)
@@ -456,7 +456,7 @@ def test_padded_group_models_code_as_their_own_dictionaries(tmp_path):
         got = encoder.run(window[None], ["codes"])["codes"][0][:len(group["units"])]
         sub = H[group["units"]][:, group["channels"]]
         sub /= np.linalg.norm(sub.reshape(len(sub), -1), axis=1)[:, None, None]
-        L = 1.05 * step_constant(sub)
+        L = 1.05 * norm_bound(torch.from_numpy(sub))
         b = torch.tensor(0.5 / L * np.ones(len(sub)))
         want = unrolled_fista(torch.tensor(y[group["channels"]])[None], torch.tensor(sub), torch.tensor(sub), b, L,
                               15, two_sided=False)[0].numpy()

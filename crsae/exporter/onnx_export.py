@@ -208,7 +208,8 @@ def to_onnx(model: CRsAE, *, outputs: str = "codes", dtype: str = "float32", che
     per-example objective safeguard, ``crsae.model.fista.accelerated_fista``; ``step`` is s, default 1.9).
     ``rank``: the graph computes the paper's encoder through the factors of the model's rank-``rank`` filters
     (``factored_fista``, ``check_rank``): the same codes for U r (channels + K) multiply-adds per sample and step
-    instead of U channels K; metadata ``rank``.
+    instead of U channels K (the temporal part as block-Toeplitz matrix products, about twice its count in dense
+    GEMMs); metadata ``rank``.
     """
     if outputs not in OUTPUT_CHOICES:
         raise ConfigError(f"outputs must be one of {', '.join(OUTPUT_CHOICES)}, got {outputs!r}")

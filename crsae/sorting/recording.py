@@ -102,12 +102,15 @@ def whitening_matrix(recording, *, seed: int = 0) -> np.ndarray:
 
 
 def whitened(recording, W: np.ndarray, *, decimate: int = 1):
-    """A filtered recording through a fixed whitening matrix, then every ``decimate``-th sample (the band-pass
-    is the anti-aliasing filter: the sorter decimates only while fs / decimate >= 2.4 freq_max)."""
+    """A filtered recording through a fixed whitening matrix, and every ``decimate``-th sample (the band-pass
+    is the anti-aliasing filter: the sorter decimates only while fs / decimate >= 2.4 freq_max). Decimation comes
+    first: the whitening acts on each sample alone, so the result is the same and it whitens 1 / decimate of the
+    samples."""
     spikeinterface()
     import spikeinterface.preprocessing as spre
-    recording = spre.whiten(recording, dtype="float32", W=np.asarray(W, dtype=np.float32), M=None)
-    return spre.decimate(recording, decimate, antialias=False) if decimate > 1 else recording
+    if decimate > 1:
+        recording = spre.decimate(recording, decimate, antialias=False)
+    return spre.whiten(recording, dtype="float32", W=np.asarray(W, dtype=np.float32), M=None)
 
 
 def read_recording(path: str | Path, *, format: str | None = None, sampling_frequency: float | None = None,

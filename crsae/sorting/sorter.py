@@ -21,9 +21,10 @@ the union of the owners' neighbourhoods. Each unit is reported by the block that
 is its template norm on the group's channels. A loaded "local" sorter sorts either way (``params.replace``).
 
 Rank (``rank``, default 3): after EM the trained filters are replaced by their rank-r SVD truncations (each
-H_c ~ sum_j u_cj v_cj^T, spatial x temporal, renormalised; L again from their spectra), so the model is a CRsAE
+H_c ~ sum_j u_cj v_cj^T, spatial x temporal, renormalised; L again from their norm bound), so the model is a CRsAE
 whose dictionary is that low-rank one, and model.onnx computes it through the factors (``factored_fista``: U r
-(channels + K) multiply-adds per sample and step instead of U channels K), validated against the torch model on the
+(channels + K) multiply-adds per sample and step instead of U channels K, the temporal part as block-Toeplitz
+matrix products at about twice its count), validated against the torch model on the
 same filters. The truncation's relative error per unit is ``info["rank_error"]``; ``with_rank`` re-exports a
 fitted sorter at another rank (None: the trained filters) without fitting again; ``model()`` is the CRsAE that
 model.onnx exports (saved with ``save_checkpoint``, an ordinary crsae checkpoint: how export/models/spikes32.pt
@@ -159,7 +160,7 @@ class CRsAESorter:
         self._arrays: dict | None = None
         self._tmp = None
         self._encoders: dict = {}
-        self.timings: dict | None = None     # the last sort's seconds per stage
+        self.timings: dict | None = None     # the last sort's seconds per stage: wall (name_s) and CPU (name_cpu_s)
 
     # --- fit --------------------------------------------------------------------------------------------------
     def fit(self, recording, folder: str | os.PathLike | None = None, *, log: Callable[[str], None] | None = None):
@@ -319,9 +320,10 @@ class CRsAESorter:
     def _coded_model(self, params: SorterParams):
         """(the CRsAE of ``params``' rank built from the trained filters, the rank the encoder codes with (None:
         the trained filters), the truncation's relative errors (C,) or None)."""
+        import torch
         from crsae.config import ModelConfig
         from crsae.model.autoencoder import CRsAE
-        from crsae.sorting import templates as tmpl
+        from crsae.model.fista import norm_bound
         if "filters_trained" not in self._arrays:
             raise DataError(f"{self.folder} was saved before sorters kept their trained filters; fit it again")
         trained = self._arrays["filters_trained"]
@@ -329,7 +331,7 @@ class CRsAESorter:
         rank = _coding_rank(params.rank, channels, K)
         config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=params.num_layers,
                              sigma=1.0, threshold_mode="em" if params.em else "fixed", lam_init=params.lam,
-                             delta=params.delta, two_sided=False, L=1.05 * tmpl.step_constant(trained))
+                             delta=params.delta, two_sided=False, L=1.05 * norm_bound(torch.from_numpy(trained)))
         model, rank_error = _factored(CRsAE(config, trained, lam=np.asarray(self.info["lam"], np.float32),
                                             normalize=False), rank)
         return model, rank, rank_error
@@ -344,8 +346,10 @@ class CRsAESorter:
         with another L). A unit's code scale in a group is its template norm on the group's channels. Returns the
         groups (JSON: channels, units, owned, norms, file)."""
         import warnings
+        import torch
         from crsae.exporter.onnx_export import to_onnx, validate_onnx, with_weights, write_export
         from crsae.model.autoencoder import CRsAE
+        from crsae.model.fista import norm_bound
         from crsae.sorting import templates as tmpl
         p = self.params
         H = model.H.detach().numpy().astype(np.float64)                                     # (C, channels, K)
@@ -359,7 +363,7 @@ class CRsAESorter:
             kept = np.linalg.norm(sub.reshape(len(sub), -1), axis=1)                       # ||h_c on the group||
             filters = np.zeros((units, channels, H.shape[2]), np.float32)
             filters[:len(sub), :sub.shape[1]] = sub / np.maximum(kept, 1e-12)[:, None, None]
-            L = 1.05 * tmpl.step_constant(filters[:len(sub)])
+            L = 1.05 * norm_bound(torch.from_numpy(filters[:len(sub)]))
             filters[len(sub):, 0, 0] = 1e-3                                              # padding units
             group_lam = np.full(units, 1e6, np.float32)
             group_lam[:len(sub)] = lam[group["units"]]
@@ -369,7 +373,7 @@ class CRsAESorter:
                 proto, template = to_onnx(member, outputs="codes"), member
             group_proto = with_weights(proto, template, member)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")            # StepConstantWarning: L comes from the spectra
+                warnings.simplefilter("ignore")            # StepConstantWarning: L is from norm_bound
                 validate_onnx(group_proto, member,
                               signals=[spike_signal(filters[:len(sub)], group_lam[:len(sub)], len(group["channels"]),
                                                      seed=p.seed + i)])
@@ -474,16 +478,17 @@ class CRsAESorter:
         total = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
         done = 0
         spikes, amplitudes = [], []
-        timings = self.timings = {"preprocess_s": 0.0, "encoder_s": 0.0, "detect_s": 0.0}
+        timings = self.timings = {f"{stage}{kind}": 0.0 for stage in ("preprocess", "encoder", "detect")
+                                  for kind in ("_s", "_cpu_s")}
         for segment in range(recording.get_num_segments()):
             N = white.get_num_samples(segment)                        # model samples
             M = N - K + 1                                             # codes of the whole segment
             for a in range(0, M, block):
                 b = min(M, a + block)
                 lo, hi = max(0, a - halo - distance), min(N, b + K - 1 + halo + distance)
-                start = time.perf_counter()
+                start = _clock()
                 traces = white.get_traces(segment_index=segment, start_frame=lo, end_frame=hi)
-                timings["preprocess_s"] += time.perf_counter() - start
+                _add(timings, "preprocess", start, _clock())
                 rows, amps = self._detect_block(traces, groups, threads, timings)   # code index in window, unit
                 index = rows[:, 0] + lo                               # code index in the segment
                 keep = (index >= a) & (index < b)
@@ -508,25 +513,25 @@ class CRsAESorter:
         its channels, keeping the units it owns (global unit indices). Returns detect's (rows, amplitudes);
         adds the seconds of the encoders and of detection to ``timings``."""
         if not groups:
-            start = time.perf_counter()
+            start = _clock()
             codes = self.encoder(threads).run_long(np.ascontiguousarray(traces.T, dtype=np.float32), "codes",
                                                    chunk=self.params.chunk)
-            middle = time.perf_counter()
+            middle = _clock()
             found = self.detect(codes)
-            timings["encoder_s"] += middle - start
-            timings["detect_s"] += time.perf_counter() - middle
+            _add(timings, "encoder", start, middle)
+            _add(timings, "detect", middle, _clock())
             return found
         all_rows, all_amps = [], []
         for group in groups:
-            start = time.perf_counter()
+            start = _clock()
             encoder = self.encoder(threads, group["file"])
             window = np.zeros((encoder.metadata["channels"], len(traces)), np.float32)   # zero-padded channels
             window[:len(group["channels"])] = traces[:, group["channels"]].T
             codes = encoder.run_long(window, "codes", chunk=self.params.chunk)
-            middle = time.perf_counter()
+            middle = _clock()
             rows, amps = self.detect(codes[:group["owned"]], norms=np.asarray(group["norms"][:group["owned"]]))
-            timings["encoder_s"] += middle - start
-            timings["detect_s"] += time.perf_counter() - middle
+            _add(timings, "encoder", start, middle)
+            _add(timings, "detect", middle, _clock())
             rows[:, 1] = np.asarray(group["units"])[rows[:, 1]]
             all_rows.append(rows)
             all_amps.append(amps)
@@ -572,6 +577,17 @@ class CRsAESorter:
                             f"{info['sampling_frequency']:g} Hz; resample it or fit again")
 
 
+def _clock() -> tuple[float, float]:
+    """(wall, process CPU) seconds now: on a shared machine the wall time also counts the other jobs."""
+    return time.perf_counter(), time.process_time()
+
+
+def _add(timings: dict, stage: str, start: tuple[float, float], stop: tuple[float, float]) -> None:
+    """Add a stage's wall and CPU seconds between two ``_clock`` readings to ``timings``."""
+    timings[f"{stage}_s"] += stop[0] - start[0]
+    timings[f"{stage}_cpu_s"] += stop[1] - start[1]
+
+
 def _template_norms(model, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(learned, norms): the model's filters as (C, K, channels) and each unit's template norm in the whitened
     space along its filter, (C,), from the mean snippets ``means`` (C, K, channels): the codes' scale of an
@@ -589,18 +605,18 @@ def _coding_rank(rank: int | None, channels: int, K: int) -> int | None:
 
 
 def _factored(model, rank: int | None):
-    """(the model with the rank-``rank`` SVD truncations of its filters, renormalised, and L from their spectra;
+    """(the model with the rank-``rank`` SVD truncations of its filters, renormalised, and L from their norm bound;
     (C,) relative Frobenius errors of the truncation), or (model, None) for rank None."""
     if rank is None:
         return model, None
+    import torch
     from crsae.model.autoencoder import CRsAE
-    from crsae.model.fista import factor_filters, filters_from_factors
-    from crsae.sorting import templates as tmpl
+    from crsae.model.fista import factor_filters, filters_from_factors, norm_bound
     H = model.H.detach().double()
     low = filters_from_factors(*factor_filters(H, rank))                                 # (C, channels, K)
     error = ((H - low).flatten(1).norm(dim=1) / H.flatten(1).norm(dim=1)).numpy()
     low = (low / low.flatten(1).norm(dim=1)[:, None, None]).float().numpy()
-    config = model.config.replace(L=1.05 * tmpl.step_constant(low))
+    config = model.config.replace(L=1.05 * norm_bound(torch.from_numpy(low)))
     return CRsAE(config, low, lam=model.lam.detach().numpy(), normalize=False), error
 
 

@@ -12,7 +12,9 @@ On whitened traces (N, channels) (noise ~ unit variance on every channel):
 4. merge templates whose shapes correlate above ``merge_similarity`` (unit norm, best shift within +-``max_shift``
    samples), drop clusters with fewer than ``min_spikes`` spikes.
 5. ``train_dictionary``: a one-sided CRsAE with these unit-norm filters (C, channels, K) trained by the EM of
-   docs/math.md on windows of the traces (torch; the only step that needs it).
+   docs/math.md on windows of the traces (torch; the only step that needs it). Its L is 1.05 x
+   ``crsae.model.fista.norm_bound`` (an upper bound on ||H||_2^2 on signals of any size, at most 0.1% above it),
+   before and again after training.
 """
 
 from __future__ import annotations
@@ -144,27 +146,19 @@ def _aligned_mean(group: np.ndarray, max_shift: int) -> np.ndarray:
     return np.where(weight > 0, out / np.maximum(weight, 1), mean)
 
 
-def step_constant(filters: np.ndarray, n_fft: int = 4096) -> float:
-    """||H||_2^2 of the multichannel convolution by filters (C, channels, K): the largest eigenvalue over
-    frequencies of the C x C Gram matrix sum_ch conj(h_c,ch(f)) h_c',ch(f). It bounds the power iteration's
-    estimate on any length (a circulant bound), in milliseconds where the power iteration over a long window takes
-    tens of seconds for many channels."""
-    spectra = np.fft.rfft(filters.astype(np.float64), n=max(n_fft, 4 * filters.shape[-1]), axis=-1)  # (C, ch, F)
-    gram = np.einsum("aif,bif->fab", spectra.conj(), spectra)                                        # (F, C, C)
-    return float(np.linalg.eigvalsh(gram).max())
-
-
 def train_dictionary(traces: np.ndarray, filters: np.ndarray, *, num_layers: int, lam: float, delta: float,
                      em: bool, window: int, epochs: int, batch_size: int, lr: float, max_windows: int, seed: int,
                      log=None):
     """A one-sided CRsAE on ``filters`` (C, channels, K), trained ``epochs`` times on windows of ``traces``
     (N, channels); epochs = 0 builds it without training. Returns (model, seconds)."""
+    import torch
     from crsae.config import ModelConfig, TrainConfig
     from crsae.model.autoencoder import CRsAE
+    from crsae.model.fista import norm_bound
     C, channels, K = filters.shape
     config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=num_layers,
                          sigma=1.0, threshold_mode="em" if em else "fixed", lam_init=lam, delta=delta,
-                         two_sided=False, L=1.05 * step_constant(filters))
+                         two_sided=False, L=1.05 * norm_bound(torch.from_numpy(filters)))   # 5%: training moves H
     model = CRsAE(config, filters, seed=seed)
     start = time.perf_counter()
     if epochs > 0:
@@ -186,7 +180,8 @@ def train_dictionary(traces: np.ndarray, filters: np.ndarray, *, num_layers: int
 
         trainer.fit(ArrayData(windows), on_epoch=on_epoch)
         H = model.H.detach().numpy()                   # training moved H: L again from the trained filters
-        model = CRsAE(model.config.replace(L=1.05 * step_constant(H)), H, lam=model.lam.detach().numpy())
+        model = CRsAE(model.config.replace(L=1.05 * norm_bound(torch.from_numpy(H))), H,
+                      lam=model.lam.detach().numpy())
     return model, time.perf_counter() - start
 
 
