@@ -72,11 +72,12 @@ write_export(to_onnx(CRsAE(cfg, H).eval(), outputs="codes", **options), sys.argv
 
 
 def tree_of(rev: str, tmp: Path) -> Path:
-    """The crsae package of git commit ``rev`` of this repository, unpacked under ``tmp`` (PYTHONPATH for it)."""
+    """The crsae package of git commit ``rev`` of this repository, unpacked under ``tmp`` (PYTHONPATH for it), with
+    the contract file its ``crsae/contract.json`` links to."""
     out = tmp / f"rev-{rev}"
     if not out.is_dir():
         out.mkdir()
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "crsae"], capture_output=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "crsae", "export/contract.json"], capture_output=True)
         if archive.returncode:
             sys.exit(f"error: git archive {rev} failed ({archive.stderr.decode().strip()}); pass a commit of "
                      f"{REPO}")
@@ -86,8 +87,12 @@ def tree_of(rev: str, tmp: Path) -> Path:
 
 def export(problem_npz: Path, T: int, encoder: str, step: float, tree: Path, path: Path) -> Path:
     env = {**os.environ, "PYTHONPATH": str(tree)}          # run in ``tree``: ``python -c`` puts the cwd first
-    subprocess.run([sys.executable, "-c", EXPORT, str(problem_npz), str(T), encoder, str(step), str(path)],
-                   env=env, cwd=tree, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", EXPORT, str(problem_npz), str(T), encoder, str(step), str(path)],
+                          env=env, cwd=tree, capture_output=True, text=True)
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        sys.exit(f"error: exporting the {encoder} encoder with the crsae of {tree} failed ({last}); check that "
+                 "this commit has the accelerated encoder (--rev)")
     return path
 
 

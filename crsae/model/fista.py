@@ -237,18 +237,19 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     scales the synthesis on the signal (``H w_k = a_k H v_k``) and the l1 term is a scalar's product
     (``||w_c||_1 = a_k ||v_c||_1``). The momentum step ``z_{k+1} = p + e_k (1 + m_k) (w_k - p)`` from the previous
     candidate ``p = w_{k-1}`` (e_k = 1 accepted, 0 rejected) is kept over a_{k+1} as
-    ``z_{k+1} / a_{k+1} = alpha v_{k-1} + beta v_k``: two Mul and an Add on the codes, no select. It is the stated
-    momentum step because a rejected step is never followed by another (docs/math.md, "Accelerated encoder"): after
-    an accepted w_{k-1}, p = x_{k-1}; after a rejected one, m_k = 0 and z_{k+1} = w_k. Only x_T is selected. The
-    per-example scalars (objective, test, t, a) are (B, 1, ...) tensors that broadcast over the codes and the
-    signal, and the objective is kept doubled, ``2 Phi``.
+    ``z_{k+1} / a_{k+1} = alpha v_{k-1} + c v_k``, c = e_k (1 + m_k), alpha = -m_k accepted (a_{k+1} = a_k; where
+    a_{k-1} != a_k, m_k = 0) and a_{k-1} rejected (a_{k+1} = 1): two Mul and an Add on the codes, no select. It is
+    the stated momentum step because a rejected step is never followed by another (docs/math.md, "Accelerated
+    encoder"): after an accepted w_{k-1}, p = x_{k-1}; after a rejected one, m_k = 0 and z_{k+1} = w_k. Only x_T is
+    selected. The per-example scalars (objective, test, t, a) are (B, 1, ...) tensors that broadcast over the codes
+    and the signal, with no reshape, and the objective is kept doubled, ``2 Phi``.
     """
     H_L = H / L                                                            # 1/L folded into the analysis filters
     size = y.shape[2:]
     code_axes = tuple(range(2, y.dim()))
     per_item = b.dim() == 2                                                # (B, C): not a conv bias
     bias = None if two_sided or per_item else -b                           # one-sided: u - b straight from the conv
-    b_rows = b if per_item else b.reshape(1, -1)                           # (B, C) or (1, C)
+    rho2 = _per_code(2.0 * L * b, y)                                       # 2 lam_c sigma^2, (B or 1, C, 1, ...)
     best = (y * y).sum(dim=(1,) + code_axes, keepdim=True)                 # 2 P_0 = 2 Phi(0) = ||y||^2, (B, 1, ...)
     t = torch.ones_like(best)                                              # t_1 = 1, per example
     a = torch.full_like(best, step)                                        # a_1 = s: the step is a / L
@@ -261,10 +262,9 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
             v = soft_threshold(u, b)                                       # v_k = w_k / a_k
         else:
             v = F.relu(u - _per_code(b, u) if per_item else u)
-        l1 = ((v.abs() if two_sided else v).sum(dim=code_axes) * b_rows).sum(dim=1)   # sum_c b_c ||v_c||_1, (B,)
+        l1 = ((v.abs() if two_sided else v).sum(dim=code_axes, keepdim=True) * rho2).sum(dim=1, keepdim=True)
         q = y - a * synthesis(v, H, size, stride)                          # y - H w_k, (B, channels, *size)
-        phi = (q * q).sum(dim=(1,) + code_axes, keepdim=True) \
-            + (2.0 * L) * a * l1.reshape(best.shape)                       # 2 Phi(w_k), (B, 1, ...)
+        phi = (q * q).sum(dim=(1,) + code_axes, keepdim=True) + a * l1     # 2 Phi(w_k), (B, 1, ...)
         accept = phi <= (1.0 + SAFEGUARD_SLACK) * best                     # the safeguard, per example
         # x_k: w_k, or x_{k-1} = w_{k-1} (rejected; w_{k-1} was accepted). In the export only x_T's Where remains.
         x = a * torch.where(accept, v, 0.0) if k == 0 else torch.where(accept, a, a_p) * torch.where(accept, v, v_p)
@@ -272,12 +272,12 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
         t_next = 0.5 + torch.sqrt(0.25 + t * t)                            # (1 + sqrt(1 + 4 t^2)) / 2 if accepted
         a_next = torch.where(accept, a, 1.0)                               # rejected: the step 1/L from now on
         if k + 1 < num_layers:
-            c = torch.where(accept, 1.0 + (t - 1.0) / t_next, 0.0)         # e_k (1 + m_k)
-            beta = c * a / a_next
+            m = (t - 1.0) / t_next                                         # m_k if accepted
+            c = torch.where(accept, 1.0 + m, 0.0)                          # e_k (1 + m_k)
             if k == 0:
-                z, r_z = beta * v, y + c * (q - y)                         # w_0 = 0; m_1 = 0 (t_1 = 1)
+                z, r_z = c * v, y + c * (q - y)                            # w_0 = 0; m_1 = 0 (t_1 = 1)
             else:                                                          # z_{k+1} / a_{k+1}; y - H z_{k+1}
-                z, r_z = ((1.0 - c) * a_p / a_next) * v_p + beta * v, r_p + c * (q - r_p)
+                z, r_z = torch.where(accept, -m, a_p) * v_p + c * v, r_p + c * (q - r_p)
         v_p, a_p, r_p = v, a, q
         t, a = torch.where(accept, t_next, 1.0), a_next                    # rejected: restart
         yield x
@@ -301,14 +301,14 @@ def accelerated_fista(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     Phi(x_k) <= (1 + eps) min_{j<k} Phi(x_j) <= (1 + eps) Phi(0): the codes cannot diverge; an example whose long
     step once raised the objective continues with the paper's step 1/L; and for L > ||H||_2^2 / 2 (the step 1/L
     below 2/||H||_2^2) the step after a restart (from x_k itself, no momentum) always passes the test, so a
-    rejection is never followed by another. The test, t and a are per example (a Where on a (B,) scalar: no
-    data-dependent control flow, so ONNX expresses it). The momentum step is formed from w_{k-1} and w_k with no
-    select on the codes, which is the step above because no rejection follows a rejection (``accelerated_steps``;
-    below L = ||H||_2^2 / 2 the paper's step itself diverges), and ``y - H z_{k+1}`` likewise on the signal; so a
-    layer costs two convolutions (the synthesis is of w_k, which the objective needs) and, over the paper's layer,
-    the l1 term's reduction over the codes (two-sided after an Abs) and, one-sided, the threshold's Sub (a b is
-    per example, so it cannot be the convolution's bias). With s = 1 and every step accepted it is the paper's
-    FISTA.
+    rejection is never followed by another. The test, t and a are per example (a Where on a (B, 1, ...) scalar:
+    no data-dependent control flow, so ONNX expresses it). The layer computes w_k / a_k, thresholded at the paper's
+    b (one-sided: the analysis convolution's bias, as in the paper's layer), and forms the momentum step from
+    w_{k-1} and w_k with no select on the codes, which is the step above because no rejection follows a rejection
+    (``accelerated_steps``; below L = ||H||_2^2 / 2 the paper's step itself diverges), and ``y - H z_{k+1}``
+    likewise on the signal; so a layer costs two convolutions (the synthesis is of w_k, which the objective needs)
+    and, over the paper's layer, the l1 term's reduction over the codes (two-sided after an Abs), passes over the
+    signal and ~20 nodes on per-example scalars. With s = 1 and every step accepted it is the paper's FISTA.
 
     Parameters
     ----------
