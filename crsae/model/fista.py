@@ -242,7 +242,8 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     the stated momentum step because a rejected step is never followed by another (docs/math.md, "Accelerated
     encoder"): after an accepted w_{k-1}, p = x_{k-1}; after a rejected one, m_k = 0 and z_{k+1} = w_k. Only x_T is
     selected. The per-example scalars (objective, test, t, a) are (B, 1, ...) tensors that broadcast over the codes
-    and the signal, with no reshape, and the objective is kept doubled, ``2 Phi``.
+    and the signal, with no reshape, and the objective is kept doubled, ``2 Phi``. P_k = min(P_{k-1}, Phi(w_k))
+    needs no select: a rejected Phi(w_k) exceeds P_{k-1} >= 0.
     """
     H_L = H / L                                                            # 1/L folded into the analysis filters
     size = y.shape[2:]
@@ -268,7 +269,7 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
         accept = phi <= (1.0 + SAFEGUARD_SLACK) * best                     # the safeguard, per example
         # x_k: w_k, or x_{k-1} = w_{k-1} (rejected; w_{k-1} was accepted). In the export only x_T's Where remains.
         x = a * torch.where(accept, v, 0.0) if k == 0 else torch.where(accept, a, a_p) * torch.where(accept, v, v_p)
-        best = torch.where(accept, torch.minimum(best, phi), best)
+        best = torch.minimum(best, phi)                                    # P_k (rejected: phi > P_{k-1})
         t_next = 0.5 + torch.sqrt(0.25 + t * t)                            # (1 + sqrt(1 + 4 t^2)) / 2 if accepted
         a_next = torch.where(accept, a, 1.0)                               # rejected: the step 1/L from now on
         if k + 1 < num_layers:
