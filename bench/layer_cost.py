@@ -77,7 +77,8 @@ def tree_of(rev: str, tmp: Path) -> Path:
     out = tmp / f"rev-{rev}"
     if not out.is_dir():
         out.mkdir()
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "crsae", "export/contract.json"], capture_output=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "crsae", "export/contract.json"],
+                                 capture_output=True)
         if archive.returncode:
             sys.exit(f"error: git archive {rev} failed ({archive.stderr.decode().strip()}); pass a commit of "
                      f"{REPO}")
