@@ -278,44 +278,55 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
                       *, step: float = ACCELERATED_STEP, stride: int = 1, two_sided: bool = True):
     """The iterates x_1 .. x_T of ``accelerated_fista`` (same arguments), one per layer, for a layer sweep.
 
-    A layer carries the previous candidate ``p = w_{k-1}`` (not x_{k-1}) and ``z_{k+1} = p + e_k (1 + m_k) (w_k - p)``
-    (e_k = 1 accepted, 0 rejected): the paper's Sub, Mul, Add, no select on the codes. It is the stated momentum
-    step because a rejected step is never followed by another (docs/math.md, "Accelerated encoder"): after an
-    accepted w_{k-1}, p = x_{k-1}; after a rejected one, m_k = 0 and z_{k+1} = w_k. Only x_T is selected.
+    A layer carries the codes over their step factor, ``v_k = w_k / a_k``, with ``S_{a b}(z + a g) = a S_b(z / a + g)``
+    (a > 0): the threshold is the paper's b (one-sided with b (C,), -b is the analysis convolution's bias), a_k
+    scales the synthesis on the signal (``H w_k = a_k H v_k``) and the l1 term is a scalar's product
+    (``||w_c||_1 = a_k ||v_c||_1``). The momentum step ``z_{k+1} = p + e_k (1 + m_k) (w_k - p)`` from the previous
+    candidate ``p = w_{k-1}`` (e_k = 1 accepted, 0 rejected) is kept over a_{k+1} as
+    ``z_{k+1} / a_{k+1} = alpha v_{k-1} + c v_k``, c = e_k (1 + m_k), alpha = -m_k accepted (a_{k+1} = a_k; where
+    a_{k-1} != a_k, m_k = 0) and a_{k-1} rejected (a_{k+1} = 1): two Mul and an Add on the codes, no select. It is
+    the stated momentum step because a rejected step is never followed by another (docs/math.md, "Accelerated
+    encoder"): after an accepted w_{k-1}, p = x_{k-1}; after a rejected one, m_k = 0 and z_{k+1} = w_k. Only x_T is
+    selected. The per-example scalars (objective, test, t, a) are (B, 1, ...) tensors that broadcast over the codes
+    and the signal, with no reshape, and the objective is kept doubled, ``2 Phi``. P_k = min(P_{k-1}, Phi(w_k))
+    needs no select: a rejected Phi(w_k) exceeds P_{k-1} >= 0.
     """
     H_L = H / L                                                            # 1/L folded into the analysis filters
-    size, B = y.shape[2:], y.shape[0]
+    size = y.shape[2:]
     code_axes = tuple(range(2, y.dim()))
-    per_example = (B,) + (1,) * (y.dim() - 1)                              # (B, 1, ...): broadcasts over a tensor
-    b_rows = b if b.dim() == 2 else b.reshape(1, -1)                       # (B, C) or (1, C)
-    rho = L * b_rows                                                       # l1 weights lam_c sigma^2
-    best = 0.5 * (y * y).sum(dim=(1,) + code_axes)                         # P_0 = Phi(0) = ||y||^2 / 2, (B,)
+    per_item = b.dim() == 2                                                # (B, C): not a conv bias
+    bias = None if two_sided or per_item else -b                           # one-sided: u - b straight from the conv
+    rho2 = _per_code(2.0 * L * b, y)                                       # 2 lam_c sigma^2, (B or 1, C, 1, ...)
+    best = (y * y).sum(dim=(1,) + code_axes, keepdim=True)                 # 2 P_0 = 2 Phi(0) = ||y||^2, (B, 1, ...)
     t = torch.ones_like(best)                                              # t_1 = 1, per example
     a = torch.full_like(best, step)                                        # a_1 = s: the step is a / L
-    p = z = x = None                                                       # p = x_0 = 0, z_1 = 0
-    r_p = r_z = y                                                          # y - H p, y - H z_1
+    z = v_p = a_p = None                                                   # z_1 = 0; v_0 = w_0 = 0
+    r_p = r_z = y                                                          # y - H w_0, y - H z_1
     for k in range(num_layers):
-        g = analysis(a.reshape(per_example) * r_z, H_L, stride)            # (a/L) H^T (y - H z_k), (B, C, *code)
-        u = g if k == 0 else z + g
-        ab = a.reshape(-1, 1) * b_rows                                     # the step's thresholds a b_c, (B, C)
-        w = soft_threshold(u, ab) if two_sided else F.relu(u - _per_code(ab, u))   # w_k
-        q = y - synthesis(w, H, size, stride)                              # y - H w_k, (B, channels, *size)
-        l1 = (w.abs() if two_sided else w).sum(dim=code_axes)              # ||w_c||_1, (B, C)
-        phi_w = 0.5 * (q * q).sum(dim=(1,) + code_axes) + (l1 * rho).sum(dim=1)   # Phi(w_k), (B,)
-        accept = phi_w <= (1.0 + SAFEGUARD_SLACK) * best                    # the safeguard, per example
-        keep = accept.reshape(per_example)
-        # x_k: w_k, or x_{k-1} = p (rejected; w_{k-1} was accepted). In the export only x_T's Where remains.
-        x = torch.where(keep, w, 0.0 if k == 0 else p)
-        best = torch.where(accept, torch.minimum(best, phi_w), best)
-        t_next = torch.where(accept, (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0, 1.0)   # rejected: restart
-        a = torch.where(accept, a, 1.0)                                    # rejected: the step 1/L from now on
+        g = analysis(r_z, H_L, stride, bias)                               # (1/L) H^T (y - H z_k) (- b), (B, C, *code)
+        u = g if k == 0 else z + g                                         # z_k / a_k + g
+        if two_sided:
+            v = soft_threshold(u, b)                                       # v_k = w_k / a_k
+        else:
+            v = F.relu(u - _per_code(b, u) if per_item else u)
+        l1 = ((v.abs() if two_sided else v).sum(dim=code_axes, keepdim=True) * rho2).sum(dim=1, keepdim=True)
+        q = y - a * synthesis(v, H, size, stride)                          # y - H w_k, (B, channels, *size)
+        phi = (q * q).sum(dim=(1,) + code_axes, keepdim=True) + a * l1     # 2 Phi(w_k), (B, 1, ...)
+        accept = phi <= (1.0 + SAFEGUARD_SLACK) * best                     # the safeguard, per example
+        # x_k: w_k, or x_{k-1} = w_{k-1} (rejected; w_{k-1} was accepted). In the export only x_T's Where remains.
+        x = a * torch.where(accept, v, 0.0) if k == 0 else torch.where(accept, a, a_p) * torch.where(accept, v, v_p)
+        best = torch.minimum(best, phi)                                    # P_k (rejected: phi > P_{k-1})
+        t_next = 0.5 + torch.sqrt(0.25 + t * t)                            # (1 + sqrt(1 + 4 t^2)) / 2 if accepted
+        a_next = torch.where(accept, a, 1.0)                               # rejected: the step 1/L from now on
         if k + 1 < num_layers:
-            c = (accept.to(y.dtype) * (1.0 + (t - 1.0) / t_next)).reshape(per_example)   # e_k (1 + m_k)
+            m = (t - 1.0) / t_next                                         # m_k if accepted
+            c = torch.where(accept, 1.0 + m, 0.0)                          # e_k (1 + m_k)
             if k == 0:
-                z, r_z = c * w, y + c * (q - y)                            # p = x_0 = 0; m_1 = 0 (t_1 = 1)
-            else:
-                z, r_z = p + c * (w - p), r_p + c * (q - r_p)              # z_{k+1}; y - H z_{k+1}, on the signal
-        p, r_p, t = w, q, t_next
+                z, r_z = c * v, y + c * (q - y)                            # w_0 = 0; m_1 = 0 (t_1 = 1)
+            else:                                                          # z_{k+1} / a_{k+1}; y - H z_{k+1}
+                z, r_z = torch.where(accept, -m, a_p) * v_p + c * v, r_p + c * (q - r_p)
+        v_p, a_p, r_p = v, a, q
+        t, a = torch.where(accept, t_next, 1.0), a_next                    # rejected: restart
         yield x
 
 
@@ -337,14 +348,14 @@ def accelerated_fista(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     Phi(x_k) <= (1 + eps) min_{j<k} Phi(x_j) <= (1 + eps) Phi(0): the codes cannot diverge; an example whose long
     step once raised the objective continues with the paper's step 1/L; and for L > ||H||_2^2 / 2 (the step 1/L
     below 2/||H||_2^2) the step after a restart (from x_k itself, no momentum) always passes the test, so a
-    rejection is never followed by another. The test, t and a are per example (a Where on a (B,) scalar: no
-    data-dependent control flow, so ONNX expresses it). The momentum step is formed from w_{k-1} and w_k with no
-    select on the codes, which is the step above because no rejection follows a rejection (``accelerated_steps``;
-    below L = ||H||_2^2 / 2 the paper's step itself diverges), and ``y - H z_{k+1}`` likewise on the signal; so a
-    layer costs two convolutions (the synthesis is of w_k, which the objective needs) and, over the paper's layer,
-    the l1 term's reduction over the codes (two-sided after an Abs) and, one-sided, the threshold's Sub (a b is
-    per example, so it cannot be the convolution's bias). With s = 1 and every step accepted it is the paper's
-    FISTA.
+    rejection is never followed by another. The test, t and a are per example (a Where on a (B, 1, ...) scalar:
+    no data-dependent control flow, so ONNX expresses it). The layer computes w_k / a_k, thresholded at the paper's
+    b (one-sided: the analysis convolution's bias, as in the paper's layer), and forms the momentum step from
+    w_{k-1} and w_k with no select on the codes, which is the step above because no rejection follows a rejection
+    (``accelerated_steps``; below L = ||H||_2^2 / 2 the paper's step itself diverges), and ``y - H z_{k+1}``
+    likewise on the signal; so a layer costs two convolutions (the synthesis is of w_k, which the objective needs)
+    and, over the paper's layer, the l1 term's reduction over the codes (two-sided after an Abs), passes over the
+    signal and ~20 nodes on per-example scalars. With s = 1 and every step accepted it is the paper's FISTA.
 
     Parameters
     ----------
