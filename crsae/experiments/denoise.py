@@ -347,7 +347,7 @@ def summary_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _tiles(filters: np.ndarray) -> np.ndarray:
+def tile_filters(filters: np.ndarray) -> np.ndarray:
     """(C, 1, K, K) filters -> one grey image of ceil(sqrt(C)) columns, each tile scaled to [0, 1], 1-px gaps."""
     C, K = filters.shape[0], filters.shape[-1]
     cols = math.ceil(math.sqrt(C))
@@ -369,7 +369,7 @@ def _plot_filters(models: dict, settings: Settings, folder: Path) -> None:
     sigma = settings.training_sigmas()[0]
     fig, axes = plt.subplots(1, len(settings.variants), figsize=(2.6 * len(settings.variants), 2.9), squeeze=False)
     for ax, variant in zip(axes[0], settings.variants):
-        ax.imshow(_tiles(models[variant, sigma].synthesis_filters.detach().numpy()), cmap="gray",
+        ax.imshow(tile_filters(models[variant, sigma].synthesis_filters.detach().numpy()), cmap="gray",
                   interpolation="nearest")
         ax.set_title(variant, fontsize=9)
         ax.axis("off")
