@@ -11,8 +11,8 @@ model whose thresholds follow sigma it adds ``NAME_sigma``: the model exported w
 accelerated``, step ``ACCELERATED_STEP``; beyond the paper), on the model's golden input, run whole (its codes are
 not chunkable). For each tied 1-D model whose filters have rank r below min(channels, K) (a multichannel model of
 the spike sorter, whose dictionary is a rank-r truncation), or one channel (r = 1), it adds ``NAME_rankR``: the
-factored graph (``to_onnx(model, rank=r)``: a 1 x 1 convolution and grouped temporal convolutions, the form the
-sorter runs), exact at that rank, so its reference is the model's own torch output. A multichannel 1-D model's
+factored graph (``to_onnx(model, rank=r)``: a 1 x 1 convolution and block-Toeplitz temporal products, the form
+the sorter runs), exact at that rank, so its reference is the model's own torch output. A multichannel 1-D model's
 inputs are its own units firing in white noise at its sigma (``crsae.simulate.spike_signal``), kept short (two
 signals of 20 K + 7 samples) because every runtime runs every case.
 """

@@ -320,10 +320,9 @@ class CRsAESorter:
     def _coded_model(self, params: SorterParams):
         """(the CRsAE of ``params``' rank built from the trained filters, the rank the encoder codes with (None:
         the trained filters), the truncation's relative errors (C,) or None)."""
-        import torch
         from crsae.config import ModelConfig
         from crsae.model.autoencoder import CRsAE
-        from crsae.model.fista import norm_bound
+        from crsae.sorting.templates import step_constant
         if "filters_trained" not in self._arrays:
             raise DataError(f"{self.folder} was saved before sorters kept their trained filters; fit it again")
         trained = self._arrays["filters_trained"]
@@ -331,7 +330,7 @@ class CRsAESorter:
         rank = _coding_rank(params.rank, channels, K)
         config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=params.num_layers,
                              sigma=1.0, threshold_mode="em" if params.em else "fixed", lam_init=params.lam,
-                             delta=params.delta, two_sided=False, L=1.05 * norm_bound(torch.from_numpy(trained)))
+                             delta=params.delta, two_sided=False, L=step_constant(trained))
         model, rank_error = _factored(CRsAE(config, trained, lam=np.asarray(self.info["lam"], np.float32),
                                             normalize=False), rank)
         return model, rank, rank_error
@@ -346,10 +345,8 @@ class CRsAESorter:
         with another L). A unit's code scale in a group is its template norm on the group's channels. Returns the
         groups (JSON: channels, units, owned, norms, file)."""
         import warnings
-        import torch
         from crsae.exporter.onnx_export import to_onnx, validate_onnx, with_weights, write_export
         from crsae.model.autoencoder import CRsAE
-        from crsae.model.fista import norm_bound
         from crsae.sorting import templates as tmpl
         p = self.params
         H = model.H.detach().numpy().astype(np.float64)                                     # (C, channels, K)
@@ -363,7 +360,7 @@ class CRsAESorter:
             kept = np.linalg.norm(sub.reshape(len(sub), -1), axis=1)                       # ||h_c on the group||
             filters = np.zeros((units, channels, H.shape[2]), np.float32)
             filters[:len(sub), :sub.shape[1]] = sub / np.maximum(kept, 1e-12)[:, None, None]
-            L = 1.05 * norm_bound(torch.from_numpy(filters[:len(sub)]))
+            L = tmpl.step_constant(filters[:len(sub)])
             filters[len(sub):, 0, 0] = 1e-3                                              # padding units
             group_lam = np.full(units, 1e6, np.float32)
             group_lam[:len(sub)] = lam[group["units"]]
@@ -609,14 +606,14 @@ def _factored(model, rank: int | None):
     (C,) relative Frobenius errors of the truncation), or (model, None) for rank None."""
     if rank is None:
         return model, None
-    import torch
     from crsae.model.autoencoder import CRsAE
-    from crsae.model.fista import factor_filters, filters_from_factors, norm_bound
+    from crsae.model.fista import factor_filters, filters_from_factors
+    from crsae.sorting.templates import step_constant
     H = model.H.detach().double()
     low = filters_from_factors(*factor_filters(H, rank))                                 # (C, channels, K)
     error = ((H - low).flatten(1).norm(dim=1) / H.flatten(1).norm(dim=1)).numpy()
     low = (low / low.flatten(1).norm(dim=1)[:, None, None]).float().numpy()
-    config = model.config.replace(L=1.05 * norm_bound(torch.from_numpy(low)))
+    config = model.config.replace(L=step_constant(low))
     return CRsAE(config, low, lam=model.lam.detach().numpy(), normalize=False), error
 
 

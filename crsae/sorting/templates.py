@@ -12,9 +12,8 @@ On whitened traces (N, channels) (noise ~ unit variance on every channel):
 4. merge templates whose shapes correlate above ``merge_similarity`` (unit norm, best shift within +-``max_shift``
    samples), drop clusters with fewer than ``min_spikes`` spikes.
 5. ``train_dictionary``: a one-sided CRsAE with these unit-norm filters (C, channels, K) trained by the EM of
-   docs/math.md on windows of the traces (torch; the only step that needs it). Its L is 1.05 x
-   ``crsae.model.fista.norm_bound`` (an upper bound on ||H||_2^2 on signals of any size, at most 0.1% above it),
-   before and again after training.
+   docs/math.md on windows of the traces (torch; the only step that needs it). Its L is ``step_constant``
+   (1.05 x ``crsae.model.fista.norm_bound``), before and again after training.
 """
 
 from __future__ import annotations
@@ -146,19 +145,25 @@ def _aligned_mean(group: np.ndarray, max_shift: int) -> np.ndarray:
     return np.where(weight > 0, out / np.maximum(weight, 1), mean)
 
 
+def step_constant(filters: np.ndarray) -> float:
+    """The sorter's L for filters (C, channels, K): 1.05 x ``crsae.model.fista.norm_bound`` (an upper bound on
+    ||H||_2^2 on signals of any size, at most 0.1% above it); the 5% margin because training moves the filters."""
+    import torch
+    from crsae.model.fista import norm_bound
+    return 1.05 * norm_bound(torch.from_numpy(np.ascontiguousarray(filters)))
+
+
 def train_dictionary(traces: np.ndarray, filters: np.ndarray, *, num_layers: int, lam: float, delta: float,
                      em: bool, window: int, epochs: int, batch_size: int, lr: float, max_windows: int, seed: int,
                      log=None):
     """A one-sided CRsAE on ``filters`` (C, channels, K), trained ``epochs`` times on windows of ``traces``
     (N, channels); epochs = 0 builds it without training. Returns (model, seconds)."""
-    import torch
     from crsae.config import ModelConfig, TrainConfig
     from crsae.model.autoencoder import CRsAE
-    from crsae.model.fista import norm_bound
     C, channels, K = filters.shape
     config = ModelConfig(kind="1d", channels=channels, num_filters=C, kernel_size=K, num_layers=num_layers,
                          sigma=1.0, threshold_mode="em" if em else "fixed", lam_init=lam, delta=delta,
-                         two_sided=False, L=1.05 * norm_bound(torch.from_numpy(filters)))   # 5%: training moves H
+                         two_sided=False, L=step_constant(filters))
     model = CRsAE(config, filters, seed=seed)
     start = time.perf_counter()
     if epochs > 0:
@@ -180,8 +185,7 @@ def train_dictionary(traces: np.ndarray, filters: np.ndarray, *, num_layers: int
 
         trainer.fit(ArrayData(windows), on_epoch=on_epoch)
         H = model.H.detach().numpy()                   # training moved H: L again from the trained filters
-        model = CRsAE(model.config.replace(L=1.05 * norm_bound(torch.from_numpy(H))), H,
-                      lam=model.lam.detach().numpy())
+        model = CRsAE(model.config.replace(L=step_constant(H)), H, lam=model.lam.detach().numpy())
     return model, time.perf_counter() - start
 
 
