@@ -64,7 +64,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from crsae.config import ModelConfig  # noqa: E402
-from crsae.model.fista import analysis, estimate_L, momentum_schedule, soft_threshold, synthesis  # noqa: E402
+from crsae.model.fista import (ACCELERATED_STEP, accelerated_steps, analysis, estimate_L,  # noqa: E402
+                               momentum_schedule, soft_threshold, synthesis)
 from crsae.model.autoencoder import CRsAE  # noqa: E402
 from crsae.exporter.onnx_export import to_onnx, write_export  # noqa: E402
 from crsae.serving.runtime import Encoder  # noqa: E402
@@ -145,13 +146,31 @@ def crsae_gaps(p: Problem, T_max: int, stop_gap: float) -> list:
     return gaps
 
 
-def export_crsae(p: Problem, T: int, path: Path) -> float:
-    """Export the T-step encoder of ``p`` to ``path``; returns the seconds it took (set-up, not timed)."""
+def crsae_accelerated_gaps(p: Problem, T_max: int, stop_gap: float, step: float) -> list:
+    """Relative gap of x_T of the accelerated encoder (``crsae export --encoder accelerated --step STEP``, beyond
+    the paper) for T = 1, 2, ...: ``accelerated_steps`` yields the iterates of one T_max-layer run, and a T-layer
+    export's output is its T-th (the safeguard's decisions depend on the layers before only)."""
+    torch.set_num_threads(THREADS)
+    y, H = torch.from_numpy(p.y), torch.from_numpy(p.H)
+    b = torch.full((H.shape[0],), p.lam / p.L)
+    gaps = []
+    with torch.no_grad():
+        for x in accelerated_steps(y, H, b, p.L, T_max, step=step, two_sided=not p.nonneg):
+            gaps.append(p.gap(p.objective(x.numpy())))
+            if gaps[-1] <= stop_gap:
+                break
+    return gaps
+
+
+def export_crsae(p: Problem, T: int, path: Path, step: float | None = None) -> float:
+    """Export the T-step encoder of ``p`` to ``path`` (``step``: the accelerated encoder with that s); returns the
+    seconds it took (set-up, not timed)."""
     C, ch, K = p.H.shape[:3]
     cfg = ModelConfig(kind="1d" if p.H.ndim == 3 else "2d", channels=ch, num_filters=C, kernel_size=K,
                       num_layers=T, L=p.L, sigma=1.0, threshold_mode="fixed", lam_init=p.lam, two_sided=not p.nonneg)
+    options = {} if step is None else {"encoder": "accelerated", "step": step}
     start = time.perf_counter()
-    write_export(to_onnx(CRsAE(cfg, p.H).eval(), outputs="codes"), path)
+    write_export(to_onnx(CRsAE(cfg, p.H).eval(), outputs="codes", **options), path)
     return time.perf_counter() - start
 
 
@@ -353,6 +372,12 @@ def sweep(p: Problem, args) -> dict:
     stop = min(args.gaps)
     out = {"crsae": {"T_max": args.T_max, "gaps": crsae_gaps(p, args.T_max, stop)}}
     print(f"  crsae: T = 1..{len(out['crsae']['gaps'])} scored", flush=True)
+    if args.accelerated:
+        out["crsae accelerated"] = {"T_max": args.T_max, "step": args.step,
+                                    "gaps": crsae_accelerated_gaps(p, args.T_max, stop, args.step)}
+        print(f"  crsae accelerated (step {args.step:g}/L): T = 1..{len(out['crsae accelerated']['gaps'])} scored, "
+              "layers to " + ", ".join(f"{g:g}: {first_reaching(out['crsae accelerated']['gaps'], g)}"
+                                       for g in args.gaps), flush=True)
     rho0 = 50 * p.lam + 1
     planning = sporco_planning(p)
     print(f"  SPORCO: pyFFTW planning {planning['planning_s']:.2f} s (excluded from the timings)", flush=True)
@@ -418,6 +443,19 @@ def timed_cases(p: Problem, args, sweeps: dict, target: float, tmp: Path, export
                       "threads": THREADS}, run)
         if parts:
             add_split("crsae split", {"T": T}, build_crsae, (path, 1))
+    Ta = first_reaching(sweeps["crsae accelerated"]["gaps"], target) if "crsae accelerated" in sweeps else None
+    if Ta is not None:
+        key = ("accelerated", Ta)
+        if key not in exports:
+            path = tmp / f"{p.name}_accelerated_T{Ta}.onnx"
+            exports[key] = (str(path), export_crsae(p, Ta, path, step=args.step))
+        path, export_s = exports[key]
+        start = time.perf_counter()
+        run = build_crsae(path, THREADS, p.y)
+        add("crsae accelerated", {"T": Ta, "step": args.step, "export_s": export_s,
+                                  "session_s": time.perf_counter() - start, "threads": THREADS}, run)
+        if parts:
+            add_split("crsae accelerated split", {"T": Ta, "step": args.step}, build_crsae, (path, 1))
     sp = sweeps["sporco"]
     for label, rows in (("SPORCO", sp["fixed"]), ("SPORCO AutoRho", sp["autorho"])):
         scored = [(first_reaching(r["gaps"], target), r) for r in rows]
@@ -474,6 +512,8 @@ def bench(p: Problem, args, tmp: Path):
             f = p.objective(result)
             rows.append({"case": name, "setting": setting, **timing.as_dict(), "objective": f,
                          "quality": p.quality(result), "ratio_to_crsae": ratio_stats(rounds, name, "crsae")})
+            if "crsae accelerated" in cases:
+                rows[-1]["ratio_to_crsae_accelerated"] = ratio_stats(rounds, name, "crsae accelerated")
         for split in closers:
             split.close()
         targets.append({"gap": target, "state_before": state, "state_after": state_after, "rows": rows})
@@ -493,7 +533,7 @@ def bench(p: Problem, args, tmp: Path):
 
 
 def describe_setting(s: dict) -> str:
-    keys = ("T", "rho", "iterations", "strategy", "tol", "split")
+    keys = ("T", "step", "rho", "iterations", "strategy", "tol", "split")
     return ", ".join(f"{k} {s[k]:.4g}" if isinstance(s[k], float) else f"{k} {s[k]}" for k in keys if k in s)
 
 
@@ -503,14 +543,17 @@ def print_table(res):
     for t in res["targets"]:
         print(f"\ngap {t['gap']:g}; before: {describe_state(t['state_before'])}; after: "
               f"{describe_state(t['state_after'])}")
+        accelerated = any("ratio_to_crsae_accelerated" in r for r in t["rows"])
         print("| tool | setting | seconds | first call (s) | gap reached | "
-              f"{res['quality_name']} | time / crsae's, per round |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+              f"{res['quality_name']} | time / crsae's, per round |"
+              + (" time / crsae accelerated's, per round |" if accelerated else ""))
+        print("| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if accelerated else ""))
+        ratio = lambda q: f"{q['median']:.2f}x [{q['min']:.2f} - {q['max']:.2f}]"
         for r in t["rows"]:
-            q = r["ratio_to_crsae"]
             print(f"| {r['case']} | {describe_setting(r['setting'])} | {r['median_s']:.3f} [{r['min_s']:.3f} - "
                   f"{r['max_s']:.3f}] | {r['first_call_s']:.3f} | {r['rel_gap']:.2e} | {r['quality']:.4f} | "
-                  f"{q['median']:.2f}x [{q['min']:.2f} - {q['max']:.2f}] |")
+                  f"{ratio(r['ratio_to_crsae'])} |"
+                  + (f" {ratio(r['ratio_to_crsae_accelerated'])} |" if accelerated else ""))
 
 
 def main():
@@ -523,6 +566,9 @@ def main():
     ap.add_argument("--T-max", type=int, default=300, help="crsae: every T up to this is scored")
     ap.add_argument("--rho-factors", type=floats, default=[0.0625, 0.125, 0.25, 0.35, 0.5, 0.7, 1.0, 2.0],
                     help="SPORCO: fixed rho = factor x (50 lam + 1), SPORCO's default")
+    ap.add_argument("--accelerated", action="store_true",
+                    help="also time crsae's accelerated encoder (crsae export --encoder accelerated; beyond the paper)")
+    ap.add_argument("--step", type=float, default=ACCELERATED_STEP, help="--accelerated: its step factor s")
     ap.add_argument("--sporco-max-iter", type=int, default=300)
     ap.add_argument("--lgcd-tols", type=floats, default=[1.0, 0.3, 0.1, 0.03, 0.01, 1e-3])
     ap.add_argument("--lgcd-strategies", default="greedy", type=lambda s: [v for v in s.split(",") if v])

@@ -249,7 +249,7 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (after every epoch).")]
     = Path("runs/crsae.pt"),
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint exactly; "
-                                                        "--epochs, --lr-step and --lr-decay may change it, "
+                                                        "--epochs, --lr, --lr-step and --lr-decay may change it, "
                                                         "other model and data options are ignored.")] = None,
     num_filters: Annotated[Optional[int], typer.Option(help="C, number of filters (default 4 for 1-D, 64 for images).")] = None,
     kernel_size: Annotated[Optional[int], typer.Option(help="K, filter taps (default 20 for 1-D, 7 for images).")] = None,
@@ -274,7 +274,9 @@ def train(
                                                                "synthesis (Wd) filters, all learned.")] = True,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 15 for 1-D, 10 for images).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per step (default 32 for 1-D, 1 for images).")] = None,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of the dictionary.")] = 1e-2,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate of the dictionary (default 1e-2). With "
+                                                     "--resume: the rate from the checkpoint's epoch on, the "
+                                                     "schedule's decays applied to it.")] = None,
     adam_eps: Annotated[float, typer.Option(help="Adam epsilon of the dictionary (the paper's 1e-3; lower it, e.g. "
                                                  "1e-5, if learning crawls on long, very sparse windows).")] = 1e-3,
     lam_lr: Annotated[Optional[float], typer.Option(help="Adam learning rate of lambda (em mode; default "
@@ -326,7 +328,7 @@ def train(
         reporter = _TrainReporter(quiet or not dist.is_main)
         if resume is not None:
             run = resume_run(resume, output, device=dist.device, epochs=epochs, dist=dist, lr_step=lr_step,
-                             lr_decay=lr_decay)
+                             lr_decay=lr_decay, lr=lr)
             if run.note is not None and dist.is_main:
                 _echo(run.note)
         else:

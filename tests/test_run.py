@@ -133,13 +133,34 @@ def test_cli_resume_changes_the_schedule_from_the_checkpoint_epoch(tmp_path):
         fork = invoke("train", "--resume", tmp_path / "base.pt", "-o", tmp_path / f"{name}.pt", "--epochs", epochs,
                       "--lr-step", 1, "--lr-decay", 0.5, "--quiet")
         assert fork.exit_code == 0, fork.output
-        assert "schedule changed from epoch 2: lr 0.01 x0.7 every 10 epochs -> x0.5 every 1" in fork.output
+        assert "schedule changed from epoch 2: lr 0.01 x0.7 every 10 epochs -> lr 0.01 x0.5 every 1" in fork.output
     again = invoke("train", "--resume", tmp_path / "part.pt", "-o", tmp_path / "part.pt", "--epochs", 5, "--quiet")
     assert again.exit_code == 0 and "schedule changed" not in again.output
     a, b = read_checkpoint(tmp_path / "fork.pt"), read_checkpoint(tmp_path / "part.pt")
     assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
     assert [r["lr"] for r in a["history"][2:]] == pytest.approx([lr0 * 0.5 ** k for k in (0, 1, 2)])
     assert a["train_config"]["lr_step"] == 1 and a["train_config"]["lr_decay"] == 0.5
+
+
+def test_cli_resume_forks_onto_another_learning_rate(tmp_path):
+    """``--resume --lr`` sets the dictionary's rate from the checkpoint's epoch on (Adam's moments kept), the
+    schedule's decays apply to it, and the fork resumes exactly."""
+    args = ["--num-signals", 32, "--length", 120, "--num-layers", 5, "--quiet"]
+    assert invoke("train", "-o", tmp_path / "base.pt", "--epochs", 2, "--lr-step", 3, *args).exit_code == 0
+    for name, epochs in (("fork", 5), ("part", 4)):
+        fork = invoke("train", "--resume", tmp_path / "base.pt", "-o", tmp_path / f"{name}.pt", "--epochs", epochs,
+                      "--lr", 0.03, "--quiet")
+        assert fork.exit_code == 0, fork.output
+        assert "schedule changed from epoch 2: lr 0.01 x0.7 every 3 epochs -> lr 0.03 x0.7 every 3" in fork.output
+    again = invoke("train", "--resume", tmp_path / "part.pt", "-o", tmp_path / "part.pt", "--epochs", 5, "--quiet")
+    assert again.exit_code == 0 and "schedule changed" not in again.output
+    a, b = read_checkpoint(tmp_path / "fork.pt"), read_checkpoint(tmp_path / "part.pt")
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert [r["lr"] for r in a["history"]] == pytest.approx([0.01, 0.01, 0.03, 0.021, 0.021])
+    assert a["train_config"]["lr"] == 0.03
+    same = invoke("train", "--resume", tmp_path / "part.pt", "-o", tmp_path / "same.pt", "--epochs", 5,
+                  "--lr", 0.021, "--quiet")
+    assert same.exit_code == 0 and "schedule changed" not in same.output
 
 
 def test_cli_resume_refuses_a_bad_schedule_before_training(tmp_path):
@@ -149,4 +170,6 @@ def test_cli_resume_refuses_a_bad_schedule_before_training(tmp_path):
     bad = invoke("train", "--resume", tmp_path / "base.pt", "-o", tmp_path / "base.pt", "--epochs", 2,
                  "--lr-step", 0)
     assert bad.exit_code != 0 and "lr_step must be a positive integer" in bad.output
+    bad = invoke("train", "--resume", tmp_path / "base.pt", "-o", tmp_path / "base.pt", "--epochs", 2, "--lr", -1)
+    assert bad.exit_code != 0 and "lr must be" in bad.output
     assert os.path.getmtime(tmp_path / "base.pt") == before

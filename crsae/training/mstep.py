@@ -31,6 +31,7 @@ under any.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -115,19 +116,29 @@ class Trainer:
                            for r in state.get("history", [])]
         return trainer
 
-    def change_schedule(self, *, lr_step: int | None = None, lr_decay: float | None = None) -> str | None:
-        """Change the dictionary's learning-rate schedule from the current epoch on (a resumed run forked onto a
-        faster or slower decay): the rate goes on from its current value, multiplied by ``lr_decay`` at every
-        epoch that is a multiple of ``lr_step``. The new values are in ``config`` and the schedule's state, so the
-        checkpoint resumes the changed run exactly. Returns a one-line description, or None if nothing changed."""
+    def change_schedule(self, *, lr_step: int | None = None, lr_decay: float | None = None,
+                        lr: float | None = None) -> str | None:
+        """Change the dictionary's learning-rate schedule from the current epoch on (a resumed run forked onto
+        another rate or decay): the rate goes on from ``lr`` if given, else from its current value, multiplied by
+        ``lr_decay`` at every epoch that is a multiple of ``lr_step``. Adam's moment estimates are kept. The new
+        values are in ``config`` (``lr`` then is the rate set at this fork) and in the optimiser's and schedule's
+        state, so the checkpoint resumes the changed run exactly. Returns a one-line description, or None if
+        nothing changed."""
         old = self.config
-        new = old.replace(**{k: v for k, v in (("lr_step", lr_step), ("lr_decay", lr_decay)) if v is not None})
-        if (new.lr_step, new.lr_decay) == (old.lr_step, old.lr_decay):
+        new = old.replace(**{k: v for k, v in (("lr_step", lr_step), ("lr_decay", lr_decay), ("lr", lr))
+                             if v is not None})
+        current = self.opt_dict.param_groups[0]["lr"]
+        if (new.lr_step, new.lr_decay) == (old.lr_step, old.lr_decay) and (lr is None or math.isclose(lr, current, rel_tol=1e-9)):
             return None
         self.config = new
         self.schedule.step_size, self.schedule.gamma = new.lr_step, new.lr_decay
-        return (f"schedule changed from epoch {self.epoch}: lr {self.opt_dict.param_groups[0]['lr']:.4g} x"
-                f"{old.lr_decay:g} every {old.lr_step} epochs -> x{new.lr_decay:g} every {new.lr_step}")
+        if lr is not None:
+            for group in self.opt_dict.param_groups:
+                group["lr"] = new.lr
+            self.schedule.base_lrs = [new.lr] * len(self.opt_dict.param_groups)
+        return (f"schedule changed from epoch {self.epoch}: lr {current:.4g} x{old.lr_decay:g} every "
+                f"{old.lr_step} epochs -> lr {self.opt_dict.param_groups[0]['lr']:.4g} x{new.lr_decay:g} every "
+                f"{new.lr_step}")
 
     def step(self, y: torch.Tensor, target: torch.Tensor,
              sigma: float | None = None) -> tuple[float, Optional[float]]:

@@ -143,12 +143,12 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
 
 def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epochs: int | None,
                dist: Distributed | None = None, lr_step: int | None = None,
-               lr_decay: float | None = None) -> Run:
-    """Continue a checkpointed run, with any number of processes; ``epochs`` may extend it, ``lr_step`` and
-    ``lr_decay`` change its schedule from the checkpoint's epoch on (``Trainer.change_schedule``; the change is
-    in ``Run.note``). Writes further checkpoints to ``output``."""
+               lr_decay: float | None = None, lr: float | None = None) -> Run:
+    """Continue a checkpointed run, with any number of processes; ``epochs`` may extend it, ``lr``, ``lr_step``
+    and ``lr_decay`` change its schedule from the checkpoint's epoch on (``Trainer.change_schedule``; the change
+    is in ``Run.note``). Writes further checkpoints to ``output``."""
     trainer = Trainer.resume(checkpoint, device=device, dist=dist)
-    note = trainer.change_schedule(lr_step=lr_step, lr_decay=lr_decay)
+    note = trainer.change_schedule(lr_step=lr_step, lr_decay=lr_decay, lr=lr)
     spec = dict(trainer.data_spec or {})
     if not spec:
         raise ConfigError(f"{checkpoint} does not record its data; it cannot be resumed")
