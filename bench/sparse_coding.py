@@ -432,30 +432,25 @@ def timed_cases(p: Problem, args, sweeps: dict, target: float, tmp: Path, export
         add(name, {**setting, "split": f"{THREADS} processes x 1 thread"}, split.run)
         setup[name]["result"] = split.result
 
-    if T is not None:
-        if T not in exports:
-            path = tmp / f"{p.name}_T{T}.onnx"
-            exports[T] = (str(path), export_crsae(p, T, path))
-        path, export_s = exports[T]
-        start = time.perf_counter()
-        run = build_crsae(path, THREADS, p.y)
-        add("crsae", {"T": T, "export_s": export_s, "session_s": time.perf_counter() - start,
-                      "threads": THREADS}, run)
-        if parts:
-            add_split("crsae split", {"T": T}, build_crsae, (path, 1))
-    Ta = first_reaching(sweeps["crsae accelerated"]["gaps"], target) if "crsae accelerated" in sweeps else None
-    if Ta is not None:
-        key = ("accelerated", Ta)
+    def add_crsae(name, T, step=None):                  # the T-layer export (cached), its session, the split
+        key = (step, T)
         if key not in exports:
-            path = tmp / f"{p.name}_accelerated_T{Ta}.onnx"
-            exports[key] = (str(path), export_crsae(p, Ta, path, step=args.step))
+            path = tmp / f"{p.name}_{'paper' if step is None else 'accelerated'}_T{T}.onnx"
+            exports[key] = (str(path), export_crsae(p, T, path, step=step))
         path, export_s = exports[key]
         start = time.perf_counter()
         run = build_crsae(path, THREADS, p.y)
-        add("crsae accelerated", {"T": Ta, "step": args.step, "export_s": export_s,
-                                  "session_s": time.perf_counter() - start, "threads": THREADS}, run)
+        setting = {"T": T} if step is None else {"T": T, "step": step}
+        add(name, {**setting, "export_s": export_s, "session_s": time.perf_counter() - start, "threads": THREADS}, run)
         if parts:
-            add_split("crsae accelerated split", {"T": Ta, "step": args.step}, build_crsae, (path, 1))
+            add_split(f"{name} split", setting, build_crsae, (path, 1))
+
+    if T is not None:
+        add_crsae("crsae", T)
+    if "crsae accelerated" in sweeps:
+        Ta = first_reaching(sweeps["crsae accelerated"]["gaps"], target)
+        if Ta is not None:
+            add_crsae("crsae accelerated", Ta, args.step)
     sp = sweeps["sporco"]
     for label, rows in (("SPORCO", sp["fixed"]), ("SPORCO AutoRho", sp["autorho"])):
         scored = [(first_reaching(r["gaps"], target), r) for r in rows]

@@ -125,17 +125,18 @@ class Trainer:
         state, so the checkpoint resumes the changed run exactly. Returns a one-line description, or None if
         nothing changed."""
         old = self.config
-        new = old.replace(**{k: v for k, v in (("lr_step", lr_step), ("lr_decay", lr_decay), ("lr", lr))
-                             if v is not None})
         current = self.opt_dict.param_groups[0]["lr"]
-        if (new.lr_step, new.lr_decay) == (old.lr_step, old.lr_decay) and (lr is None or math.isclose(lr, current, rel_tol=1e-9)):
+        rate = None if lr is None or math.isclose(lr, current, rel_tol=1e-9) else lr      # a new rate, or None
+        new = old.replace(**{k: v for k, v in (("lr_step", lr_step), ("lr_decay", lr_decay), ("lr", rate))
+                             if v is not None})
+        if (new.lr_step, new.lr_decay) == (old.lr_step, old.lr_decay) and rate is None:
             return None
         self.config = new
         self.schedule.step_size, self.schedule.gamma = new.lr_step, new.lr_decay
-        if lr is not None:
+        if rate is not None:
             for group in self.opt_dict.param_groups:
-                group["lr"] = new.lr
-            self.schedule.base_lrs = [new.lr] * len(self.opt_dict.param_groups)
+                group["lr"] = rate
+            self.schedule.base_lrs = [rate] * len(self.opt_dict.param_groups)
         return (f"schedule changed from epoch {self.epoch}: lr {current:.4g} x{old.lr_decay:g} every "
                 f"{old.lr_step} epochs -> lr {self.opt_dict.param_groups[0]['lr']:.4g} x{new.lr_decay:g} every "
                 f"{new.lr_step}")
