@@ -16,8 +16,9 @@ precision, recall per ground-truth unit; well detected = accuracy >= 0.8):
   each of --threads.
 
 Speed: seconds of recording per second of wall time (``times_real_time``) and per CPU second of this process
-(``times_real_time_cpu``: on a shared machine the wall time also counts the other jobs) for the sorting step (crsae: sort only, fit reported
-apart; engines: matching only; internal sorters: everything). A method that fails is recorded with its error.
+(``times_real_time_cpu``: on a shared machine the wall time also counts the other jobs) for the sorting step
+(crsae: sort only, fit reported apart; engines: matching only; internal sorters: everything). A method that fails
+is recorded with its error.
 The JSON (bench/results/) holds every number, the load average before and after every run, and the versions.
 
     python bench/spike_sorting.py --channels 32 --units 10 --seconds 60 --seeds 0 --methods crsae,circus-omp
@@ -181,6 +182,9 @@ def main(argv=None):
                              "filters), each rank from it by CRsAESorter.with_rank")
     parser.add_argument("--noise-spatial-decay", type=float, default=None, metavar="UM",
                         help="static recordings: noise correlated between channels as exp(-distance / UM)")
+    parser.add_argument("--motion", default=None, metavar="PRESET",
+                        help="crsae's motion correction (a correct_motion preset, e.g. dredge_fast), estimated "
+                             "once per recording in the fit and shared by the sort and the engines' recording")
     parser.add_argument("--held-out", action="store_true",
                         help="score every method on the recording after --fit-seconds only")
     parser.add_argument("--save-checkpoint", type=Path, default=None,
@@ -224,7 +228,7 @@ def main(argv=None):
                             rec, gt = make_recording(channels, units, args.seconds, seed, noise, drift, tmp,
                                                      args.noise_spatial_decay)
                             common = {"channels": channels, "units": units, "recording_seconds": args.seconds,
-                                      "seed": seed, "noise_uV": noise, "drift": drift,
+                                      "seed": seed, "noise_uV": noise, "drift": drift, "motion": args.motion,
                                       "noise_spatial_decay_um": args.noise_spatial_decay, "_gt": gt}
                             sorter = None
                             if any(m in methods for m in ("crsae", "crsae-local", "circus-omp", "wobble")):
@@ -234,7 +238,7 @@ def main(argv=None):
                                     sorter = CRsAESorter(fit_seconds=args.fit_seconds, epochs=args.epochs,
                                                          num_layers=args.num_layers, rank=None,
                                                          channels="local" if local else "all",
-                                                         radius_um=args.radius_um,
+                                                         radius_um=args.radius_um, motion=args.motion,
                                                          group_channels=args.group_channels).fit(rec, tmp / "sorter")
                                 common["crsae_fit_s"] = time.perf_counter() - start
                                 common["crsae_fit"] = sorter.info["fit"]

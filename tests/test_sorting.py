@@ -184,8 +184,75 @@ def test_local_groups_follow_the_probe():
     assert wide[0]["units"] == [0, 1, 2] and wide[0]["owned"] == 1        # units 1 and 2 reach channels 3-4: guests
 
 
+def test_motion_correction_needs_a_preset_and_a_probe():
+    with pytest.raises(ConfigError) as err:
+        SorterParams(motion="sideways")
+    assert "motion must be one of spikeinterface's correct_motion presets" in one_line(err.value)
+    assert "'dredge_fast'" in str(err.value)
+    with pytest.raises(ConfigError):
+        SorterParams(motion=1)
+    rec = NumpyRecording([np.random.default_rng(0).standard_normal((30000, 4)).astype(np.float32)],
+                         sampling_frequency=FS)
+    with pytest.raises(ConfigError) as err:
+        CRsAESorter(motion="dredge_fast").fit(rec)
+    assert "motion correction needs the probe geometry" in one_line(err.value)
+
+
+def drifting_recording(seconds=20.0, units=8, seed=0):
+    """16 channels (2 x 8, 20 um), a zigzag drift of +-20 um (period seconds / 2, from 1 s): the recording, its
+    ground truth and the true displacement along the probe, (times,) um at 5 Hz."""
+    from spikeinterface.generation import generate_drifting_recording
+    probe = dict(num_columns=2, num_contact_per_column=8, xpitch=20, ypitch=20, contact_shapes="circle",
+                 contact_shape_params={"radius": 6})
+    drift = dict(displacement_sampling_frequency=5.0, drift_start_um=[0, 20], drift_stop_um=[0, -20], drift_step_um=1,
+                 motion_list=[dict(drift_mode="zigzag", non_rigid_gradient=None, t_start_drift=1.0, t_end_drift=None,
+                                   period_s=seconds / 2)])
+    _, rec, gt, extra = generate_drifting_recording(
+        num_units=units, duration=seconds, sampling_frequency=FS, probe_name=None, generate_probe_kwargs=probe,
+        generate_displacement_vector_kwargs=drift, generate_noise_kwargs=dict(noise_levels=(5.0, 5.0),
+                                                                              spatial_decay=25.0),
+        extra_outputs=True, seed=seed)
+    return rec, gt, np.asarray(extra["displacement_vectors"])[:, 1, 0]
+
+
+@pytest.mark.slow
+def test_motion_correction_follows_the_drift_with_one_estimate_and_every_channel(monkeypatch):
+    """fit, sort and preprocess of one recording share one motion estimate, which follows the true drift; the
+    corrected recording keeps every channel (the whitening applies) and differs from the uncorrected one."""
+    from crsae.sorting import recording as rec_mod
+    rec, _, true_um = drifting_recording()
+    calls = []
+    estimate = rec_mod.estimate_motion
+    monkeypatch.setattr(rec_mod, "estimate_motion",
+                        lambda r, preset, seed: calls.append(preset) or estimate(r, preset, seed=seed))
+    lines = []
+    sorter = CRsAESorter(epochs=0, fit_seconds=20.0, motion="dredge_fast").fit(rec, log=lines.append)
+    sorting = sorter.sort(rec)
+    corrected = sorter.preprocess(rec, whiten=False)
+    assert calls == ["dredge_fast"]
+    assert any(line.startswith("motion (dredge_fast): drift") for line in lines)
+    assert "motion" in sorter.info["fit"]["stages"] and sorting.get_num_units() == len(sorter.unit_ids)
+    assert corrected.get_num_channels() == rec.get_num_channels() == 16
+    plain = sorter.params.replace(motion=None)
+    uncorrected = CRsAESorter(plain)
+    uncorrected.info, uncorrected._arrays = sorter.info, sorter._arrays
+    a = corrected.get_traces(start_frame=150000, end_frame=153000)
+    b = uncorrected.preprocess(rec, whiten=False).get_traces(start_frame=150000, end_frame=153000)
+    assert a.shape == b.shape and a.dtype == np.float32 and not np.allclose(a, b, atol=1.0)
+    (motion,) = sorter._motions.values()
+    shift = motion.displacement[0].mean(axis=1)
+    truth = np.interp(motion.temporal_bins_s[0], np.arange(len(true_um)) / 5.0, true_um)
+    again = estimate(rec_mod.filtered(rec, freq_min=300.0, freq_max=6000.0, reference="median"), "dredge_fast", seed=0)
+    np.testing.assert_array_equal(again.displacement[0], motion.displacement[0])       # seeded: the same every run
+    assert np.corrcoef(shift, truth)[0, 1] > 0.7        # measured 0.98; seed 1: 0.23 (20 s can be too little)
+    # another recording gets its own estimate
+    other, _, _ = drifting_recording(seed=1)
+    sorter.sort(other)
+    assert calls == ["dredge_fast", "dredge_fast"]
+
+
 @pytest.mark.parametrize("case", ["missing", "no channels", "too short", "bad probe", "probe size", "rank",
-                                  "rank with sorter"])
+                                  "rank with sorter", "motion"])
 def test_cli_sort_bad_input_is_one_line(tmp_path, case):
     raw = tmp_path / "rec.bin"
     np.zeros((20 if case == "too short" else 30000, 4), np.float32).tofile(raw)
@@ -198,6 +265,8 @@ def test_cli_sort_bad_input_is_one_line(tmp_path, case):
         args += ["--probe", str(write_probe(tmp_path / "probe.json", 8))]
     if case == "rank":
         args += ["--rank", "-1"]
+    if case == "motion":
+        args += ["--motion", "sideways"]
     if case == "rank with sorter":
         (tmp_path / "sorter").mkdir()
         args += ["--rank", "2", "--sorter", str(tmp_path / "sorter")]
@@ -209,7 +278,8 @@ def test_cli_sort_bad_input_is_one_line(tmp_path, case):
     expected = {"missing": "does not exist", "no channels": "num_channels must be at least 1",
                 "too short": "too short", "bad probe": "cannot read", "probe size": "has 8 contacts",
                 "rank": "--rank must be 0 (the trained filters) or a positive integer, got -1",
-                "rank with sorter": "a --sorter keeps the rank it was fitted with"}[case]
+                "rank with sorter": "a --sorter keeps the rank it was fitted with",
+                "motion": "motion must be one of spikeinterface's correct_motion presets"}[case]
     assert expected in lines[0]
     assert not (tmp_path / "out").exists()
 
@@ -442,7 +512,8 @@ def test_padded_group_models_code_as_their_own_dictionaries(tmp_path):
     for unit, channel in enumerate((1, 6, 4)):
         filters[unit, channel] += np.hanning(6)
     config = ModelConfig(kind="1d", channels=8, num_filters=3, kernel_size=6, num_layers=15, sigma=1.0,
-                         threshold_mode="em", lam_init=0.5, two_sided=False, L=1.05 * norm_bound(torch.from_numpy(filters)))
+                         threshold_mode="em", lam_init=0.5, two_sided=False,
+                         L=1.05 * norm_bound(torch.from_numpy(filters)))
     model = CRsAE(config, filters.astype(np.float32))
     sorter = CRsAESorter(channels="local", radius_um=20.0, group_channels=4)
     groups = sorter._export_groups(model, locations, np.ones(3), tmp_path)

@@ -58,6 +58,10 @@ def command(
     channels: Annotated[Optional[ChannelLayout], typer.Option(help="Filters span 'all' channels (one model) or 'local' "
                                                          "neighbourhoods (a model per probe block; needs the "
                                                          "geometry). Default: the sorter's.")] = None,
+    motion: Annotated[Optional[str], typer.Option(help="Correct the probe's drift first: a spikeinterface "
+                                                       "correct_motion preset (dredge_fast, rigid_fast, dredge, "
+                                                       "...; needs the geometry). Default: the sorter's (none).")]
+    = None,
     sorter: Annotated[Optional[Path], typer.Option(help="A fitted sorter folder to reuse (no fitting, no "
                                                         "torch needed).")] = None,
     num_units: Annotated[Optional[int], typer.Option(help="Expected units (a hint for the k-means k).")] = None,
@@ -87,9 +91,10 @@ def command(
     from crsae.sorting.recording import attach_probe, read_recording
     from crsae.sorting.sorter import CRsAESorter
     check_options(output, recording=recording, sorter=sorter, sampling_rate=sampling_rate, gain=gain,
-                  threads=threads, rank=rank)
+                  threads=threads, rank=rank, motion=motion)
     rec = read_recording(recording, format=format, sampling_frequency=sampling_rate, num_channels=num_channels,
-                         dtype=None if dtype is None else dtype.value, gain_to_uV=gain, offset_to_uV=0.0 if gain is not None else None,
+                         dtype=None if dtype is None else dtype.value, gain_to_uV=gain,
+                         offset_to_uV=0.0 if gain is not None else None,
                          stream_id=stream_id)
     if probe is not None:
         rec = attach_probe(rec, probe)
@@ -98,9 +103,12 @@ def command(
         model = CRsAESorter.load(sorter)
         if channels is not None:
             model.params = model.params.replace(channels=channels.value)
+        if motion is not None:
+            model.params = model.params.replace(motion=motion)
     else:
         model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers,
                             **({} if channels is None else {"channels": channels.value}),
+                            **({} if motion is None else {"motion": motion}),
                             **({} if rank is None else {"rank": rank or None}))
     with atomic_folder(output) as folder:        # every file in a temporary folder, renamed onto OUTDIR at the end
         summary = {"recording": str(recording),
@@ -117,7 +125,7 @@ def command(
 
 
 def check_options(output: Path, *, recording: Path, sorter: Path | None, sampling_rate: float | None,
-                  gain: float | None, threads: int, rank: int | None = None) -> None:
+                  gain: float | None, threads: int, rank: int | None = None, motion: str | None = None) -> None:
     """Refuse, before the recording is read, a bad option value or an output folder that cannot be made: OUTDIR
     must be new (or an empty folder) in a writable folder, and neither the recording nor --sorter."""
     import math
@@ -133,6 +141,9 @@ def check_options(output: Path, *, recording: Path, sorter: Path | None, samplin
     if rank is not None and sorter is not None:
         raise DataError("--rank sets how a fit truncates its filters; a --sorter keeps the rank it was fitted with "
                         "(fit again, or re-export it with CRsAESorter.with_rank)")
+    if motion is not None:
+        from crsae.sorting.recording import check_motion
+        check_motion(motion)
     make_runs_folder(output)                    # -o runs/sort1 in a fresh folder, as the README shows
     check_output(output, what="--output", folder=True, inputs=[recording, sorter])
     if output.is_dir() and any(output.iterdir()):

@@ -4,6 +4,10 @@ through the exported ONNX encoder, into a spikeinterface Sorting; ``export_phy``
 fit (needs torch): preprocess (crsae.sorting.recording), learn the templates (crsae.sorting.templates: k-means
 of thresholded snippets, then CRsAE's EM), export the one-sided CRsAE encoder to ONNX (validated against torch).
 
+Motion (``motion``, off by default): a spikeinterface ``correct_motion`` preset applied after the reference, in
+fit and sort alike (crsae.sorting.recording); a recording's drift is estimated once (seeded) and kept in memory
+by its fingerprint, so fitting and sorting one recording share it; a recording sorted later gets its own.
+
 sort (onnxruntime only): the same preprocessing with the fitted whitening matrix; blocks of ``block_seconds``
 with a halo of the contract's ``chunk_halo`` on each side go through ``Encoder.run_long``, so the codes equal the
 whole-recording codes; a spike of unit c is a local maximum of its code ``x_c`` (one-sided, so >= 0) summed over
@@ -65,6 +69,8 @@ class SorterParams:
     reference: str = "median"            # common reference: "median", "average" or "none"
     decimate: int = 2                    # code at fs / decimate (after the band-pass; used while fs / decimate is at
                                          # least 2.4 x freq_max): 4x less work per second, spike times to +-1 sample
+    motion: Optional[str] = None         # motion correction after the reference: a spikeinterface correct_motion
+                                         # preset ("dredge_fast", "rigid_fast", ...; needs the probe); None: none
     # templates
     ms_before: float = 0.8               # template samples before the trough
     ms_after: float = 1.2                # and after it
@@ -126,6 +132,10 @@ class SorterParams:
                               f"{self.max_shift_ms!r}")
         if self.channels not in ("all", "local"):
             raise ConfigError(f"channels must be 'all' or 'local', got {self.channels!r}")
+        if self.motion is not None:
+            if not isinstance(self.motion, str):
+                raise ConfigError(f"motion must be None or a correct_motion preset name, got {self.motion!r}")
+            rec_mod.check_motion(self.motion)
         if not -1 <= self.merge_similarity <= 1:
             raise ConfigError(f"merge_similarity must be in [-1, 1], got {self.merge_similarity!r}")
 
@@ -160,6 +170,7 @@ class CRsAESorter:
         self._arrays: dict | None = None
         self._tmp = None
         self._encoders: dict = {}
+        self._motions: dict = {}             # motion estimates (params.motion) by recording fingerprint
         self.timings: dict | None = None     # the last sort's seconds per stage: wall (name_s) and CPU (name_cpu_s)
 
     # --- fit --------------------------------------------------------------------------------------------------
@@ -178,6 +189,8 @@ class CRsAESorter:
         if p.channels == "local" and not recording.has_probe():
             raise ConfigError("channels='local' needs the probe geometry and this recording has none; attach a "
                               "probe (recording.set_probe, or crsae sort --probe FILE) or use channels='all'")
+        if p.motion is not None:
+            rec_mod.check_motion(p.motion, recording)
         K = nbefore + nafter
         if K < 3:
             raise ConfigError(f"templates of {p.ms_before} + {p.ms_after} ms are {K} samples at {fs:g} Hz; "
@@ -187,17 +200,17 @@ class CRsAESorter:
             log(f"rank {p.rank}: the filters' largest rank is min(channels, template samples) = "
                 f"{min(recording.get_num_channels(), K)}, so the encoder codes with the trained filters (exact)")
         start = time.perf_counter()
-        filt = rec_mod.filtered(recording, freq_min=p.freq_min, freq_max=min(p.freq_max, 0.45 * fs),
-                                reference=p.reference)
         stages = {}
 
         def stage(name, since):
             stages[name] = time.perf_counter() - since
             return time.perf_counter()
 
+        filt = self._filtered(recording, fs, log=log)
+        t = stage("motion", start) if p.motion is not None else start
         W = rec_mod.whitening_matrix(filt, seed=p.seed)
         white = rec_mod.whitened(filt, W, decimate=q)
-        t = stage("whitening_matrix", start)
+        t = stage("whitening_matrix", t)
         n = min(white.get_num_samples(0), int(p.fit_seconds * fs / q))                # model samples
         traces = white.get_traces(segment_index=0, start_frame=0, end_frame=n).astype(np.float32)
         t = stage("preprocess", t)
@@ -256,10 +269,11 @@ class CRsAESorter:
                      "channel_ids": [_plain(c) for c in recording.get_channel_ids()],
                      "unit_ids": list(range(len(norms))), "lam": model.lam.detach().numpy().tolist(),
                      "L": float(model.L), "groups": groups,
-                     "rank_error": None if rank_error is None else rank_error.tolist(), "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
-                                                  "snippets": int(len(waves)), "kmeans_k": int(k),
-                                                  "units": int(len(norms)), "train_seconds": train_s, "stages": stages,
-                                                  "fit_seconds": time.perf_counter() - start}}
+                     "rank_error": None if rank_error is None else rank_error.tolist(),
+                     "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
+                             "snippets": int(len(waves)), "kmeans_k": int(k), "units": int(len(norms)),
+                             "train_seconds": train_s, "stages": stages,
+                             "fit_seconds": time.perf_counter() - start}}
         self.folder = folder
         self._write_info(folder)
         log(f"fit: {len(norms)} units in {time.perf_counter() - start:.1f} s ("
@@ -298,6 +312,7 @@ class CRsAESorter:
         model, rank, rank_error = self._coded_model(params)
         info = self.info
         other = CRsAESorter(params)
+        other._motions = self._motions                                          # the same recordings' estimates
         folder = other._make_folder(folder)
         other._export(model, folder / "model.onnx", rank)
         learned, norms = _template_norms(model, self._arrays["means_white"])
@@ -435,13 +450,33 @@ class CRsAESorter:
         return self.info["unit_ids"]
 
     def preprocess(self, recording, *, whiten: bool = True):
-        """``recording`` through the fitted preprocessing (band-pass, reference, and the fitted whitening)."""
+        """``recording`` through the fitted preprocessing (band-pass, reference, motion correction when
+        ``params.motion`` is set, and the fitted whitening)."""
         self._require_fitted()
-        p, fs = self.params, self.info["sampling_frequency"]
         self._check_compatible(recording)
+        filt = self._filtered(recording, self.info["sampling_frequency"])
+        return rec_mod.whitened(filt, self._arrays["W"], decimate=self.info["decimation"]) if whiten else filt
+
+    def _filtered(self, recording, fs: float, log: Callable[[str], None] | None = None):
+        """Band-pass and reference, then (``params.motion``) motion correction. The motion of a recording is
+        estimated once and kept by its fingerprint (sizes, channel ids, samples at a few places), so a fit, the
+        sort of the same recording and ``preprocess`` share one estimate; another recording gets its own, so it is
+        registered to its own mean position, not the fitted one's."""
+        p = self.params
         filt = rec_mod.filtered(recording, freq_min=p.freq_min, freq_max=min(p.freq_max, 0.45 * fs),
                                 reference=p.reference)
-        return rec_mod.whitened(filt, self._arrays["W"], decimate=self.info["decimation"]) if whiten else filt
+        if p.motion is None:
+            return filt
+        rec_mod.check_motion(p.motion, recording)
+        key = (p.motion, p.freq_min, p.freq_max, p.reference, _fingerprint(recording))
+        if key not in self._motions:
+            start = time.perf_counter()
+            self._motions[key] = rec_mod.estimate_motion(filt, p.motion, seed=p.seed)
+            shift = np.concatenate([np.ravel(d) for d in self._motions[key].displacement])
+            if log is not None:
+                log(f"motion ({p.motion}): drift {shift.min():.1f} to {shift.max():.1f} um, estimated in "
+                    f"{time.perf_counter() - start:.1f} s")
+        return rec_mod.motion_corrected(filt, self._motions[key], p.motion)
 
     def encoder(self, threads: int | None = None, file: str = "model.onnx"):
         """The onnxruntime Encoder of ``file`` in the sorter's folder (the all-channel model by default, or a
@@ -464,7 +499,11 @@ class CRsAESorter:
         fs_model = fs / q
         K = info["nbefore"] + info["nafter"]
         rec_mod.check_recording(recording, min_seconds=K / fs_model)
-        white = self.preprocess(recording)
+        timings = self.timings = {f"{stage}{kind}": 0.0 for stage in ("preprocess", "encoder", "detect")
+                                  for kind in ("_s", "_cpu_s")}
+        start = _clock()
+        white = self.preprocess(recording)                            # lazy, but a motion estimate is made here
+        _add(timings, "preprocess", start, _clock())
         groups = info.get("groups") if p.channels == "local" else None
         if p.channels == "local" and not groups:
             raise ConfigError("this sorter was fitted with channels='all' and has no group models; fit it again "
@@ -475,8 +514,6 @@ class CRsAESorter:
         total = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
         done = 0
         spikes, amplitudes = [], []
-        timings = self.timings = {f"{stage}{kind}": 0.0 for stage in ("preprocess", "encoder", "detect")
-                                  for kind in ("_s", "_cpu_s")}
         for segment in range(recording.get_num_segments()):
             N = white.get_num_samples(segment)                        # model samples
             M = N - K + 1                                             # codes of the whole segment
@@ -572,6 +609,22 @@ class CRsAESorter:
         if abs(fs - info["sampling_frequency"]) > 1e-6 * info["sampling_frequency"]:
             raise DataError(f"recording is sampled at {fs:g} Hz but the sorter was fitted at "
                             f"{info['sampling_frequency']:g} Hz; resample it or fit again")
+
+
+def _fingerprint(recording) -> tuple:
+    """What identifies a recording's samples cheaply: rate, channel ids, segment sizes and a hash of 8 windows
+    of 256 samples per segment."""
+    import hashlib
+    digest = hashlib.sha1()
+    sizes = []
+    for segment in range(recording.get_num_segments()):
+        n = recording.get_num_samples(segment)
+        sizes.append(n)
+        for a in np.linspace(0, max(0, n - 256), 8).astype(int):
+            digest.update(np.ascontiguousarray(recording.get_traces(segment_index=segment, start_frame=int(a),
+                                                                    end_frame=int(min(n, a + 256)))).tobytes())
+    return (float(recording.get_sampling_frequency()), tuple(str(c) for c in recording.get_channel_ids()),
+            tuple(sizes), digest.hexdigest())
 
 
 def _clock() -> tuple[float, float]:

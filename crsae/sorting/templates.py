@@ -180,7 +180,8 @@ def train_dictionary(traces: np.ndarray, filters: np.ndarray, *, num_layers: int
 
         def on_epoch(record):
             if log is not None:
-                log(f"  epoch {record.epoch}: loss {record.loss:.4f}, lambda {float(model.lam.detach().mean()):.3f} (mean)")
+                log(f"  epoch {record.epoch}: loss {record.loss:.4f}, "
+                    f"lambda {float(model.lam.detach().mean()):.3f} (mean)")
             return {}
 
         trainer.fit(ArrayData(windows), on_epoch=on_epoch)
