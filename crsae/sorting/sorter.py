@@ -189,8 +189,6 @@ class CRsAESorter:
         if p.channels == "local" and not recording.has_probe():
             raise ConfigError("channels='local' needs the probe geometry and this recording has none; attach a "
                               "probe (recording.set_probe, or crsae sort --probe FILE) or use channels='all'")
-        if p.motion is not None:
-            rec_mod.check_motion(p.motion, recording)
         K = nbefore + nafter
         if K < 3:
             raise ConfigError(f"templates of {p.ms_before} + {p.ms_after} ms are {K} samples at {fs:g} Hz; "
@@ -472,8 +470,8 @@ class CRsAESorter:
         if key not in self._motions:
             start = time.perf_counter()
             self._motions[key] = rec_mod.estimate_motion(filt, p.motion, seed=p.seed)
-            shift = np.concatenate([np.ravel(d) for d in self._motions[key].displacement])
             if log is not None:
+                shift = np.concatenate([np.ravel(d) for d in self._motions[key].displacement])
                 log(f"motion ({p.motion}): drift {shift.min():.1f} to {shift.max():.1f} um, estimated in "
                     f"{time.perf_counter() - start:.1f} s")
         return rec_mod.motion_corrected(filt, self._motions[key], p.motion)
