@@ -185,6 +185,9 @@ def main(argv=None):
     parser.add_argument("--motion", default=None, metavar="PRESET",
                         help="crsae's motion correction (a correct_motion preset, e.g. dredge_fast), estimated "
                              "once per recording in the fit and shared by the sort and the engines' recording")
+    parser.add_argument("--split-cofiring", type=float, default=0.1, metavar="FRACTION",
+                        help="crsae's fit: join similar templates that co-fire above this fraction in a trial sort "
+                             "(SorterParams.split_cofiring); 0: no check")
     parser.add_argument("--held-out", action="store_true",
                         help="score every method on the recording after --fit-seconds only")
     parser.add_argument("--save-checkpoint", type=Path, default=None,
@@ -239,6 +242,7 @@ def main(argv=None):
                                                          num_layers=args.num_layers, rank=None,
                                                          channels="local" if local else "all",
                                                          radius_um=args.radius_um, motion=args.motion,
+                                                         split_cofiring=args.split_cofiring or None,
                                                          group_channels=args.group_channels).fit(rec, tmp / "sorter")
                                 common["crsae_fit_s"] = time.perf_counter() - start
                                 common["crsae_fit"] = sorter.info["fit"]

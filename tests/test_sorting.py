@@ -198,6 +198,97 @@ def test_motion_correction_needs_a_preset_and_a_probe():
     assert "motion correction needs the probe geometry" in one_line(err.value)
 
 
+@pytest.mark.parametrize("change", [dict(split_similarity=1.5), dict(split_similarity="high"),
+                                    dict(split_cofiring=0.0), dict(split_cofiring=2.0), dict(split_cofiring=True),
+                                    dict(merge_similarity=-2), dict(split_seconds=0)])
+def test_bad_merge_settings_are_one_line_errors(change):
+    with pytest.raises(ConfigError) as err:
+        SorterParams(**change)
+    assert next(iter(change)) in one_line(err.value)
+
+
+def test_merge_clusters_joins_labels_and_averages_their_snippets():
+    from crsae.sorting.templates import merge_clusters
+    rng = np.random.default_rng(0)
+    waves = rng.standard_normal((9, 6, 2))
+    labels = np.array([0, 1, 2, 1, -1, 0, 2, 2, 1])
+    templates, new = merge_clusters(waves, labels, [[0, 2], [1]], max_shift=0)
+    assert new.tolist() == [0, 1, 0, 1, -1, 0, 0, 0, 1]
+    np.testing.assert_allclose(templates[0], waves[new == 0].mean(axis=0))
+    np.testing.assert_allclose(templates[1], waves[labels == 1].mean(axis=0))
+
+
+def test_detection_counts_the_lasso_shrinkage():
+    """A spike's amplitude is (code + lambda) / template norm: a faint unit (norm 10) whose spike coded at 2.5
+    (shrunk by lambda 4) has amplitude 0.65 and is a spike at the default 0.6; a large one (norm 40) coded at 18 has
+    0.55 and is not; a code of 0 is never one."""
+    sorter = CRsAESorter()
+    sorter.info = {"model_sampling_frequency": 15000.0, "lam": [4.0, 4.0, 4.0]}
+    sorter._arrays = {"norms": np.array([10.0, 40.0, 1.0], np.float32)}
+    codes = np.zeros((3, 400), np.float32)
+    codes[0, 100], codes[1, 200], codes[1, 300] = 2.5, 18.0, 25.0
+    rows, amplitudes = sorter.detect(codes)
+    assert rows.tolist() == [[100, 0], [300, 1]]
+    np.testing.assert_allclose(amplitudes, [0.65, 29 / 40], rtol=1e-6)
+    rows, _ = sorter.detect(codes, 0.5)
+    assert rows.tolist() == [[100, 0], [200, 1], [300, 1]]
+    # a group model's rows are other units: their lambdas
+    sorter.info["lam"] = [4.0, 1.0, 4.0]
+    rows, amplitudes = sorter.detect(codes[1:2], norms=np.array([40.0]), units=[1])
+    assert rows.tolist() == [[300, 0]] and np.allclose(amplitudes, [26 / 40])
+
+
+def test_a_sorter_of_another_format_is_refused_in_one_line(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"")
+    (folder / "sorter.json").write_text(json.dumps({"format_version": 1, "params": {}}))
+    np.savez(folder / "sorter.npz", W=np.eye(2))
+    with pytest.raises(DataError) as err:
+        CRsAESorter.load(folder)
+    assert "format 1" in one_line(err.value) and "fit it again" in str(err.value)
+
+
+def split_unit_traces(seed=0):
+    """Whitened traces (90000, 4) at 15 kHz (K = 30, the default 2 ms templates) of three units, and k-means-like
+    templates (4, 30, 4): A and A' (similarity 0.88) both of one unit, whose spikes have their mean shape (so the
+    lasso splits each over the two atoms), and B and B' (similarity 0.88 too), two units firing independently,
+    each spike exactly its own template."""
+    from crsae.sorting.templates import shift_similarity
+    rng = np.random.default_rng(seed)
+    K, channels, N = 30, 4, 90000
+    t = np.arange(K)
+    wave = -np.exp(-0.5 * ((t - 12) / 2.0) ** 2) + 0.4 * np.exp(-0.5 * ((t - 18) / 4.0) ** 2)
+    def template(gains, delay=0.0):
+        shifted = np.interp(t - delay, t, wave)
+        return 40.0 * np.outer(shifted, gains) / np.linalg.norm(np.outer(shifted, gains))
+    A, A2 = template([1.0, 0.5, 0.1, 0.0]), template([0.7, 1.0, 0.3, 0.0])
+    B, B2 = template([0.0, 0.1, 0.5, 1.0], 2.0), template([0.0, 0.3, 1.0, 0.7], 2.0)
+    assert 0.8 < shift_similarity(A, A2, 3) < 0.9 and 0.8 < shift_similarity(B, B2, 3) < 0.9
+    assert shift_similarity(A, B, 3) < 0.5
+    traces = rng.standard_normal((N, channels))
+    for shape in ((A + A2) / np.linalg.norm(A + A2) * 40.0, B, B2):
+        times = np.sort(rng.choice(np.arange(100, N - 100, 150), size=60, replace=False))
+        for time in times + rng.integers(0, 40, size=60):
+            traces[time:time + K] += shape
+    return traces.astype(np.float32), np.stack([A, A2, B, B2]).astype(np.float32)
+
+
+def test_cofiring_joins_the_atoms_the_lasso_splits_and_keeps_similar_units():
+    from crsae.sorting.sorter import _cofiring_groups
+    traces, means = split_unit_traces()
+    params = SorterParams(num_layers=20)
+    for rank in (None, 2):
+        groups, merges = _cofiring_groups(traces, means, params, rank, 15000.0, 3)
+        assert groups == [[0, 1], [2], [3]], (rank, merges)
+        assert [m["units"] for m in merges] == [[0, 1]]
+        assert merges[0]["cofiring"] > 0.5 and 0.8 < merges[0]["similarity"] < 0.9
+        assert min(merges[0]["spikes"]) >= 10
+    # a bar above every pair's co-firing joins nothing
+    groups, merges = _cofiring_groups(traces, means, params.replace(split_cofiring=1.0), None, 15000.0, 3)
+    assert groups == [[0], [1], [2], [3]] and merges == []
+
+
 def drifting_recording(seconds=20.0, units=8, seed=0):
     """16 channels (2 x 8, 20 um), a zigzag drift of +-20 um (period seconds / 2, from 1 s): the recording, its
     ground truth and the true displacement along the probe, (times,) um at 5 Hz."""

@@ -12,7 +12,7 @@ foundation as ``crsae sort``: spikeinterface's ground truth and scoring, crsae.s
      and the same H, lambda unrolled to each of ``inference_layers``;
    - FISTA to tolerance (float64 FFT convolutions, adaptive restart), the fixed point of the E-step.
 4. Spikes from codes by the sorter's own rule (``CRsAESorter.detect``), over a sweep of its amplitude threshold
-   (a spike's summed code / its unit's template norm), each point a spikeinterface Sorting.
+   ((a spike's summed code + its unit's lambda) / the unit's template norm), each point a spikeinterface Sorting.
 5. Baselines: spikeinterface's circus-omp given the sorter's templates on the same filtered test part; chance (as
    many spikes per unit as CRsAE's best point, at uniformly random times).
 6. Scores: ``compare_sorter_to_ground_truth`` (``delta_time`` = tolerance, Hungarian matching of units): mean
@@ -56,7 +56,7 @@ class Settings:
     epochs: int = 2                         # CRsAE EM passes after k-means
     # --- codes, detection, scoring, timing
     delta_time_ms: float = 0.4              # a detection matches a true spike within +-this (spikeinterface's default)
-    sweep_min: float = 0.1                  # amplitude thresholds (x template norm), geometric sweep
+    sweep_min: float = 0.1                  # amplitude thresholds (CRsAESorter.detect), geometric sweep
     sweep_max: float = 1.2
     sweep_points: int = 12
     fista_tol: float = 1e-6                 # FISTA stops when F changed by < tol * F over fista_check iterations
@@ -97,7 +97,7 @@ class Settings:
 
     @property
     def thresholds(self) -> np.ndarray:
-        """The amplitude-threshold sweep (x template norm): (sweep_points,)."""
+        """The amplitude-threshold sweep (``CRsAESorter.detect``'s): (sweep_points,)."""
         return np.geomspace(self.sweep_min, self.sweep_max, self.sweep_points)
 
 

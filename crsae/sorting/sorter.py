@@ -2,7 +2,8 @@
 through the exported ONNX encoder, into a spikeinterface Sorting; ``export_phy`` writes a Phy folder.
 
 fit (needs torch): preprocess (crsae.sorting.recording), learn the templates (crsae.sorting.templates: k-means
-of thresholded snippets, then CRsAE's EM), export the one-sided CRsAE encoder to ONNX (validated against torch).
+of thresholded snippets; templates the lasso splits a unit over joined, ``split_cofiring``; then CRsAE's EM),
+export the one-sided CRsAE encoder to ONNX (validated against torch).
 
 Motion (``motion``, off by default): a spikeinterface ``correct_motion`` preset applied after the reference, in
 fit and sort alike (crsae.sorting.recording); a recording's drift is estimated once (seeded) and kept in memory
@@ -12,9 +13,12 @@ sort (onnxruntime only): the same preprocessing with the fitted whitening matrix
 with a halo of the contract's ``chunk_halo`` on each side go through ``Encoder.run_long``, so the codes equal the
 whole-recording codes; a spike of unit c is a local maximum of its code ``x_c`` (one-sided, so >= 0) summed over
 +-``max_shift_ms`` (a spike's code spreads over a few samples after T steps), at least ``refractory_ms`` from a
-larger one and above ``amplitude_threshold`` times the unit's template norm. Its time is the code index plus the
-template's ``nbefore`` (the trough); its amplitude is that sum over ``||template_c||``, the scaling of the unit's
-mean waveform that the code found (about 1), as Phy's ``amplitudes.npy`` holds.
+larger one, whose amplitude is above ``amplitude_threshold``. Its time is the code index plus the template's
+``nbefore`` (the trough); its amplitude is (that sum + lambda_c) / ``||template_c||``: the lasso shrinks an isolated
+spike's code by its lambda (x = <h_c, y> - lambda_c for a unit-norm filter, sigma = 1), so this is the scaling of
+the unit's mean waveform that the spike has (about 1), as Phy's ``amplitudes.npy`` holds. Without the lambda a
+faint unit's spikes (template norm 9, lambda 4) would code at about 0.55 of their size and a threshold on the
+code would cut half of them.
 
 Channels (``channels``): "all" codes with one model whose filters span every channel (its cost per sample is
 2 T x units x channels x K multiply-adds, so it grows with units x channels). "local" (needs the probe geometry)
@@ -56,7 +60,7 @@ from crsae.errors import ConfigError, DataError
 from crsae.simulate import spike_signal
 from crsae.sorting import recording as rec_mod
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2                   # 2: amplitudes and thresholds count the lasso's lambda
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ class SorterParams:
     num_units: Optional[int] = None      # expected units (a hint for k only: merging decides the count)
     pca_components: int = 12
     merge_similarity: float = 0.9        # merge templates whose best-shift cosine similarity exceeds this
+    split_similarity: float = 0.8        # and, of the templates more similar than this, those whose spikes the lasso
+    split_cofiring: Optional[float] = 0.1  # splits: over this fraction of one's spikes have one of the other's
+                                         # within refractory_ms (a trial sort of the fitted part; None: no check)
+    split_seconds: float = 30.0          # the trial sort codes at most this many seconds (from the fit's start)
     max_shift_ms: float = 0.2            # shifts tried when comparing and aligning templates
     min_spikes: int = 20                 # clusters with fewer snippets are dropped
     # channels of a unit's filter (see "Channels" in the module docstring)
@@ -103,7 +111,7 @@ class SorterParams:
     batch_size: int = 8
     lr: float = 1e-3                     # Adam learning rate for the templates
     # detection
-    amplitude_threshold: float = 0.4     # a spike's code must exceed this x its unit's template norm
+    amplitude_threshold: float = 0.6     # a spike's amplitude ((code + lambda) / template norm) must exceed this
     refractory_ms: float = 1.0           # one spike per unit within +-this
     # running
     block_seconds: float = 10.0          # sort reads and codes the recording this many seconds at a time
@@ -112,7 +120,8 @@ class SorterParams:
 
     def __post_init__(self):
         for name in ("freq_min", "freq_max", "ms_before", "ms_after", "fit_seconds", "detect_threshold", "lam",
-                     "delta", "lr", "amplitude_threshold", "refractory_ms", "block_seconds", "radius_um"):
+                     "delta", "lr", "amplitude_threshold", "refractory_ms", "block_seconds", "radius_um",
+                     "split_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
@@ -136,8 +145,14 @@ class SorterParams:
             if not isinstance(self.motion, str):
                 raise ConfigError(f"motion must be None or a correct_motion preset name, got {self.motion!r}")
             rec_mod.check_motion(self.motion)
-        if not -1 <= self.merge_similarity <= 1:
-            raise ConfigError(f"merge_similarity must be in [-1, 1], got {self.merge_similarity!r}")
+        for name in ("merge_similarity", "split_similarity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 <= value <= 1:
+                raise ConfigError(f"{name} must be a number in [-1, 1], got {value!r}")
+        if self.split_cofiring is not None and (isinstance(self.split_cofiring, bool)
+                                                or not isinstance(self.split_cofiring, (int, float))
+                                                or not 0 < self.split_cofiring <= 1):
+            raise ConfigError(f"split_cofiring must be None or a fraction in (0, 1], got {self.split_cofiring!r}")
 
     def replace(self, **changes) -> "SorterParams":
         known = {f.name for f in fields(self)}
@@ -232,6 +247,15 @@ class CRsAESorter:
                                                min_spikes=p.min_spikes, seed=p.seed)
         t = stage("clustering", t)
         log(f"templates: {len(peaks)} troughs, {len(waves)} snippets, k-means k = {k} -> {len(means)} units")
+        merges = []
+        if p.split_cofiring is not None and len(means) > 1:
+            groups, merges = _cofiring_groups(traces, means, p, rank, fs_model, max_shift)
+            if merges:
+                means, labels = tmpl.merge_clusters(waves, labels, groups, max_shift)
+                log(f"co-firing: {len(merges)} pairs split by the lasso merged -> {len(means)} units ("
+                    + ", ".join(f"{m['units'][0]}+{m['units'][1]}: similarity {m['similarity']:.2f}, co-firing "
+                                f"{m['cofiring']:.2f}" for m in merges) + ")")
+            t = stage("cofiring", t)
         norms = np.linalg.norm(means.reshape(len(means), -1), axis=1)
         filters = np.transpose(means / norms[:, None, None], (0, 2, 1)).astype(np.float32)   # (C, channels, K)
         model, train_s = tmpl.train_dictionary(traces, filters, num_layers=p.num_layers, lam=p.lam,
@@ -270,6 +294,7 @@ class CRsAESorter:
                      "rank_error": None if rank_error is None else rank_error.tolist(),
                      "fit": {"seconds_of_recording": n / fs_model, "troughs": int(len(peaks)),
                              "snippets": int(len(waves)), "kmeans_k": int(k), "units": int(len(norms)),
+                             "cofiring_merges": merges,
                              "train_seconds": train_s, "stages": stages,
                              "fit_seconds": time.perf_counter() - start}}
         self.folder = folder
@@ -429,7 +454,7 @@ class CRsAESorter:
             raise DataError(f"{folder}/sorter.json or sorter.npz is corrupt ({err})") from None
         if info.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{folder} holds a sorter of format {info.get('format_version')!r}; this crsae reads "
-                            f"format {FORMAT_VERSION}")
+                            f"format {FORMAT_VERSION}: fit it again (CRsAESorter.fit, or crsae sort without --sorter)")
         sorter = cls(SorterParams(**{"rank": None, **info["params"]}))   # saved before ranks: full filters
         sorter.folder, sorter.info, sorter._arrays = folder, info, arrays
         return sorter
@@ -561,7 +586,8 @@ class CRsAESorter:
             window[:len(group["channels"])] = traces[:, group["channels"]].T
             codes = encoder.run_long(window, "codes", chunk=self.params.chunk)
             middle = _clock()
-            rows, amps = self.detect(codes[:group["owned"]], norms=np.asarray(group["norms"][:group["owned"]]))
+            rows, amps = self.detect(codes[:group["owned"]], norms=np.asarray(group["norms"][:group["owned"]]),
+                                     units=group["units"][:group["owned"]])
             _add(timings, "encoder", start, middle)
             _add(timings, "detect", middle, _clock())
             rows[:, 1] = np.asarray(group["units"])[rows[:, 1]]
@@ -570,19 +596,21 @@ class CRsAESorter:
         return np.concatenate(all_rows), np.concatenate(all_amps)
 
     def detect(self, codes: np.ndarray, amplitude_threshold: float | None = None, *,
-               norms: np.ndarray | None = None):
+               norms: np.ndarray | None = None, units=None):
         """Spikes in one-sided codes (C, M) of the encoder (module docstring): ((n, 2) int rows (code index,
         unit), (n,) float32 amplitudes), sorted by unit then index; ``amplitude_threshold`` defaults to the
-        params', ``norms`` (C,) (the units' template norms along their filters) to the all-channel model's.
+        params', ``norms`` (C,) (the units' template norms along their filters) to the all-channel model's,
+        ``units`` (C,) (the fitted units the code rows are, for their lambda) to 0..C-1.
         A code index i is the spike at sample ``(i + info["nbefore"]) * info["decimation"]``."""
         self._require_fitted()
         p, fs_model = self.params, self.info["model_sampling_frequency"]
         norms = (self._arrays["norms"] if norms is None else norms).astype(np.float64)
+        lam = np.asarray(self.info["lam"], np.float64)[slice(None) if units is None else np.asarray(units)]
         threshold = p.amplitude_threshold if amplitude_threshold is None else amplitude_threshold
         distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
         width = int(round(p.max_shift_ms * 1e-3 * fs_model))
-        rows, sums = _code_peaks(codes, threshold * norms, distance, width)
-        return rows, (sums / norms[rows[:, 1]]).astype(np.float32)
+        rows, sums = _code_peaks(codes, _code_thresholds(norms, lam, threshold), distance, width)
+        return rows, ((sums + lam[rows[:, 1]]) / norms[rows[:, 1]]).astype(np.float32)
 
     @property
     def dictionary(self) -> np.ndarray:
@@ -666,6 +694,89 @@ def _factored(model, rank: int | None):
     low = (low / low.flatten(1).norm(dim=1)[:, None, None]).float().numpy()
     config = model.config.replace(L=step_constant(low))
     return CRsAE(config, low, lam=model.lam.detach().numpy(), normalize=False), error
+
+
+def _cofiring_groups(traces: np.ndarray, means: np.ndarray, p: SorterParams, rank: int | None, fs_model: float,
+                     max_shift: int) -> tuple[list[list[int]], list[dict]]:
+    """Templates the lasso splits a unit over (``split_similarity``, ``split_cofiring``).
+
+    k-means may keep two templates of one unit (e.g. before and after a drift) below ``merge_similarity``; the
+    lasso then spreads that unit's spikes over both atoms, so neither code gives its spike train, and both may miss
+    a spike whose code falls below their thresholds. A trial sort of the first ``split_seconds`` of the fitted
+    traces (N, channels) with the k-means templates ``means`` (C, K, channels) as unit-norm filters (the sorter's
+    lambda, T and ``rank``; torch, in chunks of 2^16 codes with a halo of T (K - 1) samples each side; detection as
+    ``CRsAESorter.detect`` at half ``amplitude_threshold``, since a split spike gives each atom about half of its
+    amplitude) counts, for each pair more similar than ``split_similarity`` (best shift within +-``max_shift``),
+    the spikes of one with a spike of the other within ``refractory_ms``, over the smaller spike count (both at
+    least 10); two units fire that way by chance at about 2 rate x refractory_ms (1% at 5 Hz and 1 ms). Pairs above
+    ``split_cofiring`` are joined (union-find). Returns (groups: lists of unit indices covering 0..C-1, the joined
+    pairs with their similarity and co-firing)."""
+    import torch
+    from crsae.model.fista import factor_filters, factored_fista
+    from crsae.sorting import templates as tmpl
+    C, K = means.shape[:2]
+    norms = np.linalg.norm(means.reshape(C, -1), axis=1)
+    filters = np.transpose(means / norms[:, None, None], (0, 2, 1)).astype(np.float32)   # (C, channels, K)
+    model, _ = tmpl.train_dictionary(traces, filters, num_layers=p.num_layers, lam=p.lam, delta=p.delta, em=p.em,
+                                     window=p.window, epochs=0, batch_size=p.batch_size, lr=p.lr,
+                                     max_windows=p.max_windows, seed=p.seed)
+    model, _ = _factored(model, rank)
+    _, norms = _template_norms(model, means)
+    traces = traces[:max(int(p.split_seconds * fs_model), 2 * K)]
+    N = len(traces)
+    M, halo, chunk = N - K + 1, p.num_layers * (K - 1), 1 << 16
+    codes = np.zeros((C, M), np.float32)
+    with torch.no_grad():
+        b = model.thresholds()
+        U, V = [a.float() for a in factor_filters(model.H, rank)] if rank is not None else (None, None)
+        for a in range(0, M, chunk):
+            lo, hi = max(0, a - halo), min(N, a + chunk + K - 1 + halo)
+            y = torch.from_numpy(np.ascontiguousarray(traces[lo:hi].T, dtype=np.float32))[None]
+            x = (factored_fista(y, U, V, b, model.L, p.num_layers, two_sided=False) if U is not None
+                 else model.encode(y))[0].numpy()
+            codes[:, a:a + chunk] = x[:, a - lo:a - lo + min(chunk, M - a)]
+    distance = max(1, int(round(p.refractory_ms * 1e-3 * fs_model)))
+    width = int(round(p.max_shift_ms * 1e-3 * fs_model))
+    rows, _ = _code_peaks(codes, _code_thresholds(norms, model.lam.detach().numpy().astype(np.float64),
+                                                  p.amplitude_threshold / 2), distance, width)
+    trains = [rows[rows[:, 1] == c, 0] for c in range(C)]                  # sorted code indices per unit
+    parent = list(range(C))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    merges = []
+    for i in range(C):
+        for j in range(i + 1, C):
+            small = min(len(trains[i]), len(trains[j]))
+            if small < 10:
+                continue
+            similarity = tmpl.shift_similarity(means[i], means[j], max_shift)
+            if similarity <= p.split_similarity:
+                continue
+            a, other = trains[i], trains[j]
+            k = np.searchsorted(other, a)
+            near = np.zeros(len(a), bool)
+            for index in (k - 1, k):
+                ok = (index >= 0) & (index < len(other))
+                near[ok] |= np.abs(other[index[ok]] - a[ok]) <= distance
+            cofiring = float(near.sum()) / small
+            if cofiring > p.split_cofiring:
+                merges.append({"units": [i, j], "similarity": similarity, "cofiring": cofiring,
+                               "spikes": [len(trains[i]), len(trains[j])]})
+                if root(i) != root(j):
+                    parent[root(j)] = root(i)
+    roots = [root(i) for i in range(C)]
+    groups = [[i for i in range(C) if roots[i] == r] for r in sorted(set(roots))]
+    return groups, merges
+
+
+def _code_thresholds(norms: np.ndarray, lam: np.ndarray, amplitude_threshold: float) -> np.ndarray:
+    """(C,) thresholds on the summed codes for spikes of amplitude (code + lambda) / norm above
+    ``amplitude_threshold`` (module docstring): amplitude_threshold x norm - lambda, at least 0 (a nonzero code)."""
+    return np.maximum(amplitude_threshold * norms - lam, 0.0)
 
 
 def _code_peaks(codes: np.ndarray, thresholds: np.ndarray, distance: int, width: int):

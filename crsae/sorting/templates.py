@@ -10,7 +10,8 @@ On whitened traces (N, channels) (noise ~ unit variance on every channel):
    in two is merged back in step 4, two units averaged into one are lost for good); each template is its
    cluster's mean snippet.
 4. merge templates whose shapes correlate above ``merge_similarity`` (unit norm, best shift within +-``max_shift``
-   samples), drop clusters with fewer than ``min_spikes`` spikes.
+   samples), drop clusters with fewer than ``min_spikes`` spikes; the sorter then joins (``merge_clusters``)
+   similar templates whose codes co-fire in a trial sort (``crsae.sorting.sorter``, ``split_cofiring``).
 5. ``train_dictionary``: a one-sided CRsAE with these unit-norm filters (C, channels, K) trained by the EM of
    docs/math.md on windows of the traces (torch; the only step that needs it). Its L is ``step_constant``
    (1.05 x ``crsae.model.fista.norm_bound``), before and again after training.
@@ -115,6 +116,20 @@ def cluster_templates(waves: np.ndarray, *, clusters: int, pca_components: int, 
     new_label = {r: i for i, r in enumerate(keep)}
     labels = np.array([new_label.get(r, -1) for r in merged])
     templates = np.stack([_aligned_mean(waves[labels == i], max_shift) for i in range(len(keep))])
+    return templates, labels
+
+
+def merge_clusters(waves: np.ndarray, labels: np.ndarray, groups: list[list[int]],
+                   max_shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """Join clusters: ``groups`` (lists of labels covering 0..C-1) become the new labels 0..len(groups)-1 in that
+    order (-1 stays -1); each template the aligned mean of its snippets (as ``cluster_templates``).
+
+    waves (P, K, channels), labels (P,). Returns (templates (len(groups), K, channels), labels (P,))."""
+    new = np.full(max(max(g) for g in groups) + 1, -1)
+    for i, group in enumerate(groups):
+        new[group] = i
+    labels = np.where(labels >= 0, new[np.maximum(labels, 0)], -1)
+    templates = np.stack([_aligned_mean(waves[labels == i], max_shift) for i in range(len(groups))])
     return templates, labels
 
 
