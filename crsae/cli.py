@@ -615,7 +615,7 @@ def infer(
     raw_dtype: Annotated[Optional[RawDType], typer.Option(help="Raw recordings: the sample type.")] = None,
     raw_channels: Annotated[Optional[int], typer.Option(help="Raw recordings: interleaved channels (default: the model's).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Signals per onnxruntime call (default: CPU, as many as "
-                                                           "keep 2 MiB of codes in cache; GPU, 64).")] = None,
+                                                           "keep 512 KiB of codes in cache; GPU, 64).")] = None,
     chunk: Annotated[int, typer.Option(help="1-D signals longer than this run in chunks of this many outputs.")] = 32768,
     device: Annotated[Device, typer.Option(help="auto: CUDA if it really works, else CPU (says which); "
                                                 "cuda, tensorrt: strict; cpu.")] = Device.auto,

@@ -52,10 +52,11 @@ def _conv_transpose2d(x: torch.Tensor, W: torch.Tensor, stride: int) -> torch.Te
     In eager CPU runs it calls torch's own kernel (im2col and one GEMM), which ``F.conv_transpose2d`` passes over
     for oneDNN's: from C = 64 channels to one, K = 7, that one is 5-8x slower (stride 1 and 5; 180 ms against
     35 ms for the 25 shifted copies of a 481 x 321 image), the same sums in another order. Traced for export it
-    stays the standard op, so the ONNX graph keeps its ConvTranspose.
+    stays the standard op, so the ONNX graph keeps its ConvTranspose. Unit-height filters (1-D, ``unrolled_fista``)
+    keep oneDNN's kernel: there it is the faster one (2.5x for 32 channels, 19 filters of 30 taps).
     """
-    if x.device.type != "cpu" or torch.compiler.is_compiling() or x.shape[0] == 0:   # torch's kernel refuses B = 0
-        return F.conv_transpose2d(x, W, stride=stride)
+    if x.device.type != "cpu" or torch.compiler.is_compiling() or x.shape[0] == 0 or W.shape[-2] == 1:
+        return F.conv_transpose2d(x, W, stride=stride)                     # torch's kernel refuses B = 0
     return torch.ops.aten.slow_conv_transpose2d(x, W, W.shape[-2:], None, (stride, stride))
 
 
@@ -100,6 +101,9 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     ``y - H z`` lives on the signal (C times smaller than the codes), so one step costs two convolutions and
     seven passes over the codes (two-sided: Add, Max, Min, Sub; momentum: Sub, Mul, Add) or five (one-sided:
     ``-b`` is the analysis convolution's bias, so ``x = relu(u)``). With ``We = H`` this is the tied CRsAE encoder.
+    A 1-D signal runs as a unit-height 2-D one throughout (codes (B, C, 1, N - K + 1) inside, squeezed once at the
+    end): the same sums, and onnxruntime then runs every layer on its NCHWc 2-D convolution kernels, 1.4x faster at
+    one thread on the 1-D sparse-coding workload (bench/README.md "Speed work").
 
     Parameters
     ----------
@@ -114,6 +118,9 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     -------
     x_T : Tensor of shape (B, C, N - K + 1) or (B, C, (Hh - K) // s + 1, (Ww - K) // s + 1)
     """
+    if H.dim() == 3:                                                       # 1-D: unit-height 2-D throughout
+        return unrolled_fista(y.unsqueeze(2), H.unsqueeze(2), We.unsqueeze(2), b, L, num_layers,
+                              two_sided=two_sided).squeeze(2)
     We_L = We / L                                                          # 1/L folded into the analysis filters
     per_item = b.dim() == 2                                                # (B, C): not a conv bias
     bias = None if two_sided or per_item else -b                           # one-sided: u - b straight from the conv
@@ -289,8 +296,13 @@ def accelerated_steps(y: torch.Tensor, H: torch.Tensor, b: torch.Tensor, L: floa
     encoder"): after an accepted w_{k-1}, p = x_{k-1}; after a rejected one, m_k = 0 and z_{k+1} = w_k. Only x_T is
     selected. The per-example scalars (objective, test, t, a) are (B, 1, ...) tensors that broadcast over the codes
     and the signal, with no reshape, and the objective is kept doubled, ``2 Phi``. P_k = min(P_{k-1}, Phi(w_k))
-    needs no select: a rejected Phi(w_k) exceeds P_{k-1} >= 0.
+    needs no select: a rejected Phi(w_k) exceeds P_{k-1} >= 0. A 1-D signal runs as a unit-height 2-D one, as in
+    ``unrolled_fista``.
     """
+    if H.dim() == 3:                                                       # 1-D: unit-height 2-D throughout
+        for x in accelerated_steps(y.unsqueeze(2), H.unsqueeze(2), b, L, num_layers, step=step, two_sided=two_sided):
+            yield x.squeeze(2)
+        return
     H_L = H / L                                                            # 1/L folded into the analysis filters
     size = y.shape[2:]
     code_axes = tuple(range(2, y.dim()))

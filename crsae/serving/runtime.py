@@ -27,10 +27,11 @@ from crsae.serving.providers import open_session
 logger = logging.getLogger(__name__)
 
 # Examples per session call when none is given. On the CPU every FISTA step streams the code tensors (z, u, x,
-# x_prev) through about seven element-wise passes, so a call runs fastest while its codes stay in cache: batches
-# of ~2 MiB of codes ran 1.3x faster than 100 signals at once (1-D, 10 x 4956 codes per signal) and one 128 x 128
-# image 1.3x faster than four (2-D, 64 x 122 x 122), bench/README.md "Speed work". GPUs want large batches.
-CPU_CALL_CODE_BYTES = 2 * 2 ** 20
+# x_prev) through about seven element-wise passes, so a call runs fastest while its codes stay in cache (L2 is
+# 512 KiB a core here): 1-D, 100 signals of 10 x 4956 codes, T = 35, in calls of 1 / 2 / 10 signals: 0.60 / 0.60 /
+# 0.77 s (the unit-height 2-D graph); the stride-5 image model on 16 crops 128 x 128 in calls of 1 / 3 / 8 / 16:
+# 3.0 / 3.6 / 4.6 / 5.0 s (bench/README.md "Speed work"). GPUs want large batches.
+CPU_CALL_CODE_BYTES = 2 ** 19
 GPU_CALL_BATCH = 64
 
 
