@@ -173,3 +173,43 @@ def test_cli_resume_refuses_a_bad_schedule_before_training(tmp_path):
     bad = invoke("train", "--resume", tmp_path / "base.pt", "-o", tmp_path / "base.pt", "--epochs", 2, "--lr", -1)
     assert bad.exit_code != 0 and "lr must be" in bad.output
     assert os.path.getmtime(tmp_path / "base.pt") == before
+
+
+def test_train_starts_from_a_checkpoints_filters_and_lambda(tmp_path):
+    """``--init-dictionary CKPT.pt``: an untied affine run starts from the checkpoint's three banks, with slopes
+    that give the checkpoint's EM thresholds at the model's sigma; a tied run refuses an untied checkpoint and
+    filters of another size are refused, each with one line naming the fix."""
+    import torch
+    from PIL import Image
+    from crsae.errors import ConfigError, ShapeError
+    from crsae.training.run import start_run
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((40, 44)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    common = ["--data", tmp_path / "imgs", "--crop-size", 24, "--crops-per-epoch", 4, "--kernel-size", 5,
+              "--stride", 2, "--num-layers", 4, "--noise-sigma", 0.1, "--quiet"]
+    first = invoke("train", "-o", tmp_path / "em.pt", "--epochs", 1, "--num-filters", 4, "--untied", *common)
+    assert first.exit_code == 0, first.output
+    source = load_model(tmp_path / "em.pt")
+
+    def start(**model):
+        return start_run(output=tmp_path / "next.pt", data=str(tmp_path / "imgs"), init_dictionary=tmp_path / "em.pt",
+                         model=dict(num_filters=4, kernel_size=5, stride=2, num_layers=4, sigma=0.1, **model),
+                         source=dict(noise_sigma=0.05, noise_sigma_max=0.25, crop_size=24, crops_per_epoch=4))
+    net = start(threshold_mode="affine", tied=False).trainer.model
+    for name in ("H", "We", "Wd"):
+        torch.testing.assert_close(getattr(net, name), getattr(source, name), rtol=1e-6, atol=1e-7)
+    assert net.config.L == source.config.L and net.config.threshold_mode == "affine"
+    torch.testing.assert_close(net.thresholds(), source.thresholds(), rtol=1e-6, atol=0.0)
+    torch.testing.assert_close(net.bias, torch.zeros(4))
+    with pytest.raises(ConfigError, match="pass --untied"):
+        start(threshold_mode="em", tied=True)
+    with pytest.raises(ShapeError, match="set --num-filters / --kernel-size / --stride"):
+        start_run(output=tmp_path / "next.pt", data=str(tmp_path / "imgs"), init_dictionary=tmp_path / "em.pt",
+                  model=dict(num_filters=6, kernel_size=5, stride=2, tied=False), source=dict(crop_size=24))
+    wrong = invoke("train", "-o", tmp_path / "out.pt", "--epochs", 1, "--num-filters", 6, "--untied",
+                   "--init-dictionary", tmp_path / "em.pt", *common)
+    assert wrong.exit_code == 1 and not (tmp_path / "out.pt").exists()
+    errors = [line for line in wrong.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "set --num-filters / --kernel-size / --stride to the checkpoint's" in errors[0]

@@ -423,7 +423,8 @@ def test_phy_export_of_a_sorting_parses(tmp_path):
 
 def test_phy_folder_opens_in_phylib(tmp_path):
     """Phy's own loader (phylib's TemplateModel, what ``phy template-gui`` opens): spikes, templates, channel
-    positions and waveforms read from the copied binary. phylib is not a crsae dependency: skipped without it."""
+    positions and waveforms read from the copied binary. phylib is in the test extra (``make setup``, CI), not a
+    dependency of crsae itself: skipped where it is missing."""
     pytest.importorskip("phylib")
     from phylib.io.model import load_model
     rec, gt = small_recording(3.0)

@@ -115,14 +115,9 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
                          lam_init=lam_init, delta=delta, two_sided=two_sided, tied=tied,
                          input_scaling="unit_interval" if spec["source"] == "images" else "none")
     _check_size(src, config)
-    initial, initial_error = None, None
+    initial, initial_error, start = None, None, {}
     if init_dictionary is not None:
-        initial = load_array(init_dictionary)
-        want = (config.num_filters, config.channels) + (config.kernel_size,) * config.ndim
-        if initial.shape != want:
-            raise ShapeError(f"--init-dictionary {init_dictionary} has shape {initial.shape} but the model's "
-                             f"filters are {want} (num_filters, channels, kernel_size...); pass matching filters "
-                             "or set --num-filters / --kernel-size")
+        initial, start = initial_filters(init_dictionary, config)
     elif src.truth is not None:
         initial = perturb_dictionary(src.truth, seed=seed + 1)
     if initial is not None and src.truth is not None:
@@ -136,9 +131,43 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
         src.data = _unsupervised(src.data)
     tconf = TrainConfig(**{"epochs": defaults["epochs"], "batch_size": defaults["batch_size"], **train},
                         supervised=supervised, seed=seed)
-    net = CRsAE(config, initial, seed=seed, L_geometry=geometry)
+    net = CRsAE(config, initial, seed=seed, L_geometry=geometry, **start)
     spec["supervised"] = supervised
     return Run(Trainer(net, tconf, device=device, data_spec=spec, dist=dist), src, Path(output), initial_error)
+
+
+def initial_filters(path: os.PathLike, config: ModelConfig) -> tuple[np.ndarray, dict]:
+    """``--init-dictionary``: (H, extra CRsAE arguments) to start a new run from. A .npy array is H, (C, channels,
+    K[, K]). A crsae checkpoint (.pt) gives its filter banks (untied: ``analysis`` We and ``synthesis`` Wd too)
+    and, when its thresholds are lambdas (em, fixed), ``lam``: an em model then starts from the checkpoint's
+    lambda, an affine one from slopes ``lam sigma / L`` (its thresholds at the model's sigma those of the
+    checkpoint), a bias one from ``lam sigma^2 / L``. The optimiser, schedule and data are the new run's.
+    ShapeError or ConfigError when the filters do not fit ``config``."""
+    want = (config.num_filters, config.channels) + (config.kernel_size,) * config.ndim
+    if Path(path).suffix != ".pt":
+        initial = load_array(path)
+        if initial.shape != want:
+            raise ShapeError(f"--init-dictionary {path} has shape {initial.shape} but the model's filters are "
+                             f"{want} (num_filters, channels, kernel_size...); pass matching filters or set "
+                             "--num-filters / --kernel-size")
+        return initial, {}
+    from crsae.model.checkpoint import load_model
+    source = load_model(path)
+    have = source.config
+    if tuple(source.H.shape) != want or have.stride != config.stride:
+        raise ShapeError(f"--init-dictionary {path} holds filters {tuple(source.H.shape)} at stride {have.stride} "
+                         f"but the model's are {want} at stride {config.stride}; set --num-filters / "
+                         "--kernel-size / --stride to the checkpoint's")
+    if config.tied and not have.tied:
+        raise ConfigError(f"--init-dictionary {path} is an untied model (three filter banks) but this run is tied; "
+                          "pass --untied, or its synthesis filters as a .npy file")
+    start = {}
+    if not config.tied:
+        start.update(analysis=source.analysis_filters.detach().numpy(),
+                     synthesis=source.synthesis_filters.detach().numpy())
+    if have.threshold_mode in ("em", "fixed"):
+        start["lam"] = source.lam.detach().numpy()
+    return source.H.detach().numpy(), start
 
 
 def resume_run(checkpoint: os.PathLike, output: os.PathLike, *, device: str, epochs: int | None,
