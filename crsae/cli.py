@@ -175,6 +175,12 @@ class EncoderChoice(str, Enum):
     accelerated = "accelerated"
 
 
+class Thresholds(str, Enum):
+    frozen = "frozen"
+    given = "given"
+    auto = "auto"
+
+
 class DType(str, Enum):
     float32 = "float32"
     float16 = "float16"
@@ -763,6 +769,10 @@ def evaluate(
     max_images: Annotated[Optional[int], typer.Option(help="First N images only.")] = None,
     seed: Annotated[int, typer.Option(help="Test-noise seed (numpy; the same noisy images for .pt and .onnx).")] = 0,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads of an .onnx model (default: every core).")] = None,
+    thresholds: Annotated[Optional[Thresholds], typer.Option(
+        help="A model exported with --noise-input: thresholds at the test --noise-sigma (given, its default), at "
+             "each image's own estimate (auto) or at the model's sigma (frozen, every other model's only "
+             "choice).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object.")] = False,
 ):
     """Denoising PSNR (peak 255 on 8-bit images) of noisy vs denoised test images."""
@@ -778,7 +788,17 @@ def evaluate(
         if encoder.kind != "2d":
             raise ConfigError(f"{model_path.name} is a 1-D model; denoising PSNR is for 2-D (image) models")
         encoder.require_output("reconstruction")
-        channels, min_size, denoise = encoder.channels, encoder.min_size, encoder.reconstruct
+        channels, min_size = encoder.channels, encoder.min_size
+        if thresholds is None:
+            thresholds = Thresholds.given if encoder.noise_input else Thresholds.frozen
+        if thresholds is not Thresholds.frozen and not encoder.noise_input:
+            raise ConfigError(f"--thresholds {thresholds.value} needs a model that takes the noise level; "
+                              f"{model_path.name} has its thresholds frozen at sigma "
+                              f"{encoder.metadata['sigma']:.6g}: export it with --noise-input, or drop --thresholds")
+        level = {Thresholds.given: noise_sigma, Thresholds.auto: "auto", Thresholds.frozen: None}[thresholds]
+
+        def denoise(noisy):
+            return encoder.reconstruct(noisy, noise_sigma=level)
     else:
         _needs("evaluate", TRAINING)
         import torch
@@ -786,6 +806,11 @@ def evaluate(
         model = load_model(model_path)
         if model.config.kind != "2d":
             raise ConfigError(f"{model_path.name} is a 1-D model; denoising PSNR is for 2-D (image) models")
+        if thresholds not in (None, Thresholds.frozen):
+            raise ConfigError(f"--thresholds {thresholds.value} is for an export made with --noise-input; "
+                              f"{model_path.name} (torch) thresholds at its own sigma: export it with --noise-input "
+                              "and evaluate the .onnx, or drop --thresholds")
+        thresholds = Thresholds.frozen
         channels, min_size = model.config.channels, model.config.min_size
 
         @torch.no_grad()
@@ -793,13 +818,13 @@ def evaluate(
             return model(torch.from_numpy(noisy))[0].numpy()     # (reconstruction, codes)
     images = load_images(data, channels, max_images)
     score = denoise_score(denoise, images, noise_sigma, seed=seed, crop=crop, min_size=min_size, channels=channels)
-    result = {"images": score.count, "noise_sigma": noise_sigma, "noisy_psnr": round(score.noisy_psnr, 3),
-              "denoised_psnr": round(score.denoised_psnr, 3)}
+    result = {"images": score.count, "noise_sigma": noise_sigma, "thresholds": thresholds.value,
+              "noisy_psnr": round(score.noisy_psnr, 3), "denoised_psnr": round(score.denoised_psnr, 3)}
     if json_output:
         _print_json(result)
         return
-    typer.echo(f"PSNR (peak 255) on {score.count} images with noise sigma {noise_sigma:.4g}: noisy "
-               f"{result['noisy_psnr']:.2f} dB, denoised {result['denoised_psnr']:.2f} dB")
+    typer.echo(f"PSNR (peak 255) on {score.count} images with noise sigma {noise_sigma:.4g} (thresholds "
+               f"{thresholds.value}): noisy {result['noisy_psnr']:.2f} dB, denoised {result['denoised_psnr']:.2f} dB")
 
 
 # --- info ---------------------------------------------------------------------------------------------------

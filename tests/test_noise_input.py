@@ -203,3 +203,36 @@ def test_affine_thresholds_follow_their_learned_law(tiny_exports, rng, tmp_path)
             want = model._shift_and_average(torch.from_numpy(y[i:i + 1]), b=b)[0].numpy()
         assert np.abs(got["reconstruction"][i:i + 1] - want).max() <= contract.atol(want, model.config.num_layers)
     assert not np.allclose(got["codes"][0], got["codes"][1])
+
+
+def test_cli_evaluate_gives_a_noise_input_model_the_test_sigma(m2, tmp_path, rng):
+    """``crsae evaluate`` on a ``--noise-input`` export thresholds at the test noise by default (``given``), at
+    each image's estimate with ``--thresholds auto``, at the model's sigma with ``frozen`` (then equal to the plain
+    export); it says which, and a model without the input refuses ``given`` / ``auto`` with one line."""
+    from PIL import Image
+    frozen, noisy = m2
+    (tmp_path / "imgs").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray((rng.random((30, 32)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / name)
+
+    def score(model, *extra):
+        done = runner.invoke(app, ["evaluate", str(model), "--data", str(tmp_path / "imgs"), "--noise-sigma", "0.3",
+                                   "--threads", "1", "--json", *extra])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.output)
+    given, auto, held = score(noisy.onnx), score(noisy.onnx, "--thresholds", "auto"), score(noisy.onnx, "--thresholds",
+                                                                                             "frozen")
+    plain = score(frozen.onnx)
+    assert (given["thresholds"], auto["thresholds"], held["thresholds"], plain["thresholds"]) == \
+        ("given", "auto", "frozen", "frozen")
+    assert held["denoised_psnr"] == pytest.approx(plain["denoised_psnr"], abs=1e-3)
+    assert abs(given["denoised_psnr"] - held["denoised_psnr"]) > 1e-3       # sigma 0.3 is not the model's 1
+    from crsae.metrics import denoise_score
+    from crsae.readers import load_images
+    encoder = Encoder(noisy.onnx, device="cpu", threads=1)
+    want = denoise_score(lambda y: encoder.reconstruct(y, noise_sigma=0.3), load_images(tmp_path / "imgs", 1, None),
+                         0.3, min_size=encoder.min_size, channels=1)
+    assert given["denoised_psnr"] == pytest.approx(want.denoised_psnr, abs=1e-3)
+    bad = runner.invoke(app, ["evaluate", str(frozen.onnx), "--data", str(tmp_path / "imgs"), "--thresholds", "given"])
+    lines = [line for line in bad.output.splitlines() if line.startswith("error:")]
+    assert bad.exit_code == 1 and len(lines) == 1 and "export it with --noise-input" in lines[0], bad.output
