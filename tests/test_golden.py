@@ -35,7 +35,8 @@ def test_index_covers_every_model_and_output():
     models = {p.stem for p in (EXPORT / "models").glob("*.pt")}
     assert {"spikes1d", "spikes32", "image2d", "image2d_tied"} <= models
     assert {checkpoint_of(c).stem for c in CASES.values()} == models
-    assert {c["name"] for c in CASES.values() if "noise_sigma" in c} == {"image2d_sigma", "image2d_tied_sigma"}
+    assert {c["name"] for c in CASES.values() if "noise_sigma" in c} == {"image2d_sigma", "image2d_tied_sigma",
+                                                                         "image2d_blind_sigma"}
     # the accelerated encoder's safeguard is the tied model's lasso objective: the untied image2d has none
     assert {c["name"]: step_of(c) for c in CASES.values() if step_of(c) is not None} == {"image2d_tied_accelerated": 1.9}
     ranks = {c["name"]: json.loads((EXPORT / c["sidecar"]).read_text()).get("rank") for c in CASES.values()}
