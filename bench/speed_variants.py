@@ -71,8 +71,6 @@ def code_residual_fista(y, H, We, b, L, num_layers, *, stride=1, two_sided=True)
 
 def codes_3d_fista(y, H, We, b, L, num_layers, *, stride=1, two_sided=True):
     """crsae's 1-D loop before 2026-12-03: ``unrolled_fista`` on the (B, C, M) codes, not lifted to unit height."""
-    if H.dim() != 3:
-        return LOOP(y, H, We, b, L, num_layers, stride=stride, two_sided=two_sided)
     We_L, bias = We / L, None if two_sided or b.dim() == 2 else -b
 
     def gradient(z):
@@ -81,9 +79,7 @@ def codes_3d_fista(y, H, We, b, L, num_layers, *, stride=1, two_sided=True):
 
 
 def synthesis_conv(x, W, size, stride=1):
-    K = W.shape[-1]
-    if W.dim() == 3:
-        return F.conv1d(F.pad(x, (K - 1, K - 1)), W.transpose(0, 1).flip(-1))   # (channels, C, K) flipped
+    K = W.shape[-1]                                                       # W is 4-D: 1-D runs at unit height
     if stride != 1:
         return ORIGINAL[1](x, W, size, stride)
     Kh = W.shape[-2]                                                      # 1 for 1-D run as unit-height 2-D

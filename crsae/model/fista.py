@@ -102,8 +102,9 @@ def unrolled_fista(y: torch.Tensor, H: torch.Tensor, We: torch.Tensor, b: torch.
     seven passes over the codes (two-sided: Add, Max, Min, Sub; momentum: Sub, Mul, Add) or five (one-sided:
     ``-b`` is the analysis convolution's bias, so ``x = relu(u)``). With ``We = H`` this is the tied CRsAE encoder.
     A 1-D signal runs as a unit-height 2-D one throughout (codes (B, C, 1, N - K + 1) inside, squeezed once at the
-    end): the same sums, and onnxruntime then runs every layer on its NCHWc 2-D convolution kernels, 1.4x faster at
-    one thread on the 1-D sparse-coding workload (bench/README.md "Speed work").
+    end): the same sums, and onnxruntime then runs every layer on its NCHWc 2-D convolution kernels, 1.04-1.11x
+    faster at one thread than 1-D codes between the layers in one call of 100 signals, more in cache-sized calls
+    (bench/speed_variants.py, ``1d-codes-3d``; bench/README.md "Speed work").
 
     Parameters
     ----------

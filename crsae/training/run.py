@@ -117,7 +117,7 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     _check_size(src, config)
     initial, initial_error, start = None, None, {}
     if init_dictionary is not None:
-        initial, start = initial_filters(init_dictionary, config)
+        initial, start = _initial_filters(init_dictionary, config)
     elif src.truth is not None:
         initial = perturb_dictionary(src.truth, seed=seed + 1)
     if initial is not None and src.truth is not None:
@@ -136,7 +136,7 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     return Run(Trainer(net, tconf, device=device, data_spec=spec, dist=dist), src, Path(output), initial_error)
 
 
-def initial_filters(path: os.PathLike, config: ModelConfig) -> tuple[np.ndarray, dict]:
+def _initial_filters(path: os.PathLike, config: ModelConfig) -> tuple[np.ndarray, dict]:
     """``--init-dictionary``: (H, extra CRsAE arguments) to start a new run from. A .npy array is H, (C, channels,
     K[, K]). A crsae checkpoint (.pt) gives its filter banks (untied: ``analysis`` We and ``synthesis`` Wd too)
     and, when its thresholds are lambdas (em, fixed), ``lam``: an em model then starts from the checkpoint's
