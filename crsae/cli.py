@@ -312,8 +312,9 @@ def train(
     snr_db: Annotated[float, typer.Option(help="Simulation: SNR in dB.")] = 16.0,
     snr: Annotated[Optional[float], typer.Option(hidden=True, help="Old name of --snr-db.")] = None,
     init_dictionary: Annotated[Optional[Path], typer.Option(help=".npy filters (C, channels, K[, K]) to start from, "
-                                                                  "or a crsae checkpoint (.pt: its filter banks and "
-                                                                  "lambda; a fresh optimiser and schedule) (default: "
+                                                                  "a crsae checkpoint (.pt: its filter banks and "
+                                                                  "lambda; a fresh optimiser and schedule), or dct "
+                                                                  "(the overcomplete DCT, smooth atoms) (default: "
                                                                   "truth perturbed to err in [0.4, 0.5] for "
                                                                   "simulations, random otherwise).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of data, initialisation and order: runs repeat exactly.")] = 0,

@@ -213,3 +213,27 @@ def test_train_starts_from_a_checkpoints_filters_and_lambda(tmp_path):
     assert wrong.exit_code == 1 and not (tmp_path / "out.pt").exists()
     errors = [line for line in wrong.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "set --num-filters / --kernel-size / --stride to the checkpoint's" in errors[0]
+
+
+def test_train_starts_from_the_overcomplete_dct(tmp_path):
+    """``--init-dictionary dct``: the run's filters before its first step are the overcomplete DCT, and the
+    command trains from it."""
+    import torch
+    from PIL import Image
+    from crsae.model.dictionaries import overcomplete_dct
+    from crsae.training.run import start_run
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray((rng.random((40, 44)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    run = start_run(output=tmp_path / "dct.pt", data=str(tmp_path / "imgs"), init_dictionary="dct",
+                    model=dict(num_filters=9, kernel_size=5, stride=2, num_layers=4, tied=False),
+                    source=dict(crop_size=24, crops_per_epoch=2))
+    net = run.trainer.model
+    for name in ("H", "We", "Wd"):
+        torch.testing.assert_close(getattr(net, name), torch.from_numpy(overcomplete_dct(9, 1, 5, 2)))
+    done = invoke("train", "--data", tmp_path / "imgs", "-o", tmp_path / "dct.pt", "--init-dictionary", "dct",
+                  "--epochs", 1, "--num-filters", 9, "--kernel-size", 5, "--stride", 2, "--num-layers", 4,
+                  "--crop-size", 24, "--crops-per-epoch", 2, "--quiet")
+    assert done.exit_code == 0, done.output
+    assert read_checkpoint(tmp_path / "dct.pt")["epoch"] == 1
