@@ -161,6 +161,7 @@ SAVE = None
 
 
 def main(argv=None):
+    from crsae.sorting.sorter import MOTION_SIGMA_UM
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, nargs="+", default=[32])
     parser.add_argument("--units", type=int, nargs="+", default=[10])
@@ -185,6 +186,9 @@ def main(argv=None):
     parser.add_argument("--motion", default=None, metavar="PRESET",
                         help="crsae's motion correction (a correct_motion preset, e.g. dredge_fast), estimated "
                              "once per recording in the fit and shared by the sort and the engines' recording")
+    parser.add_argument("--motion-sigma-um", type=float, default=MOTION_SIGMA_UM, metavar="UM",
+                        help="width of the kriging kernel of the motion interpolation (SorterParams.motion_sigma_um; "
+                             "the presets' is 20)")
     parser.add_argument("--split-cofiring", type=float, default=0.1, metavar="FRACTION",
                         help="crsae's fit: join similar templates that co-fire above this fraction in a trial sort "
                              "(SorterParams.split_cofiring); 0: no check")
@@ -232,6 +236,7 @@ def main(argv=None):
                                                      args.noise_spatial_decay)
                             common = {"channels": channels, "units": units, "recording_seconds": args.seconds,
                                       "seed": seed, "noise_uV": noise, "drift": drift, "motion": args.motion,
+                                      "motion_sigma_um": args.motion_sigma_um if args.motion else None,
                                       "noise_spatial_decay_um": args.noise_spatial_decay, "_gt": gt}
                             sorter = None
                             if any(m in methods for m in ("crsae", "crsae-local", "circus-omp", "wobble")):
@@ -242,6 +247,7 @@ def main(argv=None):
                                                          num_layers=args.num_layers, rank=None,
                                                          channels="local" if local else "all",
                                                          radius_um=args.radius_um, motion=args.motion,
+                                                         motion_sigma_um=args.motion_sigma_um,
                                                          split_cofiring=args.split_cofiring or None,
                                                          group_channels=args.group_channels).fit(rec, tmp / "sorter")
                                 common["crsae_fit_s"] = time.perf_counter() - start

@@ -624,3 +624,47 @@ def test_padded_group_models_code_as_their_own_dictionaries(tmp_path):
         want = unrolled_fista(torch.tensor(y[group["channels"]])[None], torch.tensor(sub), torch.tensor(sub), b, L,
                               15, two_sided=False)[0].numpy()
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.parametrize("value", [0, -5.0, float("inf"), True, "wide"])
+def test_motion_sigma_must_be_a_positive_width(value):
+    assert SorterParams().motion_sigma_um == 30.0
+    with pytest.raises(ConfigError) as err:
+        SorterParams(motion_sigma_um=value)
+    assert "motion_sigma_um must be a positive number of micrometres" in one_line(err.value)
+
+
+def test_motion_interpolation_takes_the_kriging_width():
+    """The corrected traces are interpolated with the given kernel width (the presets' is 20 um): at zero
+    displacement both widths give the traces back, at half a contact pitch they differ."""
+    import spikeinterface.full as si
+    from spikeinterface.core.motion import Motion
+    from crsae.sorting import recording as rec_mod
+    rec, _ = si.generate_ground_truth_recording(durations=[1.0], sampling_frequency=FS, num_channels=8, num_units=3,
+                                                seed=0)
+    bins = np.arange(0.5, 1.0, 1.0)
+
+    def corrected(shift_um, sigma_um):
+        motion = Motion([np.full((len(bins), 1), shift_um)], [bins], np.array([0.0]))
+        out = rec_mod.motion_corrected(rec, motion, "dredge_fast", sigma_um=sigma_um)
+        return out, out.get_traces(start_frame=0, end_frame=3000)
+    out, still20 = corrected(0.0, None)
+    assert out._kwargs["sigma_um"] == 20.0
+    out, still40 = corrected(0.0, 40.0)
+    assert out._kwargs["sigma_um"] == 40.0
+    raw = rec.get_traces(start_frame=0, end_frame=3000)
+    np.testing.assert_allclose(still20, raw, atol=1e-2 * np.abs(raw).max())
+    np.testing.assert_allclose(still40, raw, atol=1e-2 * np.abs(raw).max())
+    _, half20 = corrected(10.0, 20.0)
+    _, half40 = corrected(10.0, 40.0)
+    assert not np.allclose(half20, half40, atol=1e-3 * np.abs(raw).max())
+
+
+def test_a_sorter_saved_before_motion_sigma_keeps_the_presets_width(fitted, tmp_path):
+    _, _, sorter, _ = fitted
+    saved = sorter.save(tmp_path / "old")
+    info = json.loads((saved / "sorter.json").read_text())
+    del info["params"]["motion_sigma_um"]
+    (saved / "sorter.json").write_text(json.dumps(info))
+    assert CRsAESorter.load(saved).params.motion_sigma_um == 20.0
+    assert CRsAESorter.load(sorter.folder).params.motion_sigma_um == 30.0

@@ -140,12 +140,15 @@ def estimate_motion(recording, preset: str, *, seed: int = 0):
     return motion
 
 
-def motion_corrected(recording, motion, preset: str):
+def motion_corrected(recording, motion, preset: str, *, sigma_um: float | None = None):
     """A filtered recording interpolated to the probe's fixed position by ``motion`` (``estimate_motion``), with
-    the preset's interpolation, every channel kept, float32."""
+    the preset's interpolation (its kriging kernel ``sigma_um`` wide when given), every channel kept, float32."""
     spikeinterface()
     from spikeinterface.sortingcomponents.motion import InterpolateMotionRecording
-    return InterpolateMotionRecording(recording, motion, dtype="float32", **_interpolation(preset))
+    kwargs = _interpolation(preset)
+    if sigma_um is not None and kwargs.get("spatial_interpolation_method", "kriging") == "kriging":
+        kwargs["sigma_um"] = float(sigma_um)
+    return InterpolateMotionRecording(recording, motion, dtype="float32", **kwargs)
 
 
 def _interpolation(preset: str) -> dict:

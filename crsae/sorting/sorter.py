@@ -7,7 +7,10 @@ export the one-sided CRsAE encoder to ONNX (validated against torch).
 
 Motion (``motion``, off by default): a spikeinterface ``correct_motion`` preset applied after the reference, in
 fit and sort alike (crsae.sorting.recording); a recording's drift is estimated once (seeded) and kept in memory
-by its fingerprint, so fitting and sorting one recording share it; a recording sorted later gets its own.
+by its fingerprint, so fitting and sorting one recording share it; a recording sorted later gets its own. The
+corrected traces are interpolated by kriging with a ``motion_sigma_um`` wide kernel: 30 um, where the presets' 20
+um smooths a drifted spike enough that, whitened, it codes at ~0.6 of its template and leaks into its neighbours'
+codes; at 40 um and more the kriging system amplifies noise into spurious clusters (README, "Spike sorting").
 
 sort (onnxruntime only): the same preprocessing with the fitted whitening matrix; blocks of ``block_seconds``
 with a halo of the contract's ``chunk_halo`` on each side go through ``Encoder.run_long``, so the codes equal the
@@ -60,6 +63,7 @@ from crsae.errors import ConfigError, DataError
 from crsae.simulate import spike_signal
 from crsae.sorting import recording as rec_mod
 
+MOTION_SIGMA_UM = 30.0
 FORMAT_VERSION = 2                   # 2: amplitudes and thresholds count the lasso's lambda
 
 
@@ -75,6 +79,8 @@ class SorterParams:
                                          # least 2.4 x freq_max): 4x less work per second, spike times to +-1 sample
     motion: Optional[str] = None         # motion correction after the reference: a spikeinterface correct_motion
                                          # preset ("dredge_fast", "rigid_fast", ...; needs the probe); None: none
+    motion_sigma_um: float = MOTION_SIGMA_UM  # width of the kriging kernel that interpolates the corrected traces
+                                         # (module doc; the presets' is 20 um); sorters saved without it keep 20
     # templates
     ms_before: float = 0.8               # template samples before the trough
     ms_after: float = 1.2                # and after it
@@ -145,6 +151,9 @@ class SorterParams:
             if not isinstance(self.motion, str):
                 raise ConfigError(f"motion must be None or a correct_motion preset name, got {self.motion!r}")
             rec_mod.check_motion(self.motion)
+        if isinstance(self.motion_sigma_um, bool) or not isinstance(self.motion_sigma_um, (int, float)) \
+                or not 0 < self.motion_sigma_um < float("inf"):
+            raise ConfigError(f"motion_sigma_um must be a positive number of micrometres, got {self.motion_sigma_um!r}")
         for name in ("merge_similarity", "split_similarity"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 <= value <= 1:
@@ -455,7 +464,8 @@ class CRsAESorter:
         if info.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{folder} holds a sorter of format {info.get('format_version')!r}; this crsae reads "
                             f"format {FORMAT_VERSION}: fit it again (CRsAESorter.fit, or crsae sort without --sorter)")
-        sorter = cls(SorterParams(**{"rank": None, **info["params"]}))   # saved before ranks: full filters
+        # saved before ranks: full filters; before motion_sigma_um: the presets' 20 um
+        sorter = cls(SorterParams(**{"rank": None, "motion_sigma_um": 20.0, **info["params"]}))
         sorter.folder, sorter.info, sorter._arrays = folder, info, arrays
         return sorter
 
@@ -499,7 +509,7 @@ class CRsAESorter:
                 shift = np.concatenate([np.ravel(d) for d in self._motions[key].displacement])
                 log(f"motion ({p.motion}): drift {shift.min():.1f} to {shift.max():.1f} um, estimated in "
                     f"{time.perf_counter() - start:.1f} s")
-        return rec_mod.motion_corrected(filt, self._motions[key], p.motion)
+        return rec_mod.motion_corrected(filt, self._motions[key], p.motion, sigma_um=p.motion_sigma_um)
 
     def encoder(self, threads: int | None = None, file: str = "model.onnx"):
         """The onnxruntime Encoder of ``file`` in the sorter's folder (the all-channel model by default, or a
