@@ -314,7 +314,7 @@ def train(
     init_dictionary: Annotated[Optional[Path], typer.Option(help=".npy filters (C, channels, K[, K]) to start from, "
                                                                   "a crsae checkpoint (.pt: its filter banks and "
                                                                   "lambda; a fresh optimiser and schedule), or dct "
-                                                                  "(the overcomplete DCT, smooth atoms) (default: "
+                                                                  "(the overcomplete DCT: separable cosines) (default: "
                                                                   "truth perturbed to err in [0.4, 0.5] for "
                                                                   "simulations, random otherwise).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of data, initialisation and order: runs repeat exactly.")] = 0,

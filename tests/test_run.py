@@ -237,3 +237,11 @@ def test_train_starts_from_the_overcomplete_dct(tmp_path):
                   "--crop-size", 24, "--crops-per-epoch", 2, "--quiet")
     assert done.exit_code == 0, done.output
     assert read_checkpoint(tmp_path / "dct.pt")["epoch"] == 1
+
+
+def test_dct_start_refuses_one_tap_filters_in_one_line(tmp_path):
+    bad = invoke("train", "--kernel-size", 1, "--init-dictionary", "dct", "--epochs", 1, "--num-signals", 8,
+                 "--length", 50, "-o", tmp_path / "k1.pt", "--quiet")
+    errors = [line for line in bad.output.splitlines() if line.startswith("error:")]
+    assert bad.exit_code == 1 and len(errors) == 1 and "at least 2 taps" in errors[0]
+    assert not (tmp_path / "k1.pt").exists()

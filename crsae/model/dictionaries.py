@@ -23,9 +23,8 @@ def _dct_1d(kernel_size: int, num_atoms: int) -> np.ndarray:
     """(num_atoms, kernel_size) unit-norm overcomplete DCT atoms, lowest frequency (the constant) first."""
     n = np.arange(kernel_size)
     atoms = np.cos(np.pi * np.outer(np.arange(num_atoms), n) / num_atoms)
-    atoms[1:] -= atoms[1:].mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(atoms, axis=1, keepdims=True)
-    return atoms / np.where(norms > 0, norms, 1.0)
+    atoms[1:] -= atoms[1:].mean(axis=1, keepdims=True)          # none is constant for K >= 2: no zero norm
+    return atoms / np.linalg.norm(atoms, axis=1, keepdims=True)
 
 
 def overcomplete_dct(num_filters: int, channels: int, kernel_size: int, ndim: int) -> np.ndarray:
@@ -41,6 +40,5 @@ def overcomplete_dct(num_filters: int, channels: int, kernel_size: int, ndim: in
         base = _dct_1d(kernel_size, m)
         order = sorted(((i, j) for i in range(m) for j in range(m)), key=lambda ij: (ij[0] + ij[1], ij[0]))
         atoms = np.stack([np.outer(base[i], base[j]) for i, j in order[:num_filters]])
-    atoms = np.repeat(atoms[:, None], channels, axis=1)
-    norms = np.sqrt((atoms.reshape(num_filters, -1) ** 2).sum(axis=1))
-    return (atoms / norms.reshape(-1, *([1] * (atoms.ndim - 1)))).astype(np.float32)
+    # every atom (an outer product of unit vectors in 2-D) has unit norm; over the channels it keeps it
+    return (np.repeat(atoms[:, None], channels, axis=1) / np.sqrt(channels)).astype(np.float32)

@@ -138,14 +138,17 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
 
 def _initial_filters(path: os.PathLike, config: ModelConfig) -> tuple[np.ndarray, dict]:
     """``--init-dictionary``: (H, extra CRsAE arguments) to start a new run from. ``dct`` is the overcomplete DCT
-    (``crsae.model.dictionaries``). A .npy array is H, (C, channels, K[, K]). A crsae checkpoint (.pt) gives its filter banks (untied: ``analysis`` We and ``synthesis`` Wd too)
-    and, when its thresholds are lambdas (em, fixed), ``lam``: an em model then starts from the checkpoint's
+    (``crsae.model.dictionaries``). A .npy array is H, (C, channels, K[, K]). A crsae checkpoint (.pt) gives its
+    filter banks (untied: ``analysis`` We and ``synthesis`` Wd too) and, when its thresholds are lambdas (em, fixed), ``lam``: an em model then starts from the checkpoint's
     lambda, an affine one from slopes ``lam sigma / L`` (its thresholds at the model's sigma those of the
     checkpoint), a bias one from ``lam sigma^2 / L``. The optimiser, schedule and data are the new run's.
     ShapeError or ConfigError when the filters do not fit ``config``."""
     want = (config.num_filters, config.channels) + (config.kernel_size,) * config.ndim
     if str(path) == "dct":
         from crsae.model.dictionaries import overcomplete_dct
+        if config.kernel_size < 2:
+            raise ConfigError(f"--init-dictionary dct needs filters of at least 2 taps, got --kernel-size "
+                              f"{config.kernel_size}; pass a larger --kernel-size or another start")
         return overcomplete_dct(config.num_filters, config.channels, config.kernel_size, config.ndim), {}
     if Path(path).suffix != ".pt":
         initial = load_array(path)
