@@ -343,7 +343,7 @@ def test_motion_correction_follows_the_drift_with_one_estimate_and_every_channel
 
 
 @pytest.mark.parametrize("case", ["missing", "no channels", "too short", "bad probe", "probe size", "rank",
-                                  "rank with sorter", "motion"])
+                                  "rank with sorter", "motion", "motion sigma", "motion sigma alone"])
 def test_cli_sort_bad_input_is_one_line(tmp_path, case):
     raw = tmp_path / "rec.bin"
     np.zeros((20 if case == "too short" else 30000, 4), np.float32).tofile(raw)
@@ -358,6 +358,10 @@ def test_cli_sort_bad_input_is_one_line(tmp_path, case):
         args += ["--rank", "-1"]
     if case == "motion":
         args += ["--motion", "sideways"]
+    if case == "motion sigma":
+        args += ["--motion", "dredge_fast", "--motion-sigma-um", "0"]
+    if case == "motion sigma alone":
+        args += ["--motion-sigma-um", "25"]
     if case == "rank with sorter":
         (tmp_path / "sorter").mkdir()
         args += ["--rank", "2", "--sorter", str(tmp_path / "sorter")]
@@ -370,7 +374,9 @@ def test_cli_sort_bad_input_is_one_line(tmp_path, case):
                 "too short": "too short", "bad probe": "cannot read", "probe size": "has 8 contacts",
                 "rank": "--rank must be 0 (the trained filters) or a positive integer, got -1",
                 "rank with sorter": "a --sorter keeps the rank it was fitted with",
-                "motion": "motion must be one of spikeinterface's correct_motion presets"}[case]
+                "motion": "motion must be one of spikeinterface's correct_motion presets",
+                "motion sigma": "--motion-sigma-um must be a positive number of micrometres, got 0.0",
+                "motion sigma alone": "add --motion PRESET"}[case]
     assert expected in lines[0]
     assert not (tmp_path / "out").exists()
 
@@ -658,6 +664,39 @@ def test_motion_interpolation_takes_the_kriging_width():
     _, half20 = corrected(10.0, 20.0)
     _, half40 = corrected(10.0, 40.0)
     assert not np.allclose(half20, half40, atol=1e-3 * np.abs(raw).max())
+
+
+def test_cli_sort_passes_the_kriging_width_to_the_sorter(fitted, tmp_path, monkeypatch):
+    """--motion-sigma-um reaches the sorter that sorts, fitted or reused, and the summary records it; a reused
+    sorter that corrects no motion refuses it in one line, before any work."""
+    from typer.testing import CliRunner
+    from crsae import cli
+    from crsae.sorting import command as sort_command
+    _, _, sorter, _ = fitted
+    used = []
+
+    def fake_sort(rec, model, folder, **kwargs):
+        used.append(model.params)
+        return {"seconds": 1.0, "units": 0, "spikes": 0, "sort_s": 1.0, "times_real_time": 1.0,
+                "motion": model.params.motion, "motion_sigma_um": model.params.motion_sigma_um}
+    monkeypatch.setattr(sort_command, "_sort", fake_sort)
+    raw = tmp_path / "rec.bin"
+    np.zeros((30000, 4), np.float32).tofile(raw)
+    base = ["sort", str(raw), "--sampling-rate", str(FS), "--num-channels", "4", "--dtype", "float32", "--quiet"]
+    runner = CliRunner()
+    done = runner.invoke(cli.app, [*base, "-o", str(tmp_path / "fit"), "--motion", "dredge_fast",
+                                   "--motion-sigma-um", "25"])
+    assert done.exit_code == 0, done.output
+    assert (used[-1].motion, used[-1].motion_sigma_um) == ("dredge_fast", 25.0)
+    assert json.loads((tmp_path / "fit" / "summary.json").read_text())["motion_sigma_um"] == 25.0
+    done = runner.invoke(cli.app, [*base, "-o", str(tmp_path / "reuse"), "--sorter", str(sorter.folder),
+                                   "--motion", "rigid_fast", "--motion-sigma-um", "40"])
+    assert done.exit_code == 0, done.output
+    assert (used[-1].motion, used[-1].motion_sigma_um) == ("rigid_fast", 40.0)
+    done = runner.invoke(cli.app, [*base, "-o", str(tmp_path / "plain"), "--sorter", str(sorter.folder),
+                                   "--motion-sigma-um", "40"])
+    assert done.exit_code == 1 and len(used) == 2
+    assert "corrects no motion; add --motion PRESET" in done.output and not (tmp_path / "plain").exists()
 
 
 def test_a_sorter_saved_before_motion_sigma_keeps_the_presets_width(fitted, tmp_path):

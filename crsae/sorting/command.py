@@ -62,6 +62,10 @@ def command(
                                                        "correct_motion preset (dredge_fast, rigid_fast, dredge, "
                                                        "...; needs the geometry). Default: the sorter's (none).")]
     = None,
+    motion_sigma_um: Annotated[Optional[float], typer.Option(help="--motion: width (um) of the kriging kernel that "
+                                                                  "interpolates the corrected traces. Default: the "
+                                                                  "sorter's (30; 20 for sorters saved before it).")]
+    = None,
     sorter: Annotated[Optional[Path], typer.Option(help="A fitted sorter folder to reuse (no fitting, no "
                                                         "torch needed).")] = None,
     num_units: Annotated[Optional[int], typer.Option(help="Expected units (a hint for the k-means k).")] = None,
@@ -91,7 +95,7 @@ def command(
     from crsae.sorting.recording import attach_probe, read_recording
     from crsae.sorting.sorter import CRsAESorter
     check_options(output, recording=recording, sorter=sorter, sampling_rate=sampling_rate, gain=gain,
-                  threads=threads, rank=rank, motion=motion)
+                  threads=threads, rank=rank, motion=motion, motion_sigma_um=motion_sigma_um)
     rec = read_recording(recording, format=format, sampling_frequency=sampling_rate, num_channels=num_channels,
                          dtype=None if dtype is None else dtype.value, gain_to_uV=gain,
                          offset_to_uV=0.0 if gain is not None else None,
@@ -105,10 +109,16 @@ def command(
             model.params = model.params.replace(channels=channels.value)
         if motion is not None:
             model.params = model.params.replace(motion=motion)
+        if motion_sigma_um is not None:
+            if model.params.motion is None:
+                raise DataError(f"--motion-sigma-um sets how --motion interpolates the corrected traces, and the "
+                                f"sorter {sorter} corrects no motion; add --motion PRESET (e.g. dredge_fast)")
+            model.params = model.params.replace(motion_sigma_um=motion_sigma_um)
     else:
         model = CRsAESorter(num_units=num_units, fit_seconds=fit_seconds, epochs=epochs, num_layers=num_layers,
                             **({} if channels is None else {"channels": channels.value}),
                             **({} if motion is None else {"motion": motion}),
+                            **({} if motion_sigma_um is None else {"motion_sigma_um": motion_sigma_um}),
                             **({} if rank is None else {"rank": rank or None}))
     with atomic_folder(output) as folder:        # every file in a temporary folder, renamed onto OUTDIR at the end
         summary = {"recording": str(recording),
@@ -125,7 +135,8 @@ def command(
 
 
 def check_options(output: Path, *, recording: Path, sorter: Path | None, sampling_rate: float | None,
-                  gain: float | None, threads: int, rank: int | None = None, motion: str | None = None) -> None:
+                  gain: float | None, threads: int, rank: int | None = None, motion: str | None = None,
+                  motion_sigma_um: float | None = None) -> None:
     """Refuse, before the recording is read, a bad option value or an output folder that cannot be made: OUTDIR
     must be new (or an empty folder) in a writable folder, and neither the recording nor --sorter."""
     import math
@@ -144,6 +155,11 @@ def check_options(output: Path, *, recording: Path, sorter: Path | None, samplin
     if motion is not None:
         from crsae.sorting.recording import check_motion
         check_motion(motion)
+    if motion_sigma_um is not None and not (math.isfinite(motion_sigma_um) and motion_sigma_um > 0):
+        raise DataError(f"--motion-sigma-um must be a positive number of micrometres, got {motion_sigma_um!r}")
+    if motion_sigma_um is not None and motion is None and sorter is None:
+        raise DataError("--motion-sigma-um sets how --motion interpolates the corrected traces; add --motion "
+                        "PRESET (e.g. dredge_fast)")
     make_runs_folder(output)                    # -o runs/sort1 in a fresh folder, as the README shows
     check_output(output, what="--output", folder=True, inputs=[recording, sorter])
     if output.is_dir() and any(output.iterdir()):
@@ -188,4 +204,5 @@ def _sort(rec, model, folder: Path, *, fit: bool, threads: int, phy: bool, copy_
     return {"seconds": total_s, "channels": rec.get_num_channels(), "units": len(sorting.unit_ids),
             "spikes": int(sum(counts.values())), "spikes_per_unit": counts, "fit_s": fit_s, "sort_s": sort_s,
             "times_real_time": total_s / sort_s if sort_s else None,
-            "sort_stages": model.timings, "channels_mode": model.params.channels, "threads": threads}
+            "sort_stages": model.timings, "channels_mode": model.params.channels, "motion": model.params.motion,
+            "motion_sigma_um": model.params.motion_sigma_um if model.params.motion else None, "threads": threads}
