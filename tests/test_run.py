@@ -245,3 +245,24 @@ def test_dct_start_refuses_one_tap_filters_in_one_line(tmp_path):
     errors = [line for line in bad.output.splitlines() if line.startswith("error:")]
     assert bad.exit_code == 1 and len(errors) == 1 and "at least 2 taps" in errors[0]
     assert not (tmp_path / "k1.pt").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "dct one tap", "untied into tied"])
+def test_init_dictionary_is_checked_before_the_data_is_built(tmp_path, monkeypatch, case):
+    """A bad --init-dictionary stops the run before any data is read or simulated (CBSD432 takes seconds)."""
+    from crsae.config import ModelConfig
+    from crsae.model.autoencoder import CRsAE
+    from crsae.errors import ConfigError, DataError
+    from crsae.model.checkpoint import save_checkpoint
+    from crsae.training import run as run_mod
+    built = []
+    monkeypatch.setattr(run_mod, "build_source", lambda spec: built.append(spec) or pytest.fail("data was built"))
+    model = {"kernel_size": 1} if case == "dct one tap" else {}
+    path = {"missing": tmp_path / "nothing.npy", "dct one tap": "dct", "untied into tied": tmp_path / "untied.pt"}[case]
+    if case == "untied into tied":
+        save_checkpoint(path, CRsAE(ModelConfig(kind="1d", num_filters=2, kernel_size=5, num_layers=3, tied=False)))
+    expected = {"missing": (DataError, "does not exist"), "dct one tap": (ConfigError, "at least 2 taps"),
+                "untied into tied": (ConfigError, "pass --untied")}[case]
+    with pytest.raises(expected[0], match=expected[1]):
+        run_mod.start_run(output=tmp_path / "out.pt", init_dictionary=path, model=model)
+    assert built == []

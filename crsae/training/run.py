@@ -80,6 +80,7 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     source = {**SOURCE_DEFAULTS, **_given(source)}
     _check_source(source)
     two_sided, tied = model.get("two_sided", True), model.get("tied", True)
+    initial_source = None if init_dictionary is None else _read_initial(init_dictionary, model)    # before the data
     if data is None:
         if source["noise_sigma_max"] is not None:
             raise ConfigError("--noise-sigma-max draws the noise added to --data images or arrays, but the default "
@@ -117,7 +118,7 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     _check_size(src, config)
     initial, initial_error, start = None, None, {}
     if init_dictionary is not None:
-        initial, start = _initial_filters(init_dictionary, config)
+        initial, start = _initial_filters(init_dictionary, initial_source, config)
     elif src.truth is not None:
         initial = perturb_dictionary(src.truth, seed=seed + 1)
     if initial is not None and src.truth is not None:
@@ -136,8 +137,30 @@ def start_run(*, output: os.PathLike, data: str | None = None, device: str = "cp
     return Run(Trainer(net, tconf, device=device, data_spec=spec, dist=dist), src, Path(output), initial_error)
 
 
-def _initial_filters(path: os.PathLike, config: ModelConfig) -> tuple[np.ndarray, dict]:
-    """``--init-dictionary``: (H, extra CRsAE arguments) to start a new run from. ``dct`` is the overcomplete DCT
+def _read_initial(path: os.PathLike, model: dict):
+    """``--init-dictionary`` read and checked as far as the model options allow, before any data is built: ``dct``
+    (its filters need 2 taps), a .npy array (float32) or a crsae checkpoint's CRsAE (a tied run cannot start from
+    an untied one). DataError, ShapeError or ConfigError otherwise; ``_initial_filters`` checks the rest against
+    the model config."""
+    if str(path) == "dct":
+        kernel = model.get("kernel_size")
+        if kernel is not None and kernel < 2:
+            raise ConfigError(f"--init-dictionary dct needs filters of at least 2 taps, got --kernel-size {kernel}; "
+                              "pass a larger --kernel-size or another start")
+        return "dct"
+    if Path(path).suffix != ".pt":
+        return load_array(path)
+    from crsae.model.checkpoint import load_model
+    source = load_model(path)
+    if model.get("tied", True) and not source.config.tied:
+        raise ConfigError(f"--init-dictionary {path} is an untied model (three filter banks) but this run is tied; "
+                          "pass --untied, or its synthesis filters as a .npy file")
+    return source
+
+
+def _initial_filters(path: os.PathLike, loaded, config: ModelConfig) -> tuple[np.ndarray, dict]:
+    """``--init-dictionary``: (H, extra CRsAE arguments) to start a new run from, ``loaded`` by ``_read_initial``.
+    ``dct`` is the overcomplete DCT
     (``crsae.model.dictionaries``). A .npy array is H, (C, channels, K[, K]). A crsae checkpoint (.pt) gives its
     filter banks (untied: ``analysis`` We and ``synthesis`` Wd too) and, when its thresholds are lambdas (em, fixed), ``lam``: an em model then starts from the checkpoint's
     lambda, an affine one from slopes ``lam sigma / L`` (its thresholds at the model's sigma those of the
@@ -150,23 +173,19 @@ def _initial_filters(path: os.PathLike, config: ModelConfig) -> tuple[np.ndarray
             raise ConfigError(f"--init-dictionary dct needs filters of at least 2 taps, got --kernel-size "
                               f"{config.kernel_size}; pass a larger --kernel-size or another start")
         return overcomplete_dct(config.num_filters, config.channels, config.kernel_size, config.ndim), {}
-    if Path(path).suffix != ".pt":
-        initial = load_array(path)
+    if not hasattr(loaded, "config"):                                       # a .npy array
+        initial = loaded
         if initial.shape != want:
             raise ShapeError(f"--init-dictionary {path} has shape {initial.shape} but the model's filters are "
                              f"{want} (num_filters, channels, kernel_size...); pass matching filters or set "
                              "--num-filters / --kernel-size")
         return initial, {}
-    from crsae.model.checkpoint import load_model
-    source = load_model(path)
+    source = loaded
     have = source.config
     if tuple(source.H.shape) != want or have.stride != config.stride:
         raise ShapeError(f"--init-dictionary {path} holds filters {tuple(source.H.shape)} at stride {have.stride} "
                          f"but the model's are {want} at stride {config.stride}; set --num-filters / "
                          "--kernel-size / --stride to the checkpoint's")
-    if config.tied and not have.tied:
-        raise ConfigError(f"--init-dictionary {path} is an untied model (three filter banks) but this run is tied; "
-                          "pass --untied, or its synthesis filters as a .npy file")
     start = {}
     if not config.tied:
         start.update(analysis=source.analysis_filters.detach().numpy(),
