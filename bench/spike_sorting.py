@@ -26,8 +26,9 @@ The JSON (bench/results/) holds every number, the load average before and after 
         --noise-levels 5 10 --drift   # the issue's realistic sizes
 
 ``--held-out`` scores every method on the recording after --fit-seconds only (crsae fits on the part before);
-``--noise-spatial-decay UM`` correlates a static recording's noise between channels as exp(-distance / UM)
-(spikeinterface's ``generate_noise``; its drifting generator uses 25 um); ``--save-checkpoint PATH`` writes the
+``--noise-spatial-decay UM`` correlates a recording's noise between channels as exp(-distance / UM)
+(spikeinterface's ``generate_noise``; without it static noise is uncorrelated and drifting noise has the drifting
+generator's 25 um); ``--save-checkpoint PATH`` writes the
 crsae model of the one --ranks value (``CRsAESorter.model()``) as an ordinary crsae checkpoint and
 ``--save-sorter DIR`` that sorter (one recording only). export/models/spikes32.pt was made so (its command in
 export/models/runs/spikes32/PROGRESS.md).
@@ -78,7 +79,18 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
 
 
+DRIFT_SPATIAL_DECAY_UM = 25.0          # the drifting generator's own noise correlation length (its default)
+
+
+def effective_spatial_decay(spatial_decay, drift):
+    """The noise correlation length a recording gets from ``--noise-spatial-decay`` (None: the kind's default)."""
+    return DRIFT_SPATIAL_DECAY_UM if spatial_decay is None and drift else spatial_decay
+
+
 def make_recording(channels, units, seconds, seed, noise, drift, folder: Path, spatial_decay=None):
+    """(recording saved under ``folder``, ground-truth sorting). ``spatial_decay`` (um): the noise correlated
+    between channels as exp(-distance / spatial_decay); None: uncorrelated (static), DRIFT_SPATIAL_DECAY_UM
+    (drifting)."""
     import spikeinterface.full as si
     if drift:
         from spikeinterface.generation import generate_drifting_recording
@@ -93,8 +105,9 @@ def make_recording(channels, units, seconds, seed, noise, drift, folder: Path, s
                                                                        t_start_drift=0.1 * seconds,
                                                                        t_end_drift=None,
                                                                        period_s=seconds / 2)]),
-                                                 generate_noise_kwargs=dict(noise_levels=(noise, noise),
-                                                                            spatial_decay=25.0),
+                                                 generate_noise_kwargs=dict(
+                                                     noise_levels=(noise, noise),
+                                                     spatial_decay=effective_spatial_decay(spatial_decay, drift)),
                                                  seed=seed)
     else:
         noise_kwargs, probe = dict(noise_levels=noise, strategy="on_the_fly"), None
@@ -182,7 +195,8 @@ def main(argv=None):
                         help="crsae (all channels): encoder ranks to sort with, 0 = full filters; one fit (full "
                              "filters), each rank from it by CRsAESorter.with_rank")
     parser.add_argument("--noise-spatial-decay", type=float, default=None, metavar="UM",
-                        help="static recordings: noise correlated between channels as exp(-distance / UM)")
+                        help="noise correlated between channels as exp(-distance / UM); default: uncorrelated "
+                             f"(static), {DRIFT_SPATIAL_DECAY_UM:g} um (drifting, the generator's)")
     parser.add_argument("--motion", default=None, metavar="PRESET",
                         help="crsae's motion correction (a correct_motion preset, e.g. dredge_fast), estimated "
                              "once per recording in the fit and shared by the sort and the engines' recording")
@@ -237,7 +251,8 @@ def main(argv=None):
                             common = {"channels": channels, "units": units, "recording_seconds": args.seconds,
                                       "seed": seed, "noise_uV": noise, "drift": drift, "motion": args.motion,
                                       "motion_sigma_um": args.motion_sigma_um if args.motion else None,
-                                      "noise_spatial_decay_um": args.noise_spatial_decay, "_gt": gt}
+                                      "noise_spatial_decay_um": effective_spatial_decay(args.noise_spatial_decay,
+                                                                                        drift), "_gt": gt}
                             sorter = None
                             if any(m in methods for m in ("crsae", "crsae-local", "circus-omp", "wobble")):
                                 start = time.perf_counter()
