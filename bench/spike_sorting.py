@@ -225,6 +225,8 @@ def main(argv=None):
     from spikeinterface.sortingcomponents.matching import find_spikes_from_templates
     from crsae.model.checkpoint import save_checkpoint
     from crsae.sorting import CRsAESorter
+    from crsae.sorting import recording as sorting_recording
+    from crsae.sorting.sorter import SorterParams
     methods = args.methods.split(",")
     rows = []
     result = {"command": " ".join(sys.argv), "versions": versions(), "machine": machine(),
@@ -309,10 +311,10 @@ def main(argv=None):
                                 for threads in args.threads:
                                     run_one("crsae-local", fn, seconds, threads, rows, common)
 
-                            def engine(method, templates):
+                            def engine(method, templates, traces):
                                 def fn(threads):
                                     spikes = find_spikes_from_templates(
-                                        filtered, templates, method=method,
+                                        traces, templates, method=method,
                                         job_kwargs=dict(n_jobs=threads, chunk_duration="1s", progress_bar=False))
                                     return NumpySorting.from_samples_and_labels(
                                         [spikes["sample_index"]], [spikes["cluster_index"]], FS), {}
@@ -324,14 +326,19 @@ def main(argv=None):
                                                           nbefore=sorter.info["templates_nbefore"],
                                                           probe=rec.get_probe(), is_in_uV=True)
                                     for threads in args.threads:
-                                        run_one(method, engine(method, templates), seconds, threads, rows, common)
+                                        run_one(method, engine(method, templates, filtered), seconds, threads, rows,
+                                                common)
                                 if f"{method}+gt" in methods:
-                                    base = filtered if filtered is not None else si.bandpass_filter(rec)
+                                    # crsae's traces (band-pass, median reference, motion-corrected with --motion);
+                                    # without a crsae fit the same filtering without motion correction
+                                    base = filtered if filtered is not None else sorting_recording.filtered(
+                                        rec, freq_min=SorterParams().freq_min, freq_max=SorterParams().freq_max,
+                                        reference=SorterParams().reference)
                                     analyzer = si.create_sorting_analyzer(gt, base, sparse=False, format="memory")
                                     analyzer.compute(["random_spikes", "templates"])
                                     gt_templates = analyzer.get_extension("templates").get_data(outputs="Templates")
                                     for threads in args.threads:
-                                        run_one(f"{method}+gt", engine(method, gt_templates), seconds, threads,
+                                        run_one(f"{method}+gt", engine(method, gt_templates, base), seconds, threads,
                                                 rows, common)
 
                             for name in ("tridesclous2", "spykingcircus2"):
